@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import KlingCore
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+extension FalClient {
+    /// Submits `input` to `endpoint`'s queue. Sends the request exactly once; never retries by itself.
+    ///
+    /// Throws `FalError` with kind `.submitOutcomeUnknown` when the request body was sent but no usable
+    /// answer came back (timeout, reset, a gateway error that did not come from fal, a 2xx without a readable
+    /// request id): the caller must reconcile through the request listing rather than submit again.
+    public func submit(endpoint: FalEndpointID, input: JSONValue, options: SubmitOptions = .init()) async throws -> SubmitReceipt {
+        var components = URLComponents(url: endpoints.queue.appendingPathComponent(endpoint.rawValue), resolvingAgainstBaseURL: false)!
+        if let webhook = options.webhookURL {
+            components.queryItems = [URLQueryItem(name: "fal_webhook", value: webhook.absoluteString)]
+        }
+        let url = components.url!
+        var headers = HTTPHeaders()
+        headers.add(name: "Authorization", value: key.authorizationHeader)
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Accept", value: "application/json")
+        headers.add(name: "User-Agent", value: FalClient.userAgent)
+        if let timeout = options.startTimeout {
+            headers.add(name: "X-Fal-Request-Timeout", value: String(max(1, timeout.components.seconds)))
+        }
+        if let priority = options.priority { headers.add(name: "X-Fal-Queue-Priority", value: priority.rawValue) }
+        if let lifetime = options.outputLifetime {
+            headers.add(name: "X-Fal-Object-Lifecycle-Preference", value: "{\"expiration_duration_seconds\": \(lifetime.components.seconds)}")
+        }
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(
+                url: url.absoluteString, method: .POST, headers: headers, body: .byteBuffer(ByteBuffer(data: input.canonicalData())))
+        } catch {
+            throw FalError(kind: .rejected, operation: .submit, url: url.absoluteString, detail: "invalid request: \(error)")
+        }
+
+        let delegate = SubmitDelegate(maxBytes: 1 << 20)
+        let task = http.execute(
+            request: request, delegate: delegate, eventLoop: .indifferent, deadline: .now() + TimeAmount(timeouts.submit),
+            logger: nil)
+        let answer: FalHTTPAnswer
+        do {
+            answer = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
+        } catch {
+            let description = Self.describeTransport(error)
+            if delegate.bodyWasSent {
+                throw FalError(kind: .submitOutcomeUnknown(description), operation: .submit, url: url.absoluteString)
+            }
+            if Task.isCancelled { throw CancellationError() }
+            throw FalError(kind: .transport(description + " (the request was not sent)"), operation: .submit, url: url.absoluteString)
+        }
+
+        let fromFal = answer.header("x-fal-request-id") != nil
+        if [502, 504].contains(answer.status) && !fromFal {
+            // A gateway between us and fal gave up waiting; fal may still have taken the request.
+            throw FalError(
+                kind: .submitOutcomeUnknown("gateway answered \(answer.status) without fal's request id"),
+                operation: .submit, url: url.absoluteString, httpStatus: answer.status)
+        }
+        if let error = FalResponseClassifier.error(for: answer, operation: .submit, url: url.absoluteString) {
+            throw error
+        }
+        guard let json = try? JSONValue.parse(answer.body), let requestID = json["request_id"]?.stringValue, !requestID.isEmpty
+        else {
+            throw FalError(
+                kind: .submitOutcomeUnknown("fal answered \(answer.status) but its answer held no readable request_id"),
+                operation: .submit, url: url.absoluteString, httpStatus: answer.status,
+                falRequestID: answer.header("x-fal-request-id"))
+        }
+        let built = FalRequestHandle(requestID: requestID, endpoint: endpoint, queueBase: endpoints.queue)
+        let handle = FalRequestHandle(
+            requestID: requestID, endpoint: endpoint,
+            statusURL: json["status_url"]?.stringValue.flatMap(URL.init(string:)) ?? built.statusURL,
+            responseURL: json["response_url"]?.stringValue.flatMap(URL.init(string:)) ?? built.responseURL,
+            cancelURL: json["cancel_url"]?.stringValue.flatMap(URL.init(string:)) ?? built.cancelURL
+        )
+        return SubmitReceipt(handle: handle, queuePosition: json["queue_position"]?.intValue.map { Int($0) })
+    }
+
+    /// Asks where a request is; with `logs`, fal includes the request's log lines.
+    public func status(_ handle: FalRequestHandle, logs: Bool = true) async throws -> RequestStatus {
+        var components = URLComponents(url: handle.statusURL, resolvingAgainstBaseURL: false)!
+        if logs { components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "logs", value: "1")] }
+        let url = components.url!
+        let json = try await sendJSON(.GET, url, operation: .status)
+        let logLines = (json["logs"]?.arrayValue ?? []).compactMap { line -> FalLogLine? in
+            guard let message = line["message"]?.stringValue else { return nil }
+            return FalLogLine(message: message, level: line["level"]?.stringValue, timestamp: line["timestamp"]?.stringValue)
+        }
+        let state: QueueState
+        switch json["status"]?.stringValue {
+        case "IN_QUEUE":
+            state = .inQueue(position: json["queue_position"]?.intValue.map { Int($0) })
+        case "IN_PROGRESS":
+            state = .inProgress
+        case "COMPLETED":
+            let error = json["error"]?.stringValue ?? (json["error"].flatMap { $0.isNull ? nil : $0.canonicalString() })
+            state = .completed(error: error, errorType: json["error_type"]?.stringValue)
+        case let other:
+            throw FalError(
+                kind: .malformedResponse("status is \(other.map { "\"\($0)\"" } ?? "missing")"), operation: .status,
+                url: url.absoluteString, httpStatus: 200)
+        }
+        return RequestStatus(state: state, logs: logLines, metrics: json["metrics"])
+    }
+
+    /// Fetches a finished request's output. A request that failed at fal throws its own error (status and body).
+    public func result(_ handle: FalRequestHandle) async throws -> JSONValue {
+        try await sendJSON(.GET, handle.responseURL, operation: .result)
+    }
+
+    /// Asks fal to cancel a request.
+    public func cancel(_ handle: FalRequestHandle) async throws -> CancelOutcome {
+        let url = handle.cancelURL
+        let answer = try await send(.PUT, url, operation: .cancel, timeout: timeouts.call)
+        let json = try? JSONValue.parse(answer.body)
+        if answer.status == 400, json?["status"]?.stringValue == "ALREADY_COMPLETED" { return .alreadyCompleted }
+        if let error = FalResponseClassifier.error(for: answer, operation: .cancel, url: url.absoluteString) { throw error }
+        return .requested
+    }
+}

@@ -1,0 +1,46 @@
+/// The emulator's knobs. Codable so tests in another process can read and change them at `/_emulator/config`.
+public struct EmulatorConfiguration: Sendable, Codable, Equatable {
+    /// Seconds a request spends IN_QUEUE at least, before a runner may take it.
+    public var queueSeconds: Double = 0
+    /// Seconds a request spends IN_PROGRESS.
+    public var runSeconds: Double = 0.5
+    /// How many requests run at once across all keys (nil: unlimited). Others wait IN_QUEUE with a real `queue_position`.
+    public var runnerCapacity: Int? = nil
+    /// How many unfinished requests one key may have; a submit past it answers 429 (nil: no limit).
+    public var perKeyConcurrencyLimit: Int? = nil
+    /// The `Retry-After` seconds sent with every 429.
+    public var retryAfterSeconds: Double = 1
+    /// How long a `slowAnswer` fault delays its answer.
+    public var slowAnswerSeconds: Double = 2
+    /// Size of each result video in bytes (nil: the natural size, about 9 kB). Videos are padded with an MP4 `free` box.
+    public var videoBytes: Int? = nil
+    /// Where the model's input checks answer: at submit (422 to the submit), or as the request's result (fal's queue).
+    public var validateInputAt: ValidationPoint = .result
+    /// Whether the request listing shows requests that have not ended (fal may list a request only once it ended).
+    public var listingShowsUnfinished: Bool = false
+    /// When true, new requests stay IN_QUEUE until released at `/_emulator/release`: for deterministic tests.
+    public var holdRequests: Bool = false
+    /// Keys that are accepted (nil: any non-empty key). Others get 401.
+    public var acceptedKeys: [String]? = nil
+    /// Keys that are known but refused with 403.
+    public var forbiddenKeys: [String] = []
+    /// Seconds after completion that a result video stays downloadable (nil: forever); later it answers 404.
+    public var resultLifetimeSeconds: Double? = nil
+    /// When true, the file host ignores `Range` headers and always sends the whole file (as some CDNs do).
+    public var ignoreRangeRequests: Bool = false
+    /// Fraction of a video sent before a `truncatedDownload` fault cuts the connection.
+    public var truncateFraction: Double = 0.5
+    /// Seconds between events on the status stream.
+    public var streamIntervalSeconds: Double = 0.5
+    /// Seed of the fault decisions: the same seed and the same sequence of calls give the same faults.
+    public var seed: UInt64 = 1
+    /// Fault rules, evaluated in order for every call; the first that fires wins.
+    public var faults: [FaultRule] = []
+
+    /// Where input checks are answered.
+    public enum ValidationPoint: String, Sendable, Codable, CaseIterable {
+        case submit, result
+    }
+
+    public init() {}
+}

@@ -1,0 +1,135 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KlingCore
+import NIOCore
+
+extension EmulatorResponder {
+    func submit(endpoint: String, key: String, request: Request, fault: FaultKind?) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: 32 << 20)
+        let data = Data(body.readableBytesView)
+        guard let input = try? JSONValue.parse(data) else {
+            return Self.json(.unprocessableContent, ["detail": [["loc": ["body"], "msg": "Input should be a valid JSON object", "type": "json_invalid", "url": "https://docs.fal.ai/errors#json_invalid"]]])
+        }
+        let app = endpoint.split(separator: "/").prefix(2).joined(separator: "/")
+        let now = Date()
+        switch await state.submit(endpoint: endpoint, app: app, key: key, body: data, input: input, fault: fault, now: now) {
+        case .overConcurrencyLimit(let limit):
+            let seconds = await state.configuration.retryAfterSeconds
+            return Self.rateLimited(retryAfter: seconds, detail: "Concurrency limit of \(limit) requests reached for this key")
+        case .invalid(let issues):
+            return Self.json(.unprocessableContent, ["detail": .array(issues)], headers: [Self.retryable: "false"])
+        case .created(let id, let position):
+            switch fault {
+            case .dropSubmitAnswer?: return Self.reset()
+            case .nonJSON?: return Self.htmlOK()
+            case .gatewayError?: return Self.gatewayPage()
+            default: break
+            }
+            let base = await state.baseURL.appendingPathComponent("\(app)/requests/\(id)")
+            return Self.json(.ok, [
+                "request_id": .string(id),
+                "response_url": .string(base.absoluteString),
+                "status_url": .string(base.appendingPathComponent("status").absoluteString),
+                "cancel_url": .string(base.appendingPathComponent("cancel").absoluteString),
+                "queue_position": .int(Int64(position)),
+            ], headers: [Self.falRequestID: id])
+        }
+    }
+
+    func status(app: String, id: String, request: Request) async -> Response {
+        let withLogs = ["1", "true"].contains(request.uri.queryParameters.get("logs") ?? "")
+        guard let body = await statusBody(app: app, id: id, logs: withLogs, poll: true) else {
+            return Self.json(.notFound, ["detail": "Request not found"])
+        }
+        return Self.json(.ok, body, headers: [Self.falRequestID: id])
+    }
+
+    /// The status object fal sends for a request, or nil when it does not exist.
+    func statusBody(app: String, id: String, logs: Bool, poll: Bool) async -> JSONValue? {
+        let now = Date()
+        guard let emulated = await state.lookUp(app: app, id: id, now: now, poll: poll) else { return nil }
+        let base = await state.baseURL.appendingPathComponent("\(app)/requests/\(id)")
+        var body: [String: JSONValue] = [
+            "status": .string(emulated.phase.rawValue),
+            "request_id": .string(id),
+            "response_url": .string(base.absoluteString),
+            "status_url": .string(base.appendingPathComponent("status").absoluteString),
+            "cancel_url": .string(base.appendingPathComponent("cancel").absoluteString),
+        ]
+        switch emulated.phase {
+        case .queued:
+            body["queue_position"] = .int(Int64(await state.queuePosition(of: id)))
+        case .running:
+            body["logs"] = logs ? .array(emulated.logs(at: now)) : .null
+        case .completed:
+            body["logs"] = logs ? .array(emulated.logs(at: now)) : .null
+            let inference = emulated.endedAt.flatMap { end in emulated.startedAt.map { end.timeIntervalSince($0) } } ?? 0
+            body["metrics"] = ["inference_time": .double(inference)]
+            if let (message, type) = emulated.completionError {
+                body["error"] = .string(message)
+                body["error_type"] = type.map(JSONValue.string) ?? .null
+            }
+        }
+        return .object(body)
+    }
+
+    /// Server-sent events of the status object until the request completes.
+    func statusStream(app: String, id: String) async -> Response {
+        guard await statusBody(app: app, id: id, logs: true, poll: false) != nil else {
+            return Self.json(.notFound, ["detail": "Request not found"])
+        }
+        await state.countStatusStream()
+        let interval = await state.configuration.streamIntervalSeconds
+        let responder = self
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                while true {
+                    guard let body = await responder.statusBody(app: app, id: id, logs: true, poll: false) else { break }
+                    var event = ByteBuffer(string: "data: ")
+                    event.writeBytes(body.canonicalData())
+                    event.writeString("\n\n")
+                    try await writer.write(event)
+                    if body["status"]?.stringValue == "COMPLETED" { break }
+                    try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    func result(app: String, id: String) async -> Response {
+        await state.countResultFetch()
+        guard let emulated = await state.lookUp(app: app, id: id, now: Date()) else {
+            return Self.json(.notFound, ["detail": "Request not found"])
+        }
+        guard emulated.isFinished else {
+            return Self.json(.badRequest, ["detail": "Request is still in progress"], headers: [Self.falRequestID: id])
+        }
+        switch emulated.outcome {
+        case .success:
+            return Self.json(.ok, await state.resultBody(for: emulated), headers: [Self.falRequestID: id])
+        case .invalid(let issues):
+            return Self.json(.unprocessableContent, ["detail": .array(issues)], headers: [Self.falRequestID: id, Self.retryable: "false"])
+        case .rejected:
+            let issue: JSONValue = [
+                "loc": ["body", "prompt"], "msg": "The content was flagged by a content checker.",
+                "type": "content_policy_violation", "url": "https://docs.fal.ai/errors#content_policy_violation",
+            ]
+            return Self.json(.unprocessableContent, ["detail": [issue]], headers: [Self.falRequestID: id, Self.retryable: "false"])
+        case .runnerFailure(let status, let type, let detail):
+            return Self.falError(status, detail, type: type, requestID: id)
+        case .cancelled:
+            return Self.falError(499, "Request was cancelled", type: "client_cancelled", requestID: id)
+        }
+    }
+
+    func cancel(app: String, id: String) async -> Response {
+        switch await state.cancel(app: app, id: id, now: Date()) {
+        case nil: return Self.json(.notFound, ["detail": "Request not found"])
+        case false?: return Self.json(.badRequest, ["status": "ALREADY_COMPLETED"])
+        case true?: return Self.json(.accepted, ["status": "CANCELLATION_REQUESTED"])
+        }
+    }
+}

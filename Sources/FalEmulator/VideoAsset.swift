@@ -1,0 +1,95 @@
+import Foundation
+import NIOCore
+
+/// The playable MP4s the emulator serves as results, one per aspect ratio (SwiftPM resources).
+enum VideoAsset {
+    /// The base MP4 for an aspect ratio; 16:9 for anything unknown.
+    static func base(for aspectRatio: String) -> ByteBuffer {
+        switch aspectRatio {
+        case "9:16": return portrait
+        case "1:1": return square
+        default: return landscape
+        }
+    }
+
+    static let landscape = load("kling-16x9")
+    static let portrait = load("kling-9x16")
+    static let square = load("kling-1x1")
+
+    private static func load(_ name: String) -> ByteBuffer {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "mp4", subdirectory: "Videos"),
+            let data = try? Data(contentsOf: url)
+        else {
+            fatalError("the emulator's video resource \(name).mp4 is missing from \(Bundle.module.bundlePath)")
+        }
+        return ByteBuffer(bytes: data)
+    }
+}
+
+/// One request's result video: the base MP4 followed by a top-level `free` box that names the request and pads
+/// the file to the configured size. Players skip `free` boxes, so the file stays playable at any size, and each
+/// request's file is distinct.
+struct VideoLayout: Sendable {
+    let base: ByteBuffer
+    /// The `free` box header plus the text that names the request.
+    let padHeader: ByteBuffer
+    /// Zero bytes after the header.
+    let zeroCount: Int
+
+    var totalBytes: Int { base.readableBytes + padHeader.readableBytes + zeroCount }
+
+    init(aspectRatio: String, requestID: String, requestedBytes: Int?) {
+        base = VideoAsset.base(for: aspectRatio)
+        let note = Array("kling-batch fal emulator result for request \(requestID)\n".utf8)
+        let minimumBox = 8 + note.count
+        let boxSize = max(minimumBox, (requestedBytes ?? 0) - base.readableBytes)
+        var header = ByteBuffer()
+        header.writeInteger(UInt32(boxSize))
+        header.writeString("free")
+        header.writeBytes(note)
+        padHeader = header
+        zeroCount = boxSize - minimumBox
+    }
+
+    /// The file's bytes in `range`, as a lazy sequence of chunks of at most `chunkSize` bytes.
+    func chunks(in range: Range<Int>, chunkSize: Int = 64 << 10) -> [LazyChunk] {
+        var pieces: [LazyChunk] = []
+        var position = range.lowerBound
+        let segments: [(Range<Int>, Segment)] = [
+            (0..<base.readableBytes, .base),
+            (base.readableBytes..<(base.readableBytes + padHeader.readableBytes), .header),
+            ((base.readableBytes + padHeader.readableBytes)..<totalBytes, .zeros),
+        ]
+        for (bounds, segment) in segments where position < range.upperBound {
+            let lower = max(bounds.lowerBound, position)
+            let upper = min(bounds.upperBound, range.upperBound)
+            guard lower < upper else { continue }
+            var start = lower
+            while start < upper {
+                let end = min(start + chunkSize, upper)
+                pieces.append(LazyChunk(segment: segment, offset: start - bounds.lowerBound, length: end - start))
+                start = end
+            }
+            position = upper
+        }
+        return pieces
+    }
+
+    /// Materialises one chunk; only this chunk's bytes are in memory at a time.
+    func bytes(of chunk: LazyChunk) -> ByteBuffer {
+        switch chunk.segment {
+        case .base: return base.getSlice(at: base.readerIndex + chunk.offset, length: chunk.length)!
+        case .header: return padHeader.getSlice(at: padHeader.readerIndex + chunk.offset, length: chunk.length)!
+        case .zeros: return ByteBuffer(repeating: 0, count: chunk.length)
+        }
+    }
+
+    enum Segment: Sendable { case base, header, zeros }
+
+    /// A description of a slice of the file, cheap to hold until it is written.
+    struct LazyChunk: Sendable {
+        let segment: Segment
+        let offset: Int
+        let length: Int
+    }
+}

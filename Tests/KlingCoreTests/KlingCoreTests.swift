@@ -1,0 +1,58 @@
+import Foundation
+import KlingCore
+import Testing
+
+@Suite("JSON values and money")
+struct KlingCoreTests {
+    @Test("canonical JSON is the same bytes for the same value, whatever the key order")
+    func canonical() throws {
+        let a = try JSONValue.parse(#"{"b": [1, 2.5, "x"], "a": {"z": null, "y": true}}"#)
+        let b = try JSONValue.parse(#"{"a": {"y": true, "z": null}, "b": [1, 2.5, "x"]}"#)
+        #expect(a == b)
+        #expect(a.canonicalString() == #"{"a":{"y":true,"z":null},"b":[1,2.5,"x"]}"#)
+        #expect(a.canonicalData() == b.canonicalData())
+    }
+
+    @Test("numbers keep integers apart from doubles, and whole doubles read as integers")
+    func numbers() throws {
+        #expect(try JSONValue.parse("5") == .int(5))
+        #expect(try JSONValue.parse("5.5") == .double(5.5))
+        #expect(JSONValue.double(5.0).intValue == 5)
+        #expect(JSONValue.double(5.5).intValue == nil)
+        #expect(JSONValue.string("5").intValue == nil)
+    }
+
+    @Test("non-JSON says why")
+    func parseErrors() {
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("<html>") }
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("") }
+    }
+
+    @Test("pretty output is sorted and readable")
+    func pretty() {
+        let value: JSONValue = ["b": 1, "a": "x/y"]
+        #expect(String(decoding: value.prettyData(), as: UTF8.self) == "{\n  \"a\" : \"x/y\",\n  \"b\" : 1\n}")
+    }
+
+    @Test("Codable round trip through a struct")
+    func codable() throws {
+        struct Sample: Codable, Equatable { var name: String; var count: Int }
+        let value = try JSONValue(encoding: Sample(name: "n", count: 3))
+        #expect(value == ["count": 3, "name": "n"])
+        #expect(try value.decode(Sample.self) == Sample(name: "n", count: 3))
+    }
+
+    @Test("dollars are exact in millionths and print as cents")
+    func money() throws {
+        #expect(USD.klingO1PerSecond * 5 == USD(micros: 560_000))
+        #expect((USD.klingO1PerSecond * 5).description == "$0.56")
+        #expect((USD.klingO1PerSecond * 10).description == "$1.12")
+        #expect(USD(micros: 22_400_000).description == "$22.40")
+        #expect(USD(micros: 5_000).description == "$0.01")
+        #expect(USD(parsing: "$2") == USD(micros: 2_000_000))
+        #expect(USD(parsing: "0.112") == USD.klingO1PerSecond)
+        #expect(USD(parsing: "2.5") == USD(micros: 2_500_000))
+        #expect(USD(parsing: ".5") == USD(micros: 500_000))
+        for bad in ["", "abc", "-1", "1.2345678", "1.2.3", "1e3"] { #expect(USD(parsing: bad) == nil, "\(bad)") }
+    }
+}
