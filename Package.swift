@@ -113,6 +113,11 @@ let package = Package(
             dependencies: ["KlingCore"]
         ),
         .testTarget(
+            name: "KlingSpecTests",
+            dependencies: ["KlingSpec", "KlingCore", "TestSupport"],
+            resources: [.copy("Corpus")]
+        ),
+        .testTarget(
             name: "FalClientTests",
             dependencies: [
                 "FalClient",

@@ -1,0 +1,35 @@
+import ArgumentParser
+import KlingCore
+import KlingSpec
+
+/// Options that decide how spec files are validated; shared by every command that reads specs.
+struct SpecOptions: ParsableArguments {
+    @Option(
+        name: .customLong("allow-root"),
+        help: ArgumentHelp("A folder that local images may also come from, besides each spec's own folder (repeatable).", valueName: "dir"))
+    var allowedRoots: [String] = []
+
+    @Option(help: ArgumentHelp("Price per second of video, in dollars, for cost estimates.", valueName: "dollars"))
+    var rate: String = "0.112"
+
+    func validate() throws {
+        for root in allowedRoots where !root.hasPrefix("/") {
+            throw ValidationError("--allow-root must be an absolute path, got '\(root)'")
+        }
+        guard USD(parsing: rate) != nil else { throw ValidationError("--rate must be an amount in dollars such as 0.112, got '\(rate)'") }
+    }
+
+    var pricePerSecond: USD { USD(parsing: rate) ?? .klingO1PerSecond }
+
+    var validator: SpecValidator {
+        var options = SpecValidator.Options()
+        options.allowedRoots = allowedRoots
+        return SpecValidator(options: options)
+    }
+}
+
+/// `--json` for scripts.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print machine-readable JSON instead of text.")
+    var json = false
+}

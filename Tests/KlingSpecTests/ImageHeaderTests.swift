@@ -1,0 +1,57 @@
+import Foundation
+import KlingSpec
+import Testing
+
+@Suite("Image headers, read without decoding pixels")
+struct ImageHeaderTests {
+    @Test("each accepted format's size is read from its header", arguments: [
+        (ImageFixtures.png(640, 360), ImageHeader(format: .png, width: 640, height: 360)),
+        (ImageFixtures.jpeg(1920, 1080), ImageHeader(format: .jpeg, width: 1920, height: 1080)),
+        (ImageFixtures.gif(500, 301), ImageHeader(format: .gif, width: 500, height: 301)),
+        (ImageFixtures.webpVP8X(4000, 3000), ImageHeader(format: .webp, width: 4000, height: 3000)),
+        (ImageFixtures.webpVP8L(512, 768), ImageHeader(format: .webp, width: 512, height: 768)),
+        (ImageFixtures.webpVP8(800, 600), ImageHeader(format: .webp, width: 800, height: 600)),
+    ])
+    func formats(bytes: [UInt8], expected: ImageHeader) throws {
+        #expect(try ImageHeader.read(bytes) == expected)
+    }
+
+    @Test("the example images (real ffmpeg output) read correctly")
+    func realFiles() throws {
+        let refs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("jobs/refs")
+        let expected: [String: ImageHeader] = [
+            "ruin.png": .init(format: .png, width: 640, height: 360),
+            "style-painting.jpg": .init(format: .jpeg, width: 400, height: 400),
+            "hero-front.png": .init(format: .png, width: 360, height: 540),
+            "tower.jpg": .init(format: .jpeg, width: 540, height: 960),
+        ]
+        for (name, header) in expected {
+            let data = try Data(contentsOf: refs.appendingPathComponent(name))
+            #expect(try ImageHeader.read(data) == header, "\(name)")
+        }
+    }
+
+    @Test("refused formats are named", arguments: [
+        (ImageFixtures.bmp, ImageHeader.Problem.unsupported("BMP")),
+        (ImageFixtures.avif, .unsupported("AVIF")),
+        ([0x49, 0x49, 0x2A, 0x00, 1, 2, 3, 4], .unsupported("TIFF")),
+        (Array("<?xml version=\"1.0\"?><svg width=\"10\"/>".utf8), .unsupported("SVG")),
+        (Array("hello".utf8), .notAnImage),
+        ([], .notAnImage),
+        (ImageFixtures.damagedPNG, .damaged("PNG")),
+        ([0xFF, 0xD8, 0xFF, 0xE0, 0x00], .damaged("JPEG")),
+        (Array(ImageFixtures.webpVP8X(400, 400).prefix(20)), .damaged("WebP")),
+    ])
+    func refused(bytes: [UInt8], problem: ImageHeader.Problem) {
+        #expect(throws: problem) { try ImageHeader.read(bytes) }
+    }
+
+    @Test("a JPEG whose size sits after long metadata segments")
+    func jpegAfterMetadata() throws {
+        var bytes: [UInt8] = [0xFF, 0xD8]
+        for _ in 0..<20 { bytes += [0xFF, 0xE1, 0xFF, 0xFF] + [UInt8](repeating: 7, count: 0xFFFD) }
+        bytes += Array(ImageFixtures.jpeg(700, 500).dropFirst(2))
+        #expect(try ImageHeader.read(bytes) == ImageHeader(format: .jpeg, width: 700, height: 500))
+    }
+}
