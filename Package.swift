@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "KlingSpec", targets: ["KlingSpec"]),
         .library(name: "FalClient", targets: ["FalClient"]),
         .library(name: "FalEmulator", targets: ["FalEmulator"]),
+        .library(name: "JobStore", targets: ["JobStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,6 +58,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
+        ),
+
+        // The durable queue: SQLite through GRDB, one façade whose writes keep the invariants.
+        .target(
+            name: "JobStore",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
         ),
 
         // A faithful, fault-injecting stand-in for fal's queue, storage, platform API and file hosts.
@@ -116,6 +123,10 @@ let package = Package(
             name: "KlingSpecTests",
             dependencies: ["KlingSpec", "KlingCore", "TestSupport"],
             resources: [.copy("Corpus")]
+        ),
+        .testTarget(
+            name: "JobStoreTests",
+            dependencies: ["JobStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "FalClientTests",

@@ -1,0 +1,68 @@
+import Foundation
+import GRDB
+
+/// One column assignment made together with a state change, so that the change and its data land in one UPDATE.
+public enum JobField: Sendable {
+    case addAttempts(Int)
+    case addDeferrals(Int)
+    case deferrals(Int)
+    case nextAttemptAt(Date?)
+    case lastError(String?)
+    case requestID(String?)
+    case statusURL(String?)
+    case responseURL(String?)
+    case cancelURL(String?)
+    case submittedInput(String?)
+    case submitStartedAt(Date?)
+    case possibleDuplicate(Bool)
+    case resultJSON(String?)
+    case falMetrics(String?)
+    case videoURL(String?)
+    case videoExpectedBytes(Int64?)
+    case videoPath(String?)
+    case videoBytes(Int64?)
+    case videoSHA256(String?)
+    case manifestPath(String?)
+    case heldReason(String?)
+    case cancelRequested(Bool)
+    case submittedAt(Date?)
+    case startedAt(Date?)
+    case falCompletedAt(Date?)
+    case finishedAt(Date?)
+    case addStatusPolls(Int)
+    case logLines(Int)
+
+    /// The SQL assignment and its argument.
+    var assignment: (sql: String, value: (any DatabaseValueConvertible)?) {
+        switch self {
+        case .addAttempts(let n): return ("attempts = attempts + ?", n)
+        case .addDeferrals(let n): return ("deferrals = deferrals + ?", n)
+        case .deferrals(let n): return ("deferrals = ?", n)
+        case .nextAttemptAt(let v): return ("next_attempt_at = ?", v)
+        case .lastError(let v): return ("last_error = ?", v)
+        case .requestID(let v): return ("request_id = ?", v)
+        case .statusURL(let v): return ("status_url = ?", v)
+        case .responseURL(let v): return ("response_url = ?", v)
+        case .cancelURL(let v): return ("cancel_url = ?", v)
+        case .submittedInput(let v): return ("submitted_input = ?", v)
+        case .submitStartedAt(let v): return ("submit_started_at = ?", v)
+        case .possibleDuplicate(let v): return ("possible_duplicate = ?", v)
+        case .resultJSON(let v): return ("result_json = ?", v)
+        case .falMetrics(let v): return ("fal_metrics = ?", v)
+        case .videoURL(let v): return ("video_url = ?", v)
+        case .videoExpectedBytes(let v): return ("video_expected_bytes = ?", v)
+        case .videoPath(let v): return ("video_path = ?", v)
+        case .videoBytes(let v): return ("video_bytes = ?", v)
+        case .videoSHA256(let v): return ("video_sha256 = ?", v)
+        case .manifestPath(let v): return ("manifest_path = ?", v)
+        case .heldReason(let v): return ("held_reason = ?", v)
+        case .cancelRequested(let v): return ("cancel_requested = ?", v)
+        case .submittedAt(let v): return ("submitted_at = ?", v)
+        case .startedAt(let v): return ("started_at = ?", v)
+        case .falCompletedAt(let v): return ("fal_completed_at = ?", v)
+        case .finishedAt(let v): return ("finished_at = ?", v)
+        case .addStatusPolls(let n): return ("status_polls = status_polls + ?", n)
+        case .logLines(let n): return ("log_lines = ?", n)
+        }
+    }
+}

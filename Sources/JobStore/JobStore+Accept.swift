@@ -1,0 +1,92 @@
+import Foundation
+import GRDB
+
+/// A validated spec file, ready to be accepted.
+public struct NewBatch: Sendable {
+    public var stem: String
+    public var sourcePath: String
+    public var sourceSHA256: String
+    /// The day folder its outputs go in (`YYYY-MM-DD`, the local day of acceptance).
+    public var day: String
+    public var jobs: [NewJob]
+
+    public init(stem: String, sourcePath: String, sourceSHA256: String, day: String, jobs: [NewJob]) {
+        self.stem = stem
+        self.sourcePath = sourcePath
+        self.sourceSHA256 = sourceSHA256
+        self.day = day
+        self.jobs = jobs
+    }
+}
+
+/// One job of a batch being accepted.
+public struct NewJob: Sendable {
+    public var name: String
+    public var specJSON: String
+    public var endpoint: String
+    public var durationSeconds: Int
+    public var estimatedCostMicros: Int64
+
+    public init(name: String, specJSON: String, endpoint: String, durationSeconds: Int, estimatedCostMicros: Int64) {
+        self.name = name
+        self.specJSON = specJSON
+        self.endpoint = endpoint
+        self.durationSeconds = durationSeconds
+        self.estimatedCostMicros = estimatedCostMicros
+    }
+}
+
+/// What accepting a batch did.
+public enum AcceptOutcome: Sendable {
+    case accepted(BatchRecord, [JobRecord])
+    /// The same content was accepted before; nothing was added.
+    case duplicate(BatchRecord)
+}
+
+extension JobStore {
+    /// Accepts a batch and all its jobs in one transaction: all or nothing.
+    ///
+    /// The batch's name is its stem, numbered (`-2`, `-3`…) when the name is taken in the store or when
+    /// `folderIsTaken` says the output folder already exists on disk.
+    public func accept(
+        _ batch: NewBatch, allowDuplicate: Bool = false, at now: Date = Date(),
+        folderIsTaken: @Sendable (String) -> Bool = { _ in false }
+    ) throws -> AcceptOutcome {
+        try writer.write { db in
+            if !allowDuplicate,
+                let existing = try BatchRecord.fetchOne(
+                    db, sql: "SELECT * FROM batch WHERE source_sha256 = ? ORDER BY id LIMIT 1", arguments: [batch.sourceSHA256])
+            {
+                return .duplicate(existing)
+            }
+            var name = batch.stem
+            var number = 1
+            while true {
+                let taken = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM batch WHERE name = ? OR output_dir = ?)",
+                    arguments: [name, "\(batch.day)/\(name)"]) ?? false
+                if !taken && !folderIsTaken("\(batch.day)/\(name)") { break }
+                number += 1
+                name = "\(batch.stem)-\(number)"
+            }
+            let record = try BatchRecord.fetchOne(
+                db,
+                sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir) VALUES (?, ?, ?, ?, ?) RETURNING *",
+                arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)"])!
+            var jobs: [JobRecord] = []
+            for job in batch.jobs {
+                let inserted = try JobRecord.fetchOne(
+                    db,
+                    sql: """
+                        INSERT INTO job (batch_id, name, state, spec_json, endpoint, duration_seconds, estimated_cost_micros,
+                                         created_at, updated_at)
+                        VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
+                        """,
+                    arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, now, now])!
+                try Self.insertEvent(db, jobID: inserted.id, at: now, kind: .state, to: .queued, message: "accepted from \(batch.sourcePath)")
+                jobs.append(inserted)
+            }
+            return .accepted(record, jobs)
+        }
+    }
+}

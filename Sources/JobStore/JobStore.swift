@@ -1,0 +1,123 @@
+import Foundation
+import GRDB
+
+/// The one source of truth: batches, jobs, attempts, events and the upload cache, in SQLite.
+///
+/// Shaped like GRDB's `AppDatabase`: one façade whose write methods keep the invariants, one migrator, and a
+/// WAL database that the runner and any number of CLI processes share. Write transactions begin IMMEDIATE
+/// (GRDB's default for writes) and wait on a busy timeout, so a second process never meets "database is locked".
+public struct JobStore: Sendable {
+    let writer: any DatabaseWriter
+    /// The database file, or `:memory:`.
+    public let path: String
+
+    /// The database file's name inside the state folder.
+    public static let fileName = "kling-batch.sqlite"
+
+    /// Opens (creating if needed) the store in `directory`, migrating it to the current schema.
+    public static func open(directory: String) throws -> JobStore {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        let pool = try DatabasePool(path: path, configuration: configuration())
+        return try JobStore(writer: pool, path: path)
+    }
+
+    /// A private in-memory store, for tests.
+    public static func inMemory() throws -> JobStore {
+        try JobStore(writer: DatabaseQueue(configuration: configuration()), path: ":memory:")
+    }
+
+    init(writer: any DatabaseWriter, path: String) throws {
+        self.writer = writer
+        self.path = path
+        let migrator = Self.migrator
+        if try writer.read({ try migrator.hasBeenSuperseded($0) }) { throw StoreError.newerSchema(path: path) }
+        try migrator.migrate(writer)
+    }
+
+    static func configuration() -> Configuration {
+        var configuration = Configuration()
+        configuration.label = "kling-batch"
+        // Another process writing (the daemon, while a CLI command retries a job) makes us wait, not fail.
+        configuration.busyMode = .timeout(15)
+        configuration.prepareDatabase { db in
+            // WAL with NORMAL sync survives a process crash with every commit; the WAL file is truncated back to
+            // 32 MB after each checkpoint, so it cannot grow without bound.
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                try db.execute(sql: "PRAGMA journal_size_limit = 33554432")
+            }
+        }
+        return configuration
+    }
+
+    /// Reads with a consistent snapshot.
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        try writer.read(body)
+    }
+
+    // MARK: - The guarded transition
+
+    /// Moves a job from `from` to `to` with `fields` in one guarded UPDATE, and logs the move as an event.
+    /// Throws `StoreError.stale` when the job is no longer in `from`.
+    @discardableResult
+    public func transition(
+        _ id: Int64, from: JobState, to: JobState, set fields: [JobField] = [], event: String, at now: Date = Date()
+    ) throws -> JobRecord {
+        try writer.write { db in try Self.transition(db, id, from: from, to: to, set: fields, event: event, at: now) }
+    }
+
+    static func transition(
+        _ db: Database, _ id: Int64, from: JobState, to: JobState, set fields: [JobField], event: String, at now: Date
+    ) throws -> JobRecord {
+        guard from.canMove(to: to) else { throw StoreError.illegalTransition(from: from, to: to) }
+        var sql = "UPDATE job SET state = ?, updated_at = ?"
+        var arguments: [(any DatabaseValueConvertible)?] = [to.rawValue, now]
+        for field in fields {
+            let (assignment, value) = field.assignment
+            sql += ", " + assignment
+            arguments.append(value)
+        }
+        sql += " WHERE id = ? AND state = ? RETURNING *"
+        arguments += [id, from.rawValue]
+        guard let job = try JobRecord.fetchOne(db, sql: sql, arguments: StatementArguments(arguments)) else {
+            let actual = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [id])
+            throw StoreError.stale(jobID: id, expected: [from], actual: actual.flatMap(JobState.init(rawValue:)))
+        }
+        try insertEvent(db, jobID: id, at: now, kind: .state, from: from, to: to, message: event)
+        return job
+    }
+
+    /// Changes columns of a job that is still in `state`, without moving it; false when it has moved.
+    @discardableResult
+    public func update(_ id: Int64, in state: JobState, set fields: [JobField], at now: Date = Date()) throws -> Bool {
+        try writer.write { db in try Self.update(db, id, in: state, set: fields, at: now) }
+    }
+
+    static func update(_ db: Database, _ id: Int64, in state: JobState, set fields: [JobField], at now: Date) throws -> Bool {
+        var sql = "UPDATE job SET updated_at = ?"
+        var arguments: [(any DatabaseValueConvertible)?] = [now]
+        for field in fields {
+            let (assignment, value) = field.assignment
+            sql += ", " + assignment
+            arguments.append(value)
+        }
+        sql += " WHERE id = ? AND state = ?"
+        arguments += [id, state.rawValue]
+        try db.execute(sql: sql, arguments: StatementArguments(arguments))
+        return db.changesCount == 1
+    }
+
+    static func insertEvent(
+        _ db: Database, jobID: Int64, at: Date, kind: JobEvent.Kind, from: JobState? = nil, to: JobState? = nil, message: String
+    ) throws {
+        try db.execute(
+            sql: "INSERT INTO event (job_id, at, kind, from_state, to_state, message) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [jobID, at, kind.rawValue, from?.rawValue, to?.rawValue, message])
+    }
+
+    /// Adds a note or error to a job's history.
+    public func note(_ id: Int64, _ message: String, kind: JobEvent.Kind = .note, at now: Date = Date()) throws {
+        try writer.write { db in try Self.insertEvent(db, jobID: id, at: now, kind: kind, message: message) }
+    }
+}

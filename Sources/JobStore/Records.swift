@@ -1,0 +1,140 @@
+import Foundation
+import GRDB
+
+/// A spec file accepted into the store: all its jobs were valid.
+public struct BatchRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord, Identifiable {
+    public static let databaseTableName = "batch"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    public var id: Int64
+    /// Unique name: the file's stem, numbered when taken (`teasers`, `teasers-2`).
+    public var name: String
+    public var sourcePath: String
+    public var sourceSha256: String
+    public var acceptedAt: Date
+    /// Where its outputs go, relative to the output root: `<YYYY-MM-DD>/<name>`.
+    public var outputDir: String
+}
+
+/// One job and everything the runner knows about it.
+public struct JobRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord, Identifiable {
+    public static let databaseTableName = "job"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    public var id: Int64
+    public var batchId: Int64
+    public var name: String
+    public var state: JobState
+    /// The validated job spec as JSON (KlingSpec's `JobSpec`).
+    public var specJson: String
+    public var endpoint: String
+    public var durationSeconds: Int
+    public var estimatedCostMicros: Int64
+    /// Submissions that could have created a request at fal (rate limits and unsent submits do not count).
+    public var attempts: Int
+    /// Retries of calls that never reached fal, for their own backoff.
+    public var deferrals: Int
+    public var nextAttemptAt: Date?
+    public var lastError: String?
+    public var requestId: String?
+    public var statusUrl: String?
+    public var responseUrl: String?
+    public var cancelUrl: String?
+    /// The exact JSON body of the current attempt's submit, canonical; reconciliation matches fal's listing to it.
+    public var submittedInput: String?
+    public var submitStartedAt: Date?
+    /// Set when a submit of unknown outcome was given up on and the job submitted again.
+    public var possibleDuplicate: Bool
+    public var statusPolls: Int
+    /// How many of fal's log lines are already in the event log.
+    public var logLines: Int
+    public var resultJson: String?
+    public var falMetrics: String?
+    public var videoUrl: String?
+    public var videoExpectedBytes: Int64?
+    public var videoPath: String?
+    public var videoBytes: Int64?
+    public var videoSha256: String?
+    public var manifestPath: String?
+    public var heldReason: String?
+    public var cancelRequested: Bool
+    public var createdAt: Date
+    public var submittedAt: Date?
+    public var startedAt: Date?
+    public var falCompletedAt: Date?
+    public var finishedAt: Date?
+    public var updatedAt: Date
+}
+
+/// One try at submitting a job, kept with its error whatever happened (River's AttemptError).
+public struct AttemptRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
+    public static let databaseTableName = "attempt"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    public var id: Int64
+    public var jobId: Int64
+    public var number: Int
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var requestId: String?
+    public var outcome: AttemptOutcome
+    /// Whether it counts against the maximum number of attempts.
+    public var counted: Bool
+    public var errorReason: String?
+    public var errorMessage: String?
+    public var httpStatus: Int?
+}
+
+/// How an attempt ended.
+public enum AttemptOutcome: String, Sendable, Codable, CaseIterable {
+    /// The submit is on its way.
+    case submitting
+    /// fal accepted it; the request id is known.
+    case accepted
+    /// No answer after the body was sent; being reconciled.
+    case unknown
+    /// Found again in fal's listing and adopted.
+    case adopted
+    /// Reconciliation found nothing within the grace period.
+    case lost
+    /// fal answered with an error; nothing was created.
+    case refused
+    /// The submit never left (connection failed before the body was sent).
+    case notSent = "not_sent"
+    /// 429: waiting, not a failure.
+    case rateLimited = "rate_limited"
+    /// The request ran and failed at fal.
+    case failedAtFal = "failed_at_fal"
+    /// The request finished with a video.
+    case succeeded
+    /// Cancelled by an operator.
+    case cancelled
+}
+
+/// A line of a job's history: a state change, an error, a note, or one of fal's log lines.
+public struct JobEvent: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
+    public static let databaseTableName = "event"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    public var id: Int64
+    public var jobId: Int64
+    public var at: Date
+    public var kind: Kind
+    public var fromState: JobState?
+    public var toState: JobState?
+    public var message: String
+
+    public enum Kind: String, Sendable, Codable { case state, error, note, log }
+}
+
+/// A local image already in fal storage, by content.
+public struct UploadRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
+    public static let databaseTableName = "upload"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    public var sha256: String
+    public var fileUrl: String
+    public var byteCount: Int
+    public var contentType: String
+    public var uploadedAt: Date
+}
