@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "FalClient", targets: ["FalClient"]),
         .library(name: "FalEmulator", targets: ["FalEmulator"]),
         .library(name: "JobStore", targets: ["JobStore"]),
+        .library(name: "Runner", targets: ["Runner"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -66,6 +67,22 @@ let package = Package(
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
         ),
 
+        // The services that run jobs: dispatcher, executors, reconciler, downloader, manifests, budget.
+        .target(
+            name: "Runner",
+            dependencies: [
+                "KlingCore",
+                "KlingSpec",
+                "FalClient",
+                "JobStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+
         // A faithful, fault-injecting stand-in for fal's queue, storage, platform API and file hosts.
         .target(
             name: "FalEmulator",
@@ -99,8 +116,11 @@ let package = Package(
                 "KlingSpec",
                 "FalClient",
                 "FalEmulator",
+                "JobStore",
+                "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 

@@ -148,4 +148,10 @@ public struct DownloadReport: Sendable, Hashable {
     public var sha256: String
     /// How many times a cut transfer was resumed with a Range request.
     public var resumes: Int
+
+    public init(bytes: Int64, sha256: String, resumes: Int) {
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.resumes = resumes
+    }
 }

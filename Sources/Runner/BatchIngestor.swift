@@ -1,0 +1,53 @@
+import Foundation
+import JobStore
+import KlingCore
+import KlingSpec
+
+/// Turns a spec file into an accepted batch: validated as a whole, stored in one transaction, never twice for
+/// the same content unless asked.
+public struct BatchIngestor: Sendable {
+    public let store: JobStore
+    public let validator: SpecValidator
+    public let layout: OutputLayout
+    public let pricePerSecond: USD
+
+    public init(store: JobStore, validator: SpecValidator, layout: OutputLayout, pricePerSecond: USD) {
+        self.store = store
+        self.validator = validator
+        self.layout = layout
+        self.pricePerSecond = pricePerSecond
+    }
+
+    /// What became of a file.
+    public enum Outcome: Sendable {
+        case accepted(BatchRecord, [JobRecord], warnings: [SpecDiagnostic])
+        /// The same content was accepted before (as this batch).
+        case duplicate(BatchRecord)
+        case rejected(SpecReport)
+    }
+
+    /// Validates and (when valid) accepts the file at `path`.
+    public func ingest(file path: String, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
+        let report = validator.validate(fileAt: path)
+        guard report.isValid, let sha = report.sha256 else { return .rejected(report) }
+        return try accept(report, sha256: sha, allowDuplicate: allowDuplicate, now: now)
+    }
+
+    /// Accepts an already validated report.
+    public func accept(_ report: SpecReport, sha256: String, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let jobs = try report.jobs.map { job in
+            NewJob(
+                name: job.name, specJSON: String(decoding: try encoder.encode(job), as: UTF8.self), endpoint: job.endpoint,
+                durationSeconds: job.duration, estimatedCostMicros: job.estimatedCost(rate: pricePerSecond).micros)
+        }
+        let batch = NewBatch(
+            stem: report.batchName, sourcePath: report.absolutePath, sourceSHA256: sha256, day: OutputLayout.day(of: now), jobs: jobs)
+        let layout = self.layout
+        switch try store.accept(batch, allowDuplicate: allowDuplicate, at: now, folderIsTaken: { layout.isTaken($0) }) {
+        case .accepted(let record, let jobs): return .accepted(record, jobs, warnings: report.warnings)
+        case .duplicate(let existing): return .duplicate(existing)
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import JobStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Hands jobs to executors: resumes what was in flight, then claims queued jobs only while a fal slot is free.
+///
+/// One task group holds one child per job being worked on; the loop sleeps on the doorbell between events
+/// (a job finished, a slot freed, new work, a retry falling due), so an idle dispatcher costs nothing.
+/// On graceful shutdown it stops claiming and cancels the executors, which leave every job resumable.
+public final class Dispatcher: Service, Sendable {
+    /// `untilDone` returns once no unfinished job is left (`run --once`); `continuous` runs until shutdown (daemon).
+    public enum Mode: Sendable { case untilDone, continuous }
+
+    private struct Book {
+        var atFal = 0
+        var active: Set<Int64> = []
+        var stopping = false
+        var abortReason: String?
+    }
+
+    public let environment: RunnerEnvironment
+    public let mode: Mode
+    private let book = Mutex(Book())
+
+    public init(environment: RunnerEnvironment, mode: Mode) {
+        self.environment = environment
+        self.mode = mode
+    }
+
+    /// Why an `untilDone` run stopped before finishing (a refused key, fal unreachable); nil when it finished.
+    public var abortReason: String? { book.withLock { $0.abortReason } }
+
+    /// Jobs being worked on right now.
+    public var activeJobs: Set<Int64> { book.withLock { $0.active } }
+
+    public func run() async throws {
+        let store = environment.store
+        let logger = environment.logger
+        let recovered = try store.recoverInterrupted()
+        if recovered.requeued + recovered.unknown > 0 {
+            logger.notice("recovered after an interruption: \(recovered.requeued) requeued, \(recovered.unknown) submits to reconcile")
+        }
+        try writeMissingManifests()
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for job in (try? store.jobs(in: JobState.resumable)) ?? [] {
+                    start(job, in: &group)
+                }
+                while true {
+                    if book.withLock({ $0.stopping }) || Task.isCancelled { break }
+                    var wake: Date?
+                    do {
+                        wake = try await fillSlots(in: &group)
+                        if mode == .untilDone, try await isDone() { break }
+                        if let due = try store.nextDueTime() { wake = min(wake ?? due, due) }
+                    } catch {
+                        logger.error("dispatcher cannot read the store: \(error); retrying in 5 s")
+                        wake = Date().addingTimeInterval(5)
+                    }
+                    await environment.doorbell.wait(until: wake.map { ContinuousClock.now + .milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000) + 5) })
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    /// Stops claiming and asks executors to stop; `run` returns once they have.
+    public func stop() {
+        book.withLock { $0.stopping = true }
+        environment.doorbell.ring()
+    }
+
+    /// Claims as many due jobs as there are free fal slots; returns when to look again if the gate is shut.
+    private func fillSlots(in group: inout DiscardingTaskGroup) async throws -> Date? {
+        let (allowed, after) = await environment.gate.check()
+        guard allowed else { return after }
+        let limit = await environment.gate.limit
+        let free = limit - book.withLock { $0.atFal }
+        guard free > 0 else { return nil }
+        for job in try environment.store.claim(limit: free) {
+            start(job, in: &group)
+        }
+        return nil
+    }
+
+    /// For `untilDone`: finished when nothing is active and nothing unfinished is left, or when going on is useless.
+    private func isDone() async throws -> Bool {
+        let active = book.withLock { $0.active.count }
+        if active == 0, try environment.store.unfinishedCount() == 0 { return true }
+        let gate = environment.gate
+        if let reason = await gate.pausedReason, active == 0 {
+            book.withLock { $0.abortReason = "submission is paused: \(reason)" }
+            return true
+        }
+        let unreachable = await gate.consecutiveUnreachable
+        if unreachable >= environment.configuration.unreachableLimit, active == 0 {
+            book.withLock { $0.abortReason = "fal cannot be reached (\(unreachable) submits in a row failed to connect to \(environment.client.endpoints))" }
+            return true
+        }
+        return false
+    }
+
+    /// Runs a job's executor in the group; a job still at fal after an unexpected stop is driven again after a pause.
+    private func start(_ job: JobRecord, in group: inout DiscardingTaskGroup) {
+        let occupiesSlot = job.state != .downloading
+        let isNew = book.withLock { book -> Bool in
+            guard book.active.insert(job.id).inserted else { return false }
+            if occupiesSlot { book.atFal += 1 }
+            return true
+        }
+        guard isNew else { return }
+        let released = Mutex(!occupiesSlot)
+        let release: @Sendable () -> Void = { [self] in
+            let first = released.withLock { done -> Bool in
+                defer { done = true }
+                return !done
+            }
+            if first {
+                book.withLock { $0.atFal -= 1 }
+                environment.doorbell.ring()
+            }
+        }
+        let executor = JobExecutor(environment: environment, releaseFalSlot: release)
+        group.addTask { [self] in
+            var pauses = 0
+            while !Task.isCancelled {
+                await executor.drive(job.id)
+                guard let state = try? environment.store.job(job.id)?.state, JobState.resumable.contains(state) || state == .uploading || state == .submitting,
+                    !book.withLock({ $0.stopping })
+                else { break }
+                pauses += 1
+                try? await Task.sleep(for: .seconds(min(60, 2 * pauses)))
+            }
+            release()
+            book.withLock { _ = $0.active.remove(job.id) }
+            environment.doorbell.ring()
+        }
+    }
+
+    /// A crash between a job's final state and its manifest leaves the manifest missing; write those now.
+    private func writeMissingManifests() throws {
+        let store = environment.store
+        let missing = try store.jobs(in: [.failed, .cancelled]).filter { $0.manifestPath == nil }
+        for job in missing {
+            try environment.writeManifest(job.id)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Log lines to stderr: one line per event with the job and request id, as plain text, JSON for log shippers,
+/// or with the `<N>` priority prefixes journald reads when `$JOURNAL_STREAM` says stderr is the journal.
+public struct KlingLogHandler: LogHandler {
+    public enum Format: String, Sendable, CaseIterable {
+        case text, json, journal
+    }
+
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    let label: String
+    let format: Format
+
+    public init(label: String, level: Logger.Level, format: Format) {
+        self.label = label
+        self.logLevel = level
+        self.format = format
+    }
+
+    /// journald when `$JOURNAL_STREAM` names stderr's device and inode, text otherwise.
+    public static func defaultFormat(environment: [String: String] = ProcessInfo.processInfo.environment) -> Format {
+        guard let stream = environment["JOURNAL_STREAM"] else { return .text }
+        var info = stat()
+        guard fstat(STDERR_FILENO, &info) == 0 else { return .text }
+        return stream == "\(info.st_dev):\(info.st_ino)" ? .journal : .text
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let extra = event.metadata { all.merge(extra) { _, new in new } }
+        let line: String
+        switch format {
+        case .text:
+            let context = Self.ordered(all).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            line = "\(Self.timestamp()) \(event.level.rawValue)\(context.isEmpty ? "" : " [\(context)]") \(event.message)"
+        case .journal:
+            let context = Self.ordered(all).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            line = "<\(Self.priority(event.level))>\(context.isEmpty ? "" : "[\(context)] ")\(event.message)"
+        case .json:
+            var object: [String: String] = ["time": Self.timestamp(), "level": event.level.rawValue, "message": "\(event.message)", "logger": label]
+            for (key, value) in all { object[key] = "\(value)" }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            line = String(decoding: data, as: UTF8.self)
+        }
+        Self.emit(line + "\n")
+    }
+
+    /// syslog priorities, as journald reads them from `<N>` prefixes.
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    /// `job` first, then `request`, then the rest by name.
+    static func ordered(_ metadata: Logger.Metadata) -> [(key: String, value: Logger.Metadata.Value)] {
+        let order = ["job": 0, "request": 1]
+        return metadata.sorted { (order[$0.key] ?? 2, $0.key) < (order[$1.key] ?? 2, $1.key) }
+    }
+
+    static func timestamp() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date())
+    }
+
+    private static let lock = Mutex(())
+
+    /// One write(2) per line so lines from concurrent tasks never interleave.
+    static func emit(_ text: String) {
+        lock.withLock { _ in
+            var bytes = Array(text.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+    }
+}

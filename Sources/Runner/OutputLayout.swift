@@ -1,0 +1,46 @@
+import Foundation
+import JobStore
+
+/// Where a job's files go: `<out>/<YYYY-MM-DD>/<batch>/<job>.mp4` and `<job>.json` beside it.
+public struct OutputLayout: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public func folder(of batch: BatchRecord) -> String { (root as NSString).appendingPathComponent(batch.outputDir) }
+    public func videoPath(of job: JobRecord, in batch: BatchRecord) -> String { folder(of: batch) + "/\(job.name).mp4" }
+    public func manifestPath(of job: JobRecord, in batch: BatchRecord) -> String { folder(of: batch) + "/\(job.name).json" }
+
+    /// The local calendar day used for a batch's folder.
+    public static func day(of date: Date) -> String {
+        let components = Calendar.current.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", components.year ?? 0, components.month ?? 0, components.day ?? 0)
+    }
+
+    /// Whether a batch folder already exists on disk (a batch from another store, say).
+    public func isTaken(_ relative: String) -> Bool {
+        FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent(relative))
+    }
+}
+
+/// Writes a file so that it is either absent or complete: temp file, fsync, rename.
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let temporary = folder + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
+        }
+        let descriptor = open(temporary, O_RDONLY)
+        if descriptor >= 0 {
+            fsync(descriptor)
+            close(descriptor)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import FalClient
+import Foundation
+import KlingCore
+
+/// Everything that tunes a runner; defaults suit a real fal account. Reloadable parts are noted.
+public struct RunnerConfiguration: Sendable {
+    /// Where the database and lock live.
+    public var stateDirectory: String
+    /// Root of the output tree: `<out>/<YYYY-MM-DD>/<batch>/<job>.mp4`.
+    public var outputDirectory: String
+    /// Requests at fal at once (reloadable).
+    public var concurrency = 4
+    public var uploadConcurrency = 4
+    public var downloadConcurrency = 4
+    public var retry = RetryPolicy()
+    /// Status polling (reloadable).
+    public var polling = PollSchedule()
+    /// How long a submit of unknown outcome is looked for in fal's listing before it is submitted again.
+    public var reconcileGrace: Duration = .seconds(30 * 60)
+    /// How often the listing is asked while reconciling.
+    public var reconcileInterval: Duration = .seconds(10)
+    /// Uploaded images are reused for this long, then uploaded again (fal's storage URLs are not forever).
+    public var uploadReuse: Duration = .seconds(24 * 3600)
+    /// Download tries (each resuming where the last stopped) before a job fails.
+    public var maxDownloadTries = 8
+    /// Result fetches for a request fal reports finished, before it counts as a failed attempt.
+    public var maxResultFetches = 10
+    /// Submits in a row that cannot reach fal before `run --once` stops and says so.
+    public var unreachableLimit = 8
+    /// Price per second of video for cost estimates.
+    public var pricePerSecond = USD.klingO1PerSecond
+    public var submitOptions = SubmitOptions()
+
+    public init(stateDirectory: String, outputDirectory: String) {
+        self.stateDirectory = stateDirectory
+        self.outputDirectory = outputDirectory
+    }
+}
