@@ -149,6 +149,13 @@ let package = Package(
             dependencies: ["JobStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
+            name: "RunnerTests",
+            dependencies: [
+                "Runner", "JobStore", "FalClient", "FalEmulator", "KlingCore", "KlingSpec", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "FalClientTests",
             dependencies: [
                 "FalClient",

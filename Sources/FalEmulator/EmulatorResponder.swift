@@ -41,6 +41,11 @@ struct EmulatorResponder: HTTPResponder {
         // Faults that stop the call before fal looks at it. Submit-only faults that need the request to
         // exist first (a lost or garbled answer) are applied by the submit handler itself.
         if let fault, let early = await earlyAnswer(for: fault, route: route) {
+            if fault == .connectionReset {
+                // Read the whole request first, so a reset always means "the answer was lost", never "not sent".
+                var request = request
+                _ = try? await request.collectBody(upTo: 100 << 20)
+            }
             return early
         }
         switch route {

@@ -12,7 +12,7 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case serverError504 = "504"
     /// 502 with an HTML body and no `x-fal-request-id`: a proxy in between failed. On submit the request was forwarded.
     case gatewayError = "gateway"
-    /// The connection is closed without an answer. On submit, before the request is created.
+    /// The whole request is read, then the connection is closed without an answer. On submit, the request is not created.
     case connectionReset = "reset"
     /// Submit only: the request is created and runs, but the connection is closed before the answer.
     case dropSubmitAnswer = "drop-answer"

@@ -25,6 +25,8 @@ public struct RunnerConfiguration: Sendable {
     public var maxDownloadTries = 8
     /// Result fetches for a request fal reports finished, before it counts as a failed attempt.
     public var maxResultFetches = 10
+    /// After a 429 lowered the concurrency, how long it must stay quiet before the limit grows back by one.
+    public var concurrencyRecovery: Duration = .seconds(30)
     /// Submits in a row that cannot reach fal before `run --once` stops and says so.
     public var unreachableLimit = 8
     /// Price per second of video for cost estimates.

@@ -28,7 +28,7 @@ public final class RunnerEnvironment: Sendable {
         self.crash = crash
         layout = OutputLayout(root: configuration.outputDirectory)
         doorbell = Doorbell()
-        gate = SubmissionGate(limit: configuration.concurrency, doorbell: doorbell)
+        gate = SubmissionGate(limit: configuration.concurrency, recoveryInterval: configuration.concurrencyRecovery.seconds, doorbell: doorbell)
         uploads = UploadCoordinator(
             store: store, client: client, permits: AsyncSemaphore(permits: configuration.uploadConcurrency), reuse: configuration.uploadReuse)
         finder = RequestFinder(client: client, minInterval: min(configuration.reconcileInterval, .seconds(5)))

@@ -1,0 +1,81 @@
+import Foundation
+import Runner
+import Testing
+
+@Suite("Concurrency primitives")
+struct PrimitiveTests {
+    @Test("the semaphore never lets more than its permits through")
+    func semaphoreBound() async throws {
+        let semaphore = AsyncSemaphore(permits: 3)
+        let counter = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    try await semaphore.withPermit {
+                        await counter.enter()
+                        await Task.yield()
+                        await counter.leave()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await counter.maximum <= 3)
+        #expect(await counter.total == 40)
+    }
+
+    @Test("a waiter cancelled while waiting leaves, and its permit is not lost")
+    func semaphoreCancellation() async throws {
+        let semaphore = AsyncSemaphore(permits: 1)
+        try await semaphore.acquire()
+        let waiter = Task { try await semaphore.acquire() }
+        await Task.yield()
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        semaphore.release()
+        try await semaphore.acquire()
+        semaphore.release()
+    }
+
+    @Test("the doorbell wakes its waiter, remembers an early ring, and honours a deadline")
+    func doorbell() async {
+        let bell = Doorbell()
+        bell.ring()
+        await bell.wait()
+        let waiter = Task { await bell.wait() }
+        await Task.yield()
+        bell.ring()
+        await waiter.value
+        await bell.wait(until: .now + .milliseconds(20))
+    }
+
+    @Test("the gate: Retry-After holds everyone, 429 lowers the limit, success raises it back slowly")
+    func gate() async {
+        let gate = SubmissionGate(limit: 8, recoveryInterval: 30, doorbell: Doorbell())
+        let now = Date()
+        #expect(await gate.check(now: now).allowed)
+        await gate.rateLimited(until: now.addingTimeInterval(3), atFal: 6, now: now)
+        #expect(await gate.limit == 5)
+        let held = await gate.check(now: now.addingTimeInterval(1))
+        #expect(!held.allowed && held.after == now.addingTimeInterval(3))
+        #expect(await gate.check(now: now.addingTimeInterval(3.1)).allowed)
+        await gate.submitted(now: now.addingTimeInterval(10))
+        #expect(await gate.limit == 5)
+        await gate.submitted(now: now.addingTimeInterval(31))
+        #expect(await gate.limit == 6)
+        await gate.pause("401 from fal")
+        #expect(await gate.check(now: now.addingTimeInterval(100)) == (false, nil))
+        await gate.resume()
+        #expect(await gate.check(now: now.addingTimeInterval(100)).allowed)
+        await gate.setConfiguredLimit(2)
+        #expect(await gate.limit == 2)
+    }
+}
+
+actor Counter {
+    var current = 0
+    var maximum = 0
+    var total = 0
+    func enter() { current += 1; total += 1; maximum = max(maximum, current) }
+    func leave() { current -= 1 }
+}
