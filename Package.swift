@@ -156,6 +156,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport", "FalEmulator", "KlingCore"]
+        ),
+        .testTarget(
             name: "FalClientTests",
             dependencies: [
                 "FalClient",

@@ -13,6 +13,9 @@ public final class ChildProcess: @unchecked Sendable {
     private var collectedStdout: [String] = []
     private var collectedStderr = Data()
     private var stdoutIterator: AsyncStream<String>.AsyncIterator
+    private var stderrWatchers: [(String, Int, CheckedContinuation<Void, Never>)] = []
+    /// Set once the process closed stderr (it exited): waiting for more output is pointless.
+    private var stderrClosed = false
 
     /// The folder holding this package's built products (where the test bundle itself lives).
     public static var productsDirectory: URL {
@@ -66,8 +69,18 @@ public final class ChildProcess: @unchecked Sendable {
             while true {
                 let chunk = err.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
-                lock.withLock { collectedStderr.append(chunk) }
+                let ready = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+                    collectedStderr.append(chunk)
+                    return takeSatisfiedWatchers()
+                }
+                ready.forEach { $0.resume() }
             }
+            let all = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+                stderrClosed = true
+                defer { stderrWatchers = [] }
+                return stderrWatchers.map(\.2)
+            }
+            all.forEach { $0.resume() }
         }
     }
 
@@ -82,6 +95,33 @@ public final class ChildProcess: @unchecked Sendable {
             if line.hasPrefix(prefix) { return line }
         }
         throw HarnessError("\(process.executableURL?.lastPathComponent ?? "process") exited without printing '\(prefix)…'; stderr: \(stderr)")
+    }
+
+    /// Waits until stderr holds `text` at least `count` times, or the process closed stderr.
+    public func waitForStderr(_ text: String, count: Int = 1) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = lock.withLock { () -> Bool in
+                if occurrences(of: text) >= count || stderrClosed { return true }
+                stderrWatchers.append((text, count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func occurrences(of text: String) -> Int {
+        String(decoding: collectedStderr, as: UTF8.self).components(separatedBy: text).count - 1
+    }
+
+    /// Watchers whose text has appeared often enough; called with the lock held.
+    private func takeSatisfiedWatchers() -> [CheckedContinuation<Void, Never>] {
+        var ready: [CheckedContinuation<Void, Never>] = []
+        stderrWatchers.removeAll { text, count, continuation in
+            guard occurrences(of: text) >= count else { return false }
+            ready.append(continuation)
+            return true
+        }
+        return ready
     }
 
     public var stdout: String { lock.withLock { collectedStdout.joined(separator: "\n") } }

@@ -28,6 +28,9 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .customLong("reconcile-grace"), help: ArgumentHelp("How long to look for a submit whose answer was lost before submitting again, e.g. 30m (default).", valueName: "duration"))
     var reconcileGrace: String?
 
+    @Option(name: .customLong("reconcile-interval"), help: ArgumentHelp("How often fal's request listing is read while reconciling, e.g. 10s (default).", valueName: "duration"))
+    var reconcileInterval: String?
+
     @Option(name: .customLong("fal-url"), help: ArgumentHelp("Send every fal call (queue, storage, listing) to this base URL, e.g. an emulator (env KLING_BATCH_FAL_URL).", valueName: "url"))
     var falURL: String?
 
@@ -47,6 +50,9 @@ struct RunnerOptions: ParsableArguments {
         if let reconcileGrace, DurationText.parse(reconcileGrace) == nil {
             throw ValidationError("--reconcile-grace must be a duration such as 90s, 30m or 2h, got '\(reconcileGrace)'")
         }
+        if let reconcileInterval, DurationText.parse(reconcileInterval) == nil {
+            throw ValidationError("--reconcile-interval must be a duration such as 500ms or 10s, got '\(reconcileInterval)'")
+        }
         if let falURL, FalEndpoints.parseBaseURL(falURL) == nil { throw ValidationError("--fal-url must be an http(s) URL, got '\(falURL)'") }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         if let logFormat, KlingLogHandler.Format(rawValue: logFormat) == nil { throw ValidationError("--log-format must be text, json or journal") }
@@ -64,6 +70,7 @@ struct RunnerOptions: ParsableArguments {
         if let downloads { configuration.downloadConcurrency = downloads }
         if let maxAttempts { configuration.retry.maxAttempts = maxAttempts }
         if let grace = reconcileGrace.flatMap(DurationText.parse) { configuration.reconcileGrace = grace }
+        if let interval = reconcileInterval.flatMap(DurationText.parse) { configuration.reconcileInterval = interval }
         return configuration
     }
 
