@@ -5,6 +5,13 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import Synchronization
+
+/// Shared, replaceable storage for the key, so copies of a client see a reloaded key.
+final class KeyBox: Sendable {
+    let value: Mutex<FalKey>
+    init(_ key: FalKey) { value = Mutex(key) }
+}
 
 /// A client for fal's queue, storage and platform APIs.
 ///
@@ -13,7 +20,9 @@ import NIOHTTP1
 /// policy, not the client's, because only the runner knows whether a retry could pay twice.
 public struct FalClient: Sendable {
     public let endpoints: FalEndpoints
-    public let key: FalKey
+    /// The key in use; `replaceKey` swaps it for every copy of this client (SIGHUP after the key file changed).
+    public var key: FalKey { keyBox.value.withLock { $0 } }
+    private let keyBox: KeyBox
     public let http: HTTPClient
     public var logger: Logger
     public var timeouts: Timeouts
@@ -38,10 +47,13 @@ public struct FalClient: Sendable {
     public init(http: HTTPClient, endpoints: FalEndpoints, key: FalKey, logger: Logger, timeouts: Timeouts = .init()) {
         self.http = http
         self.endpoints = endpoints
-        self.key = key
+        keyBox = KeyBox(key)
         self.logger = logger
         self.timeouts = timeouts
     }
+
+    /// Uses `key` from the next call on.
+    public func replaceKey(_ key: FalKey) { keyBox.value.withLock { $0 = key } }
 
     /// An HTTP client configured for fal: bounded connect and idle-read timeouts, and no automatic redirects,
     /// so the key is never forwarded to another host (downloads follow redirects themselves, without the key).

@@ -4,7 +4,8 @@ public enum JobState: String, Sendable, Codable, CaseIterable, Comparable {
     /// Accepted, waiting for a free slot (or for `next_attempt_at`). Moved out by the dispatcher (→ uploading),
     /// the budget (→ held), or an operator's `cancel` (→ cancelled).
     case queued
-    /// Waiting for budget; no attempt is spent. Moved out by the budget when spending allows (→ queued) or `cancel`.
+    /// Waiting for budget; no attempt is spent. Moved out by the dispatcher's claim when spending allows
+    /// (→ uploading, reserving its cost), or by `cancel`.
     case held
     /// Local images are being uploaded. Moved out by the executor (→ submitting, or → queued to retry, → failed);
     /// after a crash, start-up recovery moves it back to queued (nothing was paid).
@@ -33,7 +34,7 @@ public enum JobState: String, Sendable, Codable, CaseIterable, Comparable {
     /// Where each state may go next.
     public static let transitions: [JobState: Set<JobState>] = [
         .queued: [.uploading, .held, .cancelled, .failed],
-        .held: [.queued, .cancelled],
+        .held: [.queued, .uploading, .cancelled],
         .uploading: [.submitting, .queued, .failed, .cancelled],
         .submitting: [.inQueue, .inProgress, .queued, .failed, .submitUnknown, .cancelled],
         .submitUnknown: [.inQueue, .inProgress, .downloading, .queued, .failed, .cancelled],

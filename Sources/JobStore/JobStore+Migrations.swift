@@ -84,6 +84,14 @@ extension JobStore {
                 t.column("uploaded_at", .datetime).notNull()
             }
         }
+        // The budget: a job's cost is reserved, for the UTC day it was claimed on, in the claim's transaction.
+        migrator.registerMigration("v2-budget") { db in
+            try db.alter(table: "job") { t in
+                t.add(column: "reserved_micros", .integer).notNull().defaults(to: 0)
+                t.add(column: "reserved_day", .text)
+            }
+            try db.create(index: "job_on_reserved_day", on: "job", columns: ["reserved_day"])
+        }
         return migrator
     }
 }

@@ -57,6 +57,10 @@ public struct JobRecord: Sendable, Codable, Hashable, FetchableRecord, TableReco
     public var videoSha256: String?
     public var manifestPath: String?
     public var heldReason: String?
+    /// Dollars (in micros) committed for this job by the budget; 0 until claimed.
+    public var reservedMicros: Int64
+    /// The UTC day (`YYYY-MM-DD`) the reservation counts against.
+    public var reservedDay: String?
     public var cancelRequested: Bool
     public var createdAt: Date
     public var submittedAt: Date?

@@ -81,8 +81,18 @@ public final class Dispatcher: Service, Sendable {
         let limit = await environment.gate.limit
         let free = limit - book.withLock { $0.atFal }
         guard free > 0 else { return nil }
-        for job in try environment.store.claim(limit: free) {
+        let budget = environment.configuration.budget
+        let limits = SpendLimits(perDay: budget.perDay?.micros, perBatch: budget.perBatch?.micros)
+        let outcome = try environment.store.claimWithinBudget(limit: free, budget: limits)
+        for (job, reason) in outcome.held {
+            environment.logger.notice("held: \(reason)", metadata: ["job": "\(environment.displayName(job))"])
+        }
+        for job in outcome.claimed {
             start(job, in: &group)
+        }
+        // Held jobs wait for a reload (SIGHUP), a finished job's released reservation, or the next UTC day.
+        if limits.perDay != nil, outcome.claimed.count < free, try environment.store.counts()[.held, default: 0] > 0 {
+            return JobStore.nextBudgetDay(after: Date())
         }
         return nil
     }

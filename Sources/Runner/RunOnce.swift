@@ -21,7 +21,7 @@ public enum RunOnce {
         let store = try JobStore.open(directory: configuration.stateDirectory)
         let environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: logger)
         var report = RunReport()
-        var touched = Set(try store.jobs(in: JobState.allCases.filter { !$0.isTerminal && $0 != .held }).map(\.id))
+        var touched = Set(try store.jobs(in: JobState.allCases.filter { !$0.isTerminal }).map(\.id))
         let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
         for file in try SpecFiles.expand(specPaths) {
             switch try ingestor.ingest(file: file, allowDuplicate: allowDuplicate) {
@@ -92,6 +92,9 @@ public struct RunReport: Sendable {
             + "; \(secondsOfVideo) s of video, \(cost) (estimated); took \(elapsed.formattedSeconds)")
         for job in failed {
             lines.append("  failed \(batchNames[job.batchId] ?? "?")/\(job.name): \(job.lastError ?? "unknown error")")
+        }
+        for job in jobs where job.state == .held {
+            lines.append("  held \(batchNames[job.batchId] ?? "?")/\(job.name): \(job.heldReason ?? "waiting for budget") (raise the budget and run again)")
         }
         for report in rejected { lines.append("  rejected \(report.file): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s")") }
         if let abortReason { lines.append("stopped early: \(abortReason)") }

@@ -32,9 +32,26 @@ public struct RunnerConfiguration: Sendable {
     /// Price per second of video for cost estimates.
     public var pricePerSecond = USD.klingO1PerSecond
     public var submitOptions = SubmitOptions()
+    /// Spending limits (reloadable).
+    public var budget = Budget()
+    /// How long a written spec file must stay unchanged before the daemon reads it (reloadable).
+    public var settle: Duration = .seconds(2)
+    /// Full rescans of the jobs folder besides inotify (reloadable).
+    public var rescanInterval: Duration = .seconds(30)
 
     public init(stateDirectory: String, outputDirectory: String) {
         self.stateDirectory = stateDirectory
         self.outputDirectory = outputDirectory
+    }
+}
+
+/// How much may be committed to fal; nil means no limit.
+public struct Budget: Sendable, Equatable {
+    public var perDay: USD?
+    public var perBatch: USD?
+
+    public init(perDay: USD? = nil, perBatch: USD? = nil) {
+        self.perDay = perDay
+        self.perBatch = perBatch
     }
 }

@@ -45,4 +45,32 @@ public final class StateLock: Sendable {
         flock(descriptor, LOCK_UN)
         close(descriptor)
     }
+
+    /// Who holds the lock on `stateDirectory` right now (pid and purpose), or nil when nobody does.
+    /// The flock is tried, not just the file read, so a stale pid from a dead process is never trusted.
+    public static func holder(of stateDirectory: String) -> (pid: Int32, purpose: String)? {
+        let path = (stateDirectory as NSString).appendingPathComponent("kling-batch.lock")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = pread(fd, &buffer, buffer.count, 0)
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let parts = text.split(separator: " ", maxSplits: 1)
+        guard let first = parts.first, let pid = Int32(first) else { return nil }
+        return (pid, parts.count > 1 ? String(parts[1]) : "")
+    }
+
+    /// Tells a daemon running on `stateDirectory` to look at the store and the jobs folder now (SIGUSR1).
+    /// Returns its pid when there is one. Never signals a `run --once`, for which SIGUSR1 would be fatal.
+    @discardableResult
+    public static func wakeDaemon(of stateDirectory: String) -> Int32? {
+        guard let holder = holder(of: stateDirectory), holder.purpose == "daemon" else { return nil }
+        return kill(holder.pid, SIGUSR1) == 0 ? holder.pid : nil
+    }
 }

@@ -17,6 +17,6 @@ struct KlingBatch: AsyncParsableCommand {
               kling-batch plan jobs/              what would run and what it would cost
             """,
         version: KlingBatchVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, RunCommand.self]
+        subcommands: [ValidateCommand.self, PlanCommand.self, RunCommand.self, DaemonCommand.self, RerunCommand.self, ConfigCommand.self]
     )
 }

@@ -35,9 +35,6 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Run spec files again even if the same content was accepted before.")
     var rerun = false
 
-    @Option(help: ArgumentHelp("The jobs folder, read when no path is given (env KLING_BATCH_JOBS; default ./jobs).", valueName: "dir"))
-    var jobs: String?
-
     @Argument(help: ArgumentHelp("Spec files or folders to accept before running.", valueName: "path"))
     var paths: [String] = []
 
@@ -52,11 +49,10 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var settings = runner.configuration()
-        settings.pricePerSecond = spec.pricePerSecond
-        let configuration = settings
-        let logger = runner.logger()
-        let specPaths = paths.isEmpty ? [jobs ?? ProcessInfo.processInfo.environment["KLING_BATCH_JOBS"] ?? "jobs"] : paths
+        let settings = try runner.settings(extra: [.pricePerSecond: spec.rate].compactMapValues { $0 })
+        let configuration = settings.runner
+        let logger = RunnerOptions.logger(settings)
+        let specPaths = paths.isEmpty ? [settings.jobsDirectory] : paths
         let report: RunReport
         if simulate {
             var emulatorLogger = logger
@@ -68,23 +64,25 @@ struct RunCommand: AsyncParsableCommand {
             let emulator = FalEmulator(configuration: knobs, logger: emulatorLogger)
             report = try await emulator.withRunning { url in
                 logger.notice("simulating: fal's emulator is listening at \(url.absoluteString); no key or network is used")
-                return try await execute(configuration, endpoints: FalEndpoints(baseURL: url), logger: logger, specPaths: specPaths)
+                var local = settings
+                local.endpoints = FalEndpoints(baseURL: url)
+                return try await execute(local, logger: logger, specPaths: specPaths)
             }
         } else {
-            report = try await execute(configuration, endpoints: runner.endpoints, logger: logger, specPaths: specPaths)
+            report = try await execute(settings, logger: logger, specPaths: specPaths)
         }
         Console.out(report.summary)
         Console.out("videos and manifests are in \(configuration.outputDirectory)")
         if !report.succeeded { throw ExitCode(1) }
     }
 
-    private func execute(_ configuration: RunnerConfiguration, endpoints: FalEndpoints, logger: Logger, specPaths: [String]) async throws -> RunReport {
-        let key = try runner.key(for: endpoints)
+    private func execute(_ settings: EffectiveSettings, logger: Logger, specPaths: [String]) async throws -> RunReport {
+        let key = try RunnerOptions.key(settings)
         let http = FalClient.makeHTTPClient()
-        let client = FalClient(http: http, endpoints: endpoints, key: key, logger: logger)
+        let client = FalClient(http: http, endpoints: settings.endpoints, key: key, logger: logger)
         do {
             let report = try await RunOnce.run(
-                configuration: configuration, client: client, specPaths: specPaths, validator: spec.validator, allowDuplicate: rerun,
+                configuration: settings.runner, client: client, specPaths: specPaths, validator: spec.validator, allowDuplicate: rerun,
                 logger: logger, signals: [.sigterm, .sigint])
             try await http.shutdown()
             return report

@@ -5,12 +5,20 @@ import KlingCore
 import Logging
 import Runner
 
-/// The options every command that runs jobs shares: where things live, how much runs at once, and which fal.
+/// The options every command that touches the store shares: where things live, how much runs at once, which fal.
+///
+/// Each flag is one `SettingKey`; flags win over `KLING_BATCH_*` variables, which win over the config file.
 struct RunnerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Output root for videos and manifests (env KLING_BATCH_OUT; default ./out).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Config file (env KLING_BATCH_CONFIG; default /etc/kling-batch/config.yaml when it exists).", valueName: "path"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("The jobs folder (default ./jobs).", valueName: "dir"))
+    var jobs: String?
+
+    @Option(help: ArgumentHelp("Output root for videos and manifests (default ./out).", valueName: "dir"))
     var out: String?
 
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Folder of the job database and lock (env KLING_BATCH_STATE_DIR; default ~/.local/state/kling-batch).", valueName: "dir"))
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Folder of the job database and lock (default $STATE_DIRECTORY or ~/.local/state/kling-batch).", valueName: "dir"))
     var stateDir: String?
 
     @Option(help: "Requests at fal at once (default 4).")
@@ -25,13 +33,19 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .customLong("max-attempts"), help: "Submissions per job before it fails (default 5).")
     var maxAttempts: Int?
 
-    @Option(name: .customLong("reconcile-grace"), help: ArgumentHelp("How long to look for a submit whose answer was lost before submitting again, e.g. 30m (default).", valueName: "duration"))
+    @Option(name: .customLong("max-spend-per-day"), help: ArgumentHelp("Dollars that may be committed per UTC day; jobs beyond it wait as held.", valueName: "dollars"))
+    var maxSpendPerDay: String?
+
+    @Option(name: .customLong("max-spend-per-batch"), help: ArgumentHelp("Dollars that may be committed per batch; jobs beyond it wait as held.", valueName: "dollars"))
+    var maxSpendPerBatch: String?
+
+    @Option(name: .customLong("reconcile-grace"), help: ArgumentHelp("How long to look for a submit whose answer was lost before submitting again (default 30m).", valueName: "duration"))
     var reconcileGrace: String?
 
-    @Option(name: .customLong("reconcile-interval"), help: ArgumentHelp("How often fal's request listing is read while reconciling, e.g. 10s (default).", valueName: "duration"))
+    @Option(name: .customLong("reconcile-interval"), help: ArgumentHelp("How often fal's request listing is read while reconciling (default 10s).", valueName: "duration"))
     var reconcileInterval: String?
 
-    @Option(name: .customLong("fal-url"), help: ArgumentHelp("Send every fal call (queue, storage, listing) to this base URL, e.g. an emulator (env KLING_BATCH_FAL_URL).", valueName: "url"))
+    @Option(name: .customLong("fal-url"), help: ArgumentHelp("Send every fal call (queue, storage, listing) to this base URL, e.g. an emulator.", valueName: "url"))
     var falURL: String?
 
     @Option(name: .customLong("key-file"), help: ArgumentHelp("Read the fal key from this file (else FAL_KEY, FAL_KEY_ID+FAL_KEY_SECRET, or $CREDENTIALS_DIRECTORY/fal-key).", valueName: "path"))
@@ -43,80 +57,71 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .customLong("log-format"), help: "text, json or journal (default: journal under systemd, else text).")
     var logFormat: String?
 
-    func validate() throws {
-        for (name, value) in [("--concurrency", concurrency), ("--uploads", uploads), ("--downloads", downloads), ("--max-attempts", maxAttempts)] {
-            if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
-        }
-        if let reconcileGrace, DurationText.parse(reconcileGrace) == nil {
-            throw ValidationError("--reconcile-grace must be a duration such as 90s, 30m or 2h, got '\(reconcileGrace)'")
-        }
-        if let reconcileInterval, DurationText.parse(reconcileInterval) == nil {
-            throw ValidationError("--reconcile-interval must be a duration such as 500ms or 10s, got '\(reconcileInterval)'")
-        }
-        if let falURL, FalEndpoints.parseBaseURL(falURL) == nil { throw ValidationError("--fal-url must be an http(s) URL, got '\(falURL)'") }
-        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
-        if let logFormat, KlingLogHandler.Format(rawValue: logFormat) == nil { throw ValidationError("--log-format must be text, json or journal") }
+    /// The flags given, by setting.
+    var flags: [SettingKey: String] {
+        var flags: [SettingKey: String] = [:]
+        flags[.jobs] = jobs
+        flags[.out] = out
+        flags[.stateDir] = stateDir
+        flags[.concurrency] = concurrency.map(String.init)
+        flags[.uploads] = uploads.map(String.init)
+        flags[.downloads] = downloads.map(String.init)
+        flags[.maxAttempts] = maxAttempts.map(String.init)
+        flags[.maxSpendPerDay] = maxSpendPerDay
+        flags[.maxSpendPerBatch] = maxSpendPerBatch
+        flags[.reconcileGrace] = reconcileGrace
+        flags[.reconcileInterval] = reconcileInterval
+        flags[.falURL] = falURL
+        flags[.keyFile] = keyFile
+        flags[.logLevel] = logLevel
+        flags[.logFormat] = logFormat
+        return flags
     }
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    func configuration() -> RunnerConfiguration {
-        let env = environment
-        let state = stateDir ?? env["KLING_BATCH_STATE_DIR"] ?? env["STATE_DIRECTORY"]
-            ?? ((env["XDG_STATE_HOME"] ?? (NSHomeDirectory() + "/.local/state")) + "/kling-batch")
-        var configuration = RunnerConfiguration(stateDirectory: Self.absolute(state), outputDirectory: Self.absolute(out ?? env["KLING_BATCH_OUT"] ?? "out"))
-        if let concurrency { configuration.concurrency = concurrency }
-        if let uploads { configuration.uploadConcurrency = uploads }
-        if let downloads { configuration.downloadConcurrency = downloads }
-        if let maxAttempts { configuration.retry.maxAttempts = maxAttempts }
-        if let grace = reconcileGrace.flatMap(DurationText.parse) { configuration.reconcileGrace = grace }
-        if let interval = reconcileInterval.flatMap(DurationText.parse) { configuration.reconcileInterval = interval }
-        return configuration
-    }
-
-    /// The fal base URL: flag, then env, else fal's real hosts.
-    var endpoints: FalEndpoints {
-        if let text = falURL ?? environment["KLING_BATCH_FAL_URL"], let url = FalEndpoints.parseBaseURL(text) { return FalEndpoints(baseURL: url) }
-        return .production
-    }
-
-    /// The key: --key-file, FAL_KEY, FAL_KEY_ID+FAL_KEY_SECRET, then the systemd credential. A local emulator needs none.
-    func key(for endpoints: FalEndpoints) throws -> FalKey {
-        if let keyFile { return try FalKey.read(file: keyFile) }
-        if let key = FalKey.fromEnvironment(environment) { return key }
-        if let directory = environment["CREDENTIALS_DIRECTORY"], FileManager.default.fileExists(atPath: directory + "/fal-key") {
-            return try FalKey.read(file: directory + "/fal-key")
+    func validate() throws {
+        for (name, value) in [("--concurrency", concurrency), ("--uploads", uploads), ("--downloads", downloads), ("--max-attempts", maxAttempts)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
         }
-        if let host = endpoints.queue.host, ["127.0.0.1", "localhost", "::1"].contains(host) {
-            return FalKey("local-emulator", source: "default for a local emulator")!
-        }
-        throw ValidationError("no fal key: set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), pass --key-file, or try --simulate to run against the built-in emulator")
     }
 
-    func logger(label: String = "kling-batch") -> Logger {
-        let level = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? .info
-        let format = logFormat.flatMap(KlingLogHandler.Format.init(rawValue:)) ?? KlingLogHandler.defaultFormat()
+    /// Reads the config file and environment under these flags (plus `extra`, the command's own settings).
+    func layers(extra: [SettingKey: String] = [:]) throws -> ConfigurationLayers {
+        do {
+            return try ConfigurationLayers.load(flags: flags.merging(extra) { _, new in new }, explicitFile: config, processEnvironment: environment)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The effective, checked settings.
+    func settings(extra: [SettingKey: String] = [:]) throws -> EffectiveSettings {
+        try Self.settings(from: layers(extra: extra))
+    }
+
+    static func settings(from layers: ConfigurationLayers) throws -> EffectiveSettings {
+        do {
+            return try EffectiveSettings(layers, processEnvironment: ProcessInfo.processInfo.environment)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The key, or a usage error that says where a key may come from.
+    static func key(_ settings: EffectiveSettings) throws -> FalKey {
+        do {
+            return try settings.resolveKey()
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description + (settings.endpoints == .production ? "; or try --simulate to run against the built-in emulator" : ""))
+        }
+    }
+
+    static func logger(_ settings: EffectiveSettings, label: String = "kling-batch") -> Logger {
+        let format = settings.logFormat.flatMap(KlingLogHandler.Format.init(rawValue:)) ?? KlingLogHandler.defaultFormat()
+        let level = settings.logLevel
         var logger = Logger(label: label) { label in KlingLogHandler(label: label, level: level, format: format) }
         logger.logLevel = level
         return logger
-    }
-
-    static func absolute(_ path: String) -> String {
-        let expanded = path.hasPrefix("~/") ? NSHomeDirectory() + path.dropFirst(1) : path
-        return expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
-    }
-}
-
-/// Durations as people write them: `90s`, `30m`, `2h`, `500ms`, or plain seconds.
-enum DurationText {
-    static func parse(_ text: String) -> Duration? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            guard let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value >= 0, value.isFinite else { return nil }
-            return .milliseconds(Int64(value * scale * 1000))
-        }
-        guard let seconds = Double(trimmed), seconds >= 0, seconds.isFinite else { return nil }
-        return .milliseconds(Int64(seconds * 1000))
     }
 }

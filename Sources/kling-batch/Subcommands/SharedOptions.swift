@@ -9,17 +9,17 @@ struct SpecOptions: ParsableArguments {
         help: ArgumentHelp("A folder that local images may also come from, besides each spec's own folder (repeatable).", valueName: "dir"))
     var allowedRoots: [String] = []
 
-    @Option(help: ArgumentHelp("Price per second of video, in dollars, for cost estimates.", valueName: "dollars"))
-    var rate: String = "0.112"
+    @Option(help: ArgumentHelp("Price per second of video, in dollars, for estimates and the budget (default 0.112).", valueName: "dollars"))
+    var rate: String?
 
     func validate() throws {
         for root in allowedRoots where !root.hasPrefix("/") {
             throw ValidationError("--allow-root must be an absolute path, got '\(root)'")
         }
-        guard USD(parsing: rate) != nil else { throw ValidationError("--rate must be an amount in dollars such as 0.112, got '\(rate)'") }
+        if let rate, USD(parsing: rate) == nil { throw ValidationError("--rate must be an amount in dollars such as 0.112, got '\(rate)'") }
     }
 
-    var pricePerSecond: USD { USD(parsing: rate) ?? .klingO1PerSecond }
+    var pricePerSecond: USD { rate.flatMap(USD.init(parsing:)) ?? .klingO1PerSecond }
 
     var validator: SpecValidator {
         var options = SpecValidator.Options()

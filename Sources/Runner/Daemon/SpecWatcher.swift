@@ -1,0 +1,179 @@
+import Foundation
+import JobStore
+import KlingSpec
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Picks up every spec file dropped into the jobs folder, and none half-written.
+///
+/// inotify reports files closed after writing (read once they have kept their size and mtime for the settle
+/// time, since scp and editors close and write again) and files moved in (read at once: a rename is complete).
+/// A periodic full rescan, and one at once after an inotify overflow, catches anything the kernel dropped.
+public final class SpecWatcher: Service, Sendable {
+    /// What the watcher is waiting on for one file.
+    struct Observation: Equatable {
+        var size: Int64
+        var modified: Date
+        var stableSince: ContinuousClock.Instant
+    }
+
+    private struct Inbox {
+        var events: [Inotify.Event] = []
+        var rescan = true
+        var stopping = false
+    }
+
+    public let folder: DropFolder
+    private let ingestor: BatchIngestor
+    private let environment: RunnerEnvironment
+    private let onReady: @Sendable () -> Void
+    private let inbox = Mutex(Inbox())
+    private let bell = Doorbell()
+
+    public init(folder: String, ingestor: BatchIngestor, environment: RunnerEnvironment, onReady: @escaping @Sendable () -> Void = {}) {
+        self.folder = DropFolder(root: folder)
+        self.ingestor = ingestor
+        self.environment = environment
+        self.onReady = onReady
+    }
+
+    /// Rescans the folder now (SIGUSR1, or a CLI command that dropped work).
+    public func rescan() {
+        inbox.withLock { $0.rescan = true }
+        bell.ring()
+    }
+
+    public func run() async throws {
+        try folder.prepare()
+        let logger = environment.logger
+        let inotify: Inotify?
+        do {
+            inotify = try Inotify(folder: folder.root)
+        } catch {
+            inotify = nil
+            logger.warning("cannot watch \(folder.root) with inotify (\(error)); relying on rescans every \(environment.configuration.rescanInterval.formattedSeconds)")
+        }
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                if let inotify {
+                    group.addTask { [self] in
+                        for await event in inotify.events() {
+                            inbox.withLock { $0.events.append(event) }
+                            bell.ring()
+                        }
+                    }
+                }
+                await watch(announceReady: true)
+                inotify?.stop()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: { [self] in
+            inbox.withLock { $0.stopping = true }
+            bell.ring()
+        }
+        logger.info("stopped watching \(folder.root)")
+    }
+
+    /// The loop: take what the kernel said, rescan when due, read files that have settled, sleep until the next of those.
+    private func watch(announceReady: Bool) async {
+        var pending: [String: Observation] = [:]
+        var nextRescan = ContinuousClock.now
+        var ready = !announceReady
+        while !Task.isCancelled {
+            let (events, rescanAsked, stopping) = inbox.withLock { inbox -> ([Inotify.Event], Bool, Bool) in
+                defer { inbox.events = []; inbox.rescan = false }
+                return (inbox.events, inbox.rescan, inbox.stopping)
+            }
+            if stopping { return }
+            let settings = environment.configuration
+            let now = ContinuousClock.now
+            var rescanNow = rescanAsked || now >= nextRescan
+            for event in events {
+                switch event {
+                case .movedIn(let name):
+                    pending[name] = nil
+                    if SpecFiles.isSpecFile(name) { take(name) }
+                case .closedAfterWrite(let name):
+                    if SpecFiles.isSpecFile(name), let seen = observe(name, at: now) { pending[name] = seen }
+                case .overflow:
+                    environment.logger.notice("inotify queue overflowed; rescanning \(folder.root)")
+                    rescanNow = true
+                }
+            }
+            if rescanNow {
+                for name in scan() where pending[name] == nil {
+                    guard let seen = observe(name, at: now) else { continue }
+                    // A file untouched for the settle time already (there at startup, or missed by inotify) is read now.
+                    if Date().timeIntervalSince(seen.modified) >= settings.settle.seconds { take(name) } else { pending[name] = seen }
+                }
+                nextRescan = now + settings.rescanInterval
+            }
+            for (name, seen) in pending where now - seen.stableSince >= settings.settle {
+                guard let current = observe(name, at: seen.stableSince) else {
+                    pending[name] = nil
+                    continue
+                }
+                if current.size == seen.size && current.modified == seen.modified {
+                    pending[name] = nil
+                    take(name)
+                } else {
+                    pending[name] = Observation(size: current.size, modified: current.modified, stableSince: now)
+                }
+            }
+            if !ready {
+                ready = true
+                environment.logger.notice("watching \(folder.root) for spec files")
+                onReady()
+            }
+            let settleDue = pending.values.map { $0.stableSince + settings.settle }.min()
+            await bell.wait(until: min(settleDue ?? nextRescan, nextRescan))
+        }
+    }
+
+    /// The spec files directly in the folder now.
+    private func scan() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.root)) ?? []).filter(SpecFiles.isSpecFile).sorted()
+    }
+
+    /// Size and mtime of a regular file in the folder; nil when it is gone or not a regular file.
+    private func observe(_ name: String, at instant: ContinuousClock.Instant) -> Observation? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: folder.root + "/" + name),
+            attributes[.type] as? FileAttributeType == .typeRegular
+        else { return nil }
+        let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
+        let modified = attributes[.modificationDate] as? Date ?? .distantPast
+        return Observation(size: size, modified: modified, stableSince: instant)
+    }
+
+    /// Validates, accepts and archives one file; a store failure leaves it in place for the next rescan.
+    private func take(_ name: String) {
+        let path = folder.root + "/" + name
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let logger = environment.logger
+        do {
+            switch try ingestor.ingest(file: path) {
+            case .accepted(let batch, let jobs, let warnings):
+                for warning in warnings { logger.warning("\(warning)") }
+                let moved = try folder.archiveAccepted(path)
+                logger.notice("accepted \(name) as batch \(batch.name) (\(jobs.count) job\(jobs.count == 1 ? "" : "s")); moved to \(moved)")
+                environment.doorbell.ring()
+            case .duplicate(let existing) where existing.sourcePath == path && (observe(name, at: .now)?.modified ?? .distantFuture) <= existing.acceptedAt:
+                // This very file was accepted, then the process stopped before moving it: finish the move.
+                let moved = try folder.archiveAccepted(path)
+                logger.notice("\(name) was accepted as batch \(existing.name) before a restart; moved to \(moved)")
+            case .duplicate(let existing):
+                let reason = "\(name): the same content was already accepted as batch \(existing.name) (from \(existing.sourcePath)); not running it again. "
+                    + "To run it again: kling-batch rerun <this file>"
+                let moved = try folder.archiveRejected(path, reasons: [reason])
+                logger.notice("duplicate: \(name) has the same content as batch \(existing.name); not run again; moved to \(moved)")
+            case .rejected(let report):
+                let moved = try folder.archiveRejected(path, reasons: DropFolder.reasons(for: report))
+                for diagnostic in report.diagnostics { logger.error("\(diagnostic)") }
+                logger.error("rejected \(name): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s"); moved to \(moved) with \((moved as NSString).lastPathComponent).errors.txt")
+            }
+        } catch {
+            logger.error("cannot take \(name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Keeps systemd told: STATUS= when the picture changes, WATCHDOG=1 at half of `$WATCHDOG_USEC`, and
+/// STOPPING=1 as soon as shutdown begins.
+public final class StatusReporter: Service, Sendable {
+    private let environment: RunnerEnvironment
+    private let notifier: SystemdNotifier
+    /// How often the status line is recomputed (a few cheap counts).
+    private let refresh: Duration
+
+    public init(environment: RunnerEnvironment, notifier: SystemdNotifier, refresh: Duration = .seconds(2)) {
+        self.environment = environment
+        self.notifier = notifier
+        self.refresh = refresh
+    }
+
+    public func run() async throws {
+        var last: String?
+        var nextWatchdog = ContinuousClock.now
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let now = ContinuousClock.now
+                if let interval = notifier.watchdogInterval, now >= nextWatchdog {
+                    notifier.watchdog()
+                    nextWatchdog = now + interval
+                }
+                if let line = try? StatusSummary(store: environment.store, pausedReason: await environment.gate.pausedReason).line, line != last {
+                    notifier.status(line)
+                    last = line
+                }
+                let wake = notifier.watchdogInterval == nil ? now + refresh : min(now + refresh, nextWatchdog)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: .continuous) }
+            }
+        } onGracefulShutdown: { [notifier] in
+            notifier.stopping()
+            notifier.status("stopping: requests at fal continue there and are resumed at the next start")
+        }
+    }
+}

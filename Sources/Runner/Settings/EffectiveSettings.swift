@@ -1,0 +1,130 @@
+import FalClient
+import Foundation
+import KlingCore
+import Logging
+
+/// Every setting resolved from the layers and checked, ready to run with.
+public struct EffectiveSettings: Sendable {
+    public var runner: RunnerConfiguration
+    public var jobsDirectory: String
+    public var endpoints: FalEndpoints
+    public var keyFile: String?
+    /// Where `/metrics` and `/healthz` listen; nil: not served.
+    public var httpAddress: (host: String, port: Int)?
+    public var logLevel: Logger.Level
+    public var logFormat: String?
+
+    /// Resolves and checks every setting; the first bad one is reported with where it came from.
+    public init(_ layers: ConfigurationLayers, processEnvironment: [String: String], currentDirectory: String = FileManager.default.currentDirectoryPath) throws {
+        func text(_ key: SettingKey) -> ConfigurationLayers.Value? { layers.value(key) }
+        func path(_ key: SettingKey) -> String? { text(key).map { Self.absolute($0.text, in: currentDirectory) } }
+        func integer(_ key: SettingKey, minimum: Int = 1) throws -> Int {
+            let value = text(key)!
+            guard let number = Int(value.text.trimmingCharacters(in: .whitespaces)), number >= minimum else {
+                throw ConfigurationError("\(value.origin) must be a whole number of at least \(minimum), got '\(value.text)'")
+            }
+            return number
+        }
+        func duration(_ key: SettingKey) throws -> Duration {
+            let value = text(key)!
+            guard let parsed = DurationText.parse(value.text) else {
+                throw ConfigurationError("\(value.origin) must be a duration such as 500ms, 10s, 30m or 2h, got '\(value.text)'")
+            }
+            return parsed
+        }
+        func dollars(_ key: SettingKey) throws -> USD? {
+            guard let value = text(key) else { return nil }
+            guard let amount = USD(parsing: value.text.replacingOccurrences(of: "$", with: "")), amount.micros >= 0 else {
+                throw ConfigurationError("\(value.origin) must be an amount in dollars such as 25 or 0.112, got '\(value.text)'")
+            }
+            return amount
+        }
+
+        let state = path(.stateDir) ?? processEnvironment["STATE_DIRECTORY"].map { String($0.split(separator: ":").first ?? "") }
+            ?? ((processEnvironment["XDG_STATE_HOME"] ?? (NSHomeDirectory() + "/.local/state")) + "/kling-batch")
+        var runner = RunnerConfiguration(stateDirectory: state, outputDirectory: path(.out)!)
+        runner.concurrency = try integer(.concurrency)
+        runner.uploadConcurrency = try integer(.uploads)
+        runner.downloadConcurrency = try integer(.downloads)
+        runner.retry.maxAttempts = try integer(.maxAttempts)
+        runner.reconcileGrace = try duration(.reconcileGrace)
+        runner.reconcileInterval = try duration(.reconcileInterval)
+        runner.polling.first = try duration(.pollFirst)
+        runner.polling.maxInQueue = try duration(.pollMaxInQueue)
+        runner.polling.maxInProgress = try duration(.pollMaxInProgress)
+        runner.settle = try duration(.settle)
+        runner.rescanInterval = try duration(.rescanInterval)
+        guard runner.rescanInterval >= .milliseconds(100) else { throw ConfigurationError("\(text(.rescanInterval)!.origin) must be at least 100ms") }
+        runner.pricePerSecond = try dollars(.pricePerSecond) ?? .klingO1PerSecond
+        runner.budget = Budget(perDay: try dollars(.maxSpendPerDay), perBatch: try dollars(.maxSpendPerBatch))
+        self.runner = runner
+        jobsDirectory = path(.jobs)!
+
+        if let value = text(.falURL) {
+            guard let url = FalEndpoints.parseBaseURL(value.text) else { throw ConfigurationError("\(value.origin) must be an http(s) URL, got '\(value.text)'") }
+            endpoints = FalEndpoints(baseURL: url)
+        } else {
+            endpoints = .production
+        }
+        keyFile = path(.keyFile)
+        if let value = text(.http) {
+            guard let address = Self.parseAddress(value.text) else {
+                throw ConfigurationError("\(value.origin) must be HOST:PORT such as 127.0.0.1:9464, got '\(value.text)'")
+            }
+            httpAddress = address
+        }
+        let level = text(.logLevel)!
+        guard let parsedLevel = Logger.Level(rawValue: level.text) else {
+            throw ConfigurationError("\(level.origin) must be one of trace, debug, info, notice, warning, error, critical; got '\(level.text)'")
+        }
+        logLevel = parsedLevel
+        if let format = text(.logFormat) {
+            guard KlingLogHandler.Format(rawValue: format.text) != nil else { throw ConfigurationError("\(format.origin) must be text, json or journal, got '\(format.text)'") }
+            logFormat = format.text
+        }
+    }
+
+    /// `host:port`, `:port` (loopback) or `[::1]:port`.
+    public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    /// Paths as people write them: `~/x`, relative to the current folder, or absolute.
+    public static func absolute(_ path: String, in folder: String = FileManager.default.currentDirectoryPath) -> String {
+        let expanded = path.hasPrefix("~/") ? NSHomeDirectory() + path.dropFirst(1) : path
+        return expanded.hasPrefix("/") ? expanded : (folder as NSString).appendingPathComponent(expanded)
+    }
+}
+
+/// Durations as people write them: `90s`, `30m`, `2h`, `500ms`, or plain seconds.
+public enum DurationText {
+    public static func parse(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            guard let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value >= 0, value.isFinite else { return nil }
+            return .milliseconds(Int64(value * scale * 1000))
+        }
+        guard let seconds = Double(trimmed), seconds >= 0, seconds.isFinite else { return nil }
+        return .milliseconds(Int64(seconds * 1000))
+    }
+}
+
+extension EffectiveSettings {
+    /// The key: the key file, FAL_KEY, FAL_KEY_ID+FAL_KEY_SECRET, then the systemd credential. A local emulator needs none.
+    public func resolveKey(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FalKey {
+        if let keyFile { return try FalKey.read(file: keyFile) }
+        if let key = FalKey.fromEnvironment(environment) { return key }
+        if let directory = environment["CREDENTIALS_DIRECTORY"], FileManager.default.fileExists(atPath: directory + "/fal-key") {
+            return try FalKey.read(file: directory + "/fal-key")
+        }
+        if let host = endpoints.queue.host, ["127.0.0.1", "localhost", "::1"].contains(host) {
+            return FalKey("local-emulator", source: "default for a local emulator")!
+        }
+        throw ConfigurationError(
+            "no fal key: set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), pass --key-file, give key_file in the config, or use the systemd credential fal-key")
+    }
+}

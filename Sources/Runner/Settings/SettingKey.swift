@@ -1,0 +1,104 @@
+import Foundation
+
+/// A setting a user can give in the config file, as `KLING_BATCH_<NAME>` in the environment, or as a flag.
+///
+/// One table for all three layers, so a name means the same thing everywhere and `kling-batch config` can
+/// say where each effective value came from.
+public enum SettingKey: String, CaseIterable, Sendable, Comparable {
+    case jobs = "jobs_dir"
+    case out
+    case stateDir = "state_dir"
+    case falURL = "fal_url"
+    case keyFile = "key_file"
+    case concurrency
+    case uploads
+    case downloads
+    case maxAttempts = "max_attempts"
+    case reconcileGrace = "reconcile_grace"
+    case reconcileInterval = "reconcile_interval"
+    case pollFirst = "poll_first"
+    case pollMaxInQueue = "poll_max_in_queue"
+    case pollMaxInProgress = "poll_max_in_progress"
+    case settle
+    case rescanInterval = "rescan_interval"
+    case maxSpendPerDay = "max_spend_per_day"
+    case maxSpendPerBatch = "max_spend_per_batch"
+    case pricePerSecond = "price_per_second"
+    case http
+    case logLevel = "log_level"
+    case logFormat = "log_format"
+
+    public static func < (lhs: SettingKey, rhs: SettingKey) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+
+    /// `KLING_BATCH_CONCURRENCY` and so on.
+    public var environmentName: String { "KLING_BATCH_" + rawValue.uppercased() }
+
+    /// The command-line flag that sets it (commands that do not use a setting do not offer its flag).
+    public var flag: String {
+        switch self {
+        case .jobs: "--jobs"
+        case .pricePerSecond: "--rate"
+        default: "--" + rawValue.replacingOccurrences(of: "_", with: "-")
+        }
+    }
+
+    /// What applies when no layer gives a value; nil means "not set" (no budget, no metrics listener, a derived path).
+    public var defaultValue: String? {
+        switch self {
+        case .jobs: "jobs"
+        case .out: "out"
+        case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat: nil
+        case .concurrency, .uploads, .downloads: "4"
+        case .maxAttempts: "5"
+        case .reconcileGrace: "30m"
+        case .reconcileInterval: "10s"
+        case .pollFirst: "500ms"
+        case .pollMaxInQueue: "15s"
+        case .pollMaxInProgress: "10s"
+        case .settle: "2s"
+        case .rescanInterval: "30s"
+        case .pricePerSecond: "0.112"
+        case .logLevel: "info"
+        }
+    }
+
+    /// Whether SIGHUP applies a change to it in a running daemon (the others need a restart).
+    public var isReloadable: Bool {
+        switch self {
+        case .concurrency, .maxAttempts, .pollFirst, .pollMaxInQueue, .pollMaxInProgress, .maxSpendPerDay, .maxSpendPerBatch,
+            .pricePerSecond, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel:
+            true
+        default: false
+        }
+    }
+
+    /// One line for `kling-batch config` and the README.
+    public var summary: String {
+        switch self {
+        case .jobs: "the folder the daemon watches for spec files"
+        case .out: "root of the output tree: <out>/<YYYY-MM-DD>/<batch>/<job>.mp4 and .json"
+        case .stateDir: "folder of the job database and lock (default $STATE_DIRECTORY, else ~/.local/state/kling-batch)"
+        case .falURL: "send every fal call to this base URL, e.g. an emulator (default: fal's real hosts)"
+        case .keyFile: "file holding the fal key (else FAL_KEY, FAL_KEY_ID+FAL_KEY_SECRET, or $CREDENTIALS_DIRECTORY/fal-key)"
+        case .concurrency: "requests at fal at once"
+        case .uploads: "image uploads at once"
+        case .downloads: "video downloads at once"
+        case .maxAttempts: "submissions per job before it fails"
+        case .reconcileGrace: "how long a submit whose answer was lost is looked for before submitting again"
+        case .reconcileInterval: "how often fal's request listing is read while reconciling"
+        case .pollFirst: "first status poll after a submit"
+        case .pollMaxInQueue: "longest wait between polls while a job is queued at fal"
+        case .pollMaxInProgress: "longest wait between polls while a job runs at fal"
+        case .settle: "how long a written file must stay unchanged before the daemon reads it"
+        case .rescanInterval: "full rescan of the jobs folder, besides inotify"
+        case .maxSpendPerDay: "dollars that may be committed per day (UTC); jobs beyond it wait as held"
+        case .maxSpendPerBatch: "dollars that may be committed per batch; jobs beyond it wait as held"
+        case .pricePerSecond: "dollars per second of video, for estimates and the budget"
+        case .http: "address for /metrics and /healthz, e.g. 127.0.0.1:9464 (default: off)"
+        case .logLevel: "trace, debug, info, notice, warning, error or critical"
+        case .logFormat: "text, json or journal (default: journal under systemd, else text)"
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import FalClient
+import Foundation
+import Logging
+import Runner
+
+/// `kling-batch daemon`: watch the jobs folder and run what is dropped into it, until stopped.
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Watch the jobs folder and run every spec dropped into it, until stopped (for systemd).",
+        discussion: """
+            Picks up spec files moved or written into the jobs folder (inotify, plus a full rescan every 30 s), \
+            validates each before any money is spent, and runs its jobs. Accepted files move to \
+            <jobs>/accepted/<YYYY-MM-DD>/; rejected ones to <jobs>/rejected/ with <file>.errors.txt beside them. \
+            The same content is not run twice (see `kling-batch rerun`). A file written in place is read once it \
+            has kept its size for the settle time; write elsewhere and `mv` it in to have it read at once.
+
+            SIGTERM or SIGINT: stop taking files and submitting, leave requests at fal to the next start, exit \
+            within 10 s. SIGHUP: reload the config file (concurrency, budget, polling, key). Speaks systemd's \
+            notify protocol when $NOTIFY_SOCKET is set.
+
+            Examples:
+              kling-batch daemon --jobs ~/videos/jobs --out ~/videos/out
+              kling-batch daemon --config /etc/kling-batch/config.yaml --http 127.0.0.1:9464
+            """
+    )
+
+    @Option(help: ArgumentHelp("How long a written file must keep its size and mtime before it is read (default 2s).", valueName: "duration"))
+    var settle: String?
+
+    @Option(name: .customLong("rescan-interval"), help: ArgumentHelp("Full rescan of the jobs folder besides inotify (default 30s).", valueName: "duration"))
+    var rescanInterval: String?
+
+    @Option(help: ArgumentHelp("Serve /metrics and /healthz on this address, e.g. 127.0.0.1:9464 (default: off).", valueName: "host:port"))
+    var http: String?
+
+    @OptionGroup var runner: RunnerOptions
+    @OptionGroup var spec: SpecOptions
+
+    var extra: [SettingKey: String] {
+        [.settle: settle, .rescanInterval: rescanInterval, .http: http, .pricePerSecond: spec.rate].compactMapValues { $0 }
+    }
+
+    func run() async throws {
+        // Until the signal handlers are installed, a SIGHUP or a CLI's SIGUSR1 must not kill the process.
+        signal(SIGUSR1, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        let layers = try runner.layers(extra: extra)
+        let settings = try RunnerOptions.settings(from: layers)
+        let logger = RunnerOptions.logger(settings)
+        let key = try RunnerOptions.key(settings)
+        let http = FalClient.makeHTTPClient()
+        let client = FalClient(http: http, endpoints: settings.endpoints, key: key, logger: logger)
+        let daemon = Daemon(layers: layers, settings: settings, client: client, validator: spec.validator, logger: logger)
+        do {
+            try await daemon.run()
+            try await http.shutdown()
+        } catch let error as StateLock.Held {
+            try? await http.shutdown()
+            Console.error("error: \(error)")
+            throw ExitCode(3)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+}
