@@ -42,5 +42,16 @@ public enum AtomicFile {
             unlink(temporary)
             throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
         }
+        removeLeftovers(of: path)
+    }
+
+    /// Removes temp files for `path` left by an earlier process killed mid-write: only this process writes
+    /// (the state lock), so any other `.<name>.tmp-<pid>` is garbage of our own, never a user's file.
+    static func removeLeftovers(of path: String) {
+        let folder = (path as NSString).deletingLastPathComponent
+        let prefix = "." + (path as NSString).lastPathComponent + ".tmp-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(prefix) {
+            unlink(folder + "/" + name)
+        }
     }
 }
