@@ -38,6 +38,8 @@ extension FalClient {
         }
 
         let delegate = SubmitDelegate(maxBytes: 1 << 20)
+        let started = ContinuousClock.now
+        defer { Self.recordLatency(.submit, since: started) }
         let task = http.execute(
             request: request, delegate: delegate, eventLoop: .indifferent, deadline: .now() + TimeAmount(timeouts.submit),
             logger: nil)

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import KlingCore
 import Logging
@@ -52,6 +53,13 @@ public struct FalClient: Sendable {
         self.timeouts = timeouts
     }
 
+    /// fal's latency per call kind, for `/metrics` (a histogram under Prometheus; nothing without a backend).
+    static func recordLatency(_ operation: FalOperation, since started: ContinuousClock.Instant) {
+        let elapsed = (ContinuousClock.now - started).components
+        let nanoseconds = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
+        CoreMetrics.Timer(label: "kling_batch_fal_request_duration_seconds", dimensions: [("operation", operation.rawValue)]).recordNanoseconds(nanoseconds)
+    }
+
     /// Uses `key` from the next call on.
     public func replaceKey(_ key: FalKey) { keyBox.value.withLock { $0 = key } }
 
@@ -87,6 +95,8 @@ public struct FalClient: Sendable {
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             request.body = .bytes(ByteBuffer(data: body))
         }
+        let started = ContinuousClock.now
+        defer { Self.recordLatency(operation, since: started) }
         do {
             let response = try await http.execute(request, timeout: .init(timeout))
             var buffer = try await response.body.collect(upTo: maxBytes)

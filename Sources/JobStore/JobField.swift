@@ -4,6 +4,8 @@ import GRDB
 /// One column assignment made together with a state change, so that the change and its data land in one UPDATE.
 public enum JobField: Sendable {
     case addAttempts(Int)
+    /// Back to no attempts (an operator's retry).
+    case resetAttempts
     case addDeferrals(Int)
     case deferrals(Int)
     case nextAttemptAt(Date?)
@@ -38,6 +40,7 @@ public enum JobField: Sendable {
     var assignment: (sql: String, value: (any DatabaseValueConvertible)?) {
         switch self {
         case .addAttempts(let n): return ("attempts = attempts + ?", n)
+        case .resetAttempts: return ("attempts = ?", 0)
         case .addDeferrals(let n): return ("deferrals = deferrals + ?", n)
         case .deferrals(let n): return ("deferrals = ?", n)
         case .nextAttemptAt(let v): return ("next_attempt_at = ?", v)

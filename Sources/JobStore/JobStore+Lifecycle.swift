@@ -268,7 +268,9 @@ extension JobStore {
     }
 
     /// Records one status poll and any new fal log lines (fal resends the whole log each time).
-    public func notePoll(_ id: Int64, in state: JobState, logs: [String], metrics: String? = nil, at now: Date = Date()) throws {
+    /// Returns false when the job has moved or an operator asked to cancel it: the poller should look again.
+    @discardableResult
+    public func notePoll(_ id: Int64, in state: JobState, logs: [String], metrics: String? = nil, at now: Date = Date()) throws -> Bool {
         try writer.write { db in
             let seen = try Int.fetchOne(db, sql: "SELECT log_lines FROM job WHERE id = ?", arguments: [id]) ?? 0
             var fields: [JobField] = [.addStatusPolls(1)]
@@ -276,7 +278,8 @@ extension JobStore {
                 for line in logs[seen...] { try Self.insertEvent(db, jobID: id, at: now, kind: .log, message: line) }
                 fields.append(.logLines(logs.count))
             }
-            _ = try Self.update(db, id, in: state, set: fields, at: now)
+            guard try Self.update(db, id, in: state, set: fields, at: now) else { return false }
+            return try Bool.fetchOne(db, sql: "SELECT NOT cancel_requested FROM job WHERE id = ?", arguments: [id]) ?? false
         }
     }
 

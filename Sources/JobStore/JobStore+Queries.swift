@@ -91,3 +91,21 @@ extension JobStore {
         try writer.read { try UploadRecord.fetchAll($0, sql: "SELECT * FROM upload ORDER BY uploaded_at") }
     }
 }
+
+extension JobStore {
+    /// Every request id any attempt ever had, with its job: old ids in logs still find their job.
+    public func attemptRequestIDs() throws -> [String: Int64] {
+        try writer.read { db in
+            var map: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT request_id, job_id FROM attempt WHERE request_id IS NOT NULL") {
+                map[row["request_id"]] = row["job_id"]
+            }
+            return map
+        }
+    }
+
+    /// The oldest queued job's acceptance time, for "oldest queued" in `status`.
+    public func oldestQueued() throws -> Date? {
+        try writer.read { try Date.fetchOne($0, sql: "SELECT MIN(created_at) FROM job WHERE state IN ('queued', 'held')") }
+    }
+}

@@ -32,6 +32,7 @@ extension JobExecutor {
                 environment.crash.pass(.beforeManifest)
                 let manifestPath = try environment.writeManifest(job.id, video: (videoPath, report.bytes, report.sha256), finalState: .completed) ?? ""
                 let done = try store.recordDownloaded(job.id, videoPath: videoPath, bytes: report.bytes, sha256: report.sha256, manifestPath: manifestPath)
+                RunnerMetrics.downloaded(bytes: report.bytes)
                 logger.info("completed: \(videoPath) (\(report.bytes) bytes\(report.resumes > 0 ? ", resumed \(report.resumes)×" : ""))", metadata: metadata(done))
                 return done
             } catch let error as FalError {

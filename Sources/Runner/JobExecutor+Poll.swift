@@ -40,7 +40,16 @@ extension JobExecutor {
             environment.crash.pass(.polled)
             polls += 1
             pollsInPhase += 1
-            try store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message))
+            guard try store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
+                // Moved by someone else, or an operator asked to cancel it: cancel at fal here, since this runner holds it.
+                guard let fresh = try store.job(current.id) else { return nil }
+                if fresh.cancelRequested && (fresh.state == .inQueue || fresh.state == .inProgress) {
+                    _ = try await JobCanceller(environment: environment).cancel(fresh.id)
+                    logger.notice("cancelled by an operator", metadata: metadata(fresh))
+                    return try store.job(current.id)
+                }
+                return fresh
+            }
             switch status.state {
             case .inQueue(let queuePosition):
                 position = queuePosition
@@ -100,6 +109,7 @@ extension JobExecutor {
             case .retry(let at) = configuration.retry.decide(jobID: job.id, attempt: job.attempts, failure: .attemptFailed, now: Date())
         {
             let next = try store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: at, metrics: metrics)
+            RunnerMetrics.retried(reason: error.reason)
             logger.warning("request failed at fal (\(error.reason)); submitting a new request (attempt \(job.attempts + 1) of \(configuration.retry.maxAttempts))", metadata: metadata(job))
             return next
         }

@@ -79,6 +79,7 @@ extension JobExecutor {
                                    responseURL: handle.responseURL.absoluteString, cancelURL: handle.cancelURL.absoluteString))
         environment.crash.pass(.submitCommitted)
         await environment.gate.submitted()
+        RunnerMetrics.submitted()
         logger.info("submitted (attempt \(accepted.attempts), queue position \(receipt.queuePosition.map(String.init) ?? "?"))", metadata: metadata(accepted))
         return accepted
     }
@@ -104,6 +105,7 @@ extension JobExecutor {
             let atFal = try store.jobs(in: [.submitting, .submitUnknown, .inQueue, .inProgress]).count
             await environment.gate.rateLimited(until: now + (retryAfter ?? policy.rateLimitDefault), atFal: atFal, now: now)
             logger.notice("rate limited by fal; waiting until \(at) (not counted as an attempt)", metadata: metadata(job))
+            RunnerMetrics.retried(reason: "rate_limited")
             return try store.recordRefused(job.id, outcome: .rateLimited, counted: false, deferral: false, error: stored, retryAt: at)
         case (.retry, .transport):
             // The body never left: nothing can have been created or billed.
@@ -112,11 +114,13 @@ extension JobExecutor {
                 return nil
             }
             logger.warning("could not reach fal (\(streak) in a row): \(error)", metadata: metadata(job))
+            RunnerMetrics.retried(reason: "not_sent")
             return try store.recordRefused(job.id, outcome: .notSent, counted: false, deferral: true, error: stored, retryAt: at)
         case (.retry, _):
             switch policy.decide(jobID: job.id, attempt: job.attempts + 1, failure: .attemptFailed, now: now) {
             case .retry(let at):
                 logger.warning("submit refused (\(error.reason)); retrying: \(error)", metadata: metadata(job))
+                RunnerMetrics.retried(reason: error.reason)
                 return try store.recordRefused(job.id, outcome: .refused, counted: true, deferral: false, error: stored, retryAt: at)
             case .giveUp:
                 return try finishIfFinal(store.recordRefused(job.id, outcome: .refused, counted: true, deferral: false, error: stored, retryAt: nil))

@@ -12,7 +12,7 @@ public enum RunOnce {
     /// Runs to completion. `signals` stop it gracefully (jobs in flight are resumed by the next run).
     public static func run(
         configuration: RunnerConfiguration, client: FalClient, specPaths: [String], validator: SpecValidator,
-        allowDuplicate: Bool = false, logger: Logger, signals: [UnixSignal] = [], progress: (@Sendable (RunnerEnvironment) -> (any Service))? = nil
+        allowDuplicate: Bool = false, logger: Logger, signals: [UnixSignal] = [], progress: (@Sendable (RunnerEnvironment, Set<Int64>) -> (any Service))? = nil
     ) async throws -> RunReport {
         let lock = try StateLock(stateDirectory: configuration.stateDirectory, purpose: "run --once")
         defer { withExtendedLifetime(lock) {} }
@@ -42,7 +42,7 @@ public enum RunOnce {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: dispatcher, successTerminationBehavior: .gracefullyShutdownGroup)
         ]
-        if let progress { services.append(.init(service: progress(environment))) }
+        if let progress { services.append(.init(service: progress(environment, touched))) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
         try await group.run()
         report.abortReason = dispatcher.abortReason

@@ -50,7 +50,7 @@ public final class RunnerEnvironment: Sendable {
     }
 
     /// `batch/job` for log lines and messages.
-    func displayName(_ job: JobRecord) -> String {
+    public func displayName(_ job: JobRecord) -> String {
         let batch = (try? store.batch(job.batchId))?.name ?? "batch\(job.batchId)"
         return "\(batch)/\(job.name)"
     }
@@ -63,7 +63,7 @@ public final class RunnerEnvironment: Sendable {
     /// Writes a finished job's manifest and records where it is.
     @discardableResult
     /// `finalState` is the state the job is about to be moved to, when the manifest is written just before the move.
-    func writeManifest(_ jobID: Int64, video: (path: String, bytes: Int64, sha256: String)? = nil, finalState: JobState? = nil) throws -> String? {
+    public func writeManifest(_ jobID: Int64, video: (path: String, bytes: Int64, sha256: String)? = nil, finalState: JobState? = nil) throws -> String? {
         guard var job = try store.job(jobID), let batch = try store.batch(job.batchId) else { return nil }
         let recordedState = job.state
         if let finalState { job.state = finalState }

@@ -15,8 +15,16 @@ struct KlingBatch: AsyncParsableCommand {
             Start with:
               kling-batch validate jobs/          check specs, print every problem
               kling-batch plan jobs/              what would run and what it would cost
+              kling-batch run --once jobs/        run them all, then exit
+              kling-batch daemon                  keep watching the jobs folder
+              kling-batch status                  what is running, what it cost
+
+            Shell completions: kling-batch --generate-completion-script bash|zsh|fish
             """,
         version: KlingBatchVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, RunCommand.self, DaemonCommand.self, RerunCommand.self, ConfigCommand.self]
+        subcommands: [
+            ValidateCommand.self, PlanCommand.self, RunCommand.self, DaemonCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
+            RetryCommand.self, CancelCommand.self, RerunCommand.self, PurgeCommand.self, ConfigCommand.self,
+        ]
     )
 }

@@ -26,9 +26,11 @@ public final class StatusReporter: Service, Sendable {
                     notifier.watchdog()
                     nextWatchdog = now + interval
                 }
-                if let line = try? StatusSummary(store: environment.store, pausedReason: await environment.gate.pausedReason).line, line != last {
+                let paused = await environment.gate.pausedReason
+                if let line = try? StatusSummary(store: environment.store, pausedReason: paused).line, line != last {
                     notifier.status(line)
                     last = line
+                    DaemonStatusFile(stateDirectory: environment.configuration.stateDirectory).write(line: line, pausedReason: paused)
                 }
                 let wake = notifier.watchdogInterval == nil ? now + refresh : min(now + refresh, nextWatchdog)
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: .continuous) }

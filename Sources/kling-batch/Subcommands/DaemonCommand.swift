@@ -52,7 +52,8 @@ struct DaemonCommand: AsyncParsableCommand {
         let key = try RunnerOptions.key(settings)
         let http = FalClient.makeHTTPClient()
         let client = FalClient(http: http, endpoints: settings.endpoints, key: key, logger: logger)
-        let daemon = Daemon(layers: layers, settings: settings, client: client, validator: spec.validator, logger: logger)
+        var daemon = Daemon(layers: layers, settings: settings, client: client, validator: spec.validator, logger: logger)
+        daemon.extraServices = { environment in try MetricsServer.services(settings: settings, environment: environment) }
         do {
             try await daemon.run()
             try await http.shutdown()

@@ -6,6 +6,7 @@ import KlingCore
 import KlingSpec
 import Logging
 import Runner
+import ServiceLifecycle
 
 /// `kling-batch run --once`: accept specs, run every unfinished job to its end, print a summary.
 struct RunCommand: AsyncParsableCommand {
@@ -76,6 +77,10 @@ struct RunCommand: AsyncParsableCommand {
         if !report.succeeded { throw ExitCode(1) }
     }
 
+    @Sendable static func progressLine(_ environment: RunnerEnvironment, _ jobs: Set<Int64>) -> any Service {
+        ProgressLine(environment: environment, jobs: jobs)
+    }
+
     private func execute(_ settings: EffectiveSettings, logger: Logger, specPaths: [String]) async throws -> RunReport {
         let key = try RunnerOptions.key(settings)
         let http = FalClient.makeHTTPClient()
@@ -83,7 +88,8 @@ struct RunCommand: AsyncParsableCommand {
         do {
             let report = try await RunOnce.run(
                 configuration: settings.runner, client: client, specPaths: specPaths, validator: spec.validator, allowDuplicate: rerun,
-                logger: logger, signals: [.sigterm, .sigint])
+                logger: logger, signals: [.sigterm, .sigint],
+                progress: Console.stderrIsTerminal ? Self.progressLine : nil)
             try await http.shutdown()
             return report
         } catch {

@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import JobStore
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// `/metrics` (Prometheus text) and `/healthz` for the daemon, on loopback unless configured otherwise.
+///
+/// Counters and the fal latency histogram come from swift-metrics, bootstrapped here with swift-prometheus;
+/// jobs by state and dollars committed are read from the store at each scrape, so they always match it.
+public enum MetricsServer {
+    private static let registry = PrometheusCollectorRegistry()
+    private static let bootstrapped = Mutex(false)
+
+    /// The listener as a service, or none when no address is configured.
+    public static func services(settings: EffectiveSettings, environment: RunnerEnvironment) throws -> [any Service] {
+        guard let address = settings.httpAddress else { return [] }
+        bootstrap()
+        let router = Router()
+        router.get("metrics") { _, _ -> Response in
+            let text = try await scrape(environment)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("healthz") { _, _ -> Response in
+            if let reason = await environment.gate.pausedReason {
+                return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "submission paused: \(reason)\n")))
+            }
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        let logger = environment.logger
+        var quiet = logger
+        quiet.logLevel = .warning
+        let application = Application(
+            router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "kling-batch"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                let host = address.host.contains(":") ? "[\(address.host)]" : address.host
+                logger.notice("metrics listening on http://\(host):\(port)/metrics (and /healthz)")
+            },
+            logger: quiet)
+        return [application]
+    }
+
+    /// Installs the Prometheus backend for swift-metrics, once per process.
+    static func bootstrap() {
+        let first = bootstrapped.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+        ]
+        MetricsSystem.bootstrap(factory)
+    }
+
+    /// The registry's metrics plus gauges read from the store now.
+    static func scrape(_ environment: RunnerEnvironment) async throws -> String {
+        let counts = try environment.store.counts()
+        let spending = try environment.store.spending()
+        var text = "# HELP kling_batch_jobs Jobs in the store by state.\n# TYPE kling_batch_jobs gauge\n"
+        for state in JobState.allCases { text += "kling_batch_jobs{state=\"\(state.label)\"} \(counts[state, default: 0])\n" }
+        text += "# HELP kling_batch_spent_usd_total Dollars committed to fal (estimated), all time.\n# TYPE kling_batch_spent_usd_total counter\n"
+        text += "kling_batch_spent_usd_total \(Double(spending.totalMicros) / 1_000_000)\n"
+        text += "# HELP kling_batch_spent_today_usd Dollars committed to fal today (UTC).\n# TYPE kling_batch_spent_today_usd gauge\n"
+        text += "kling_batch_spent_today_usd \(Double(spending.todayMicros) / 1_000_000)\n"
+        text += "# HELP kling_batch_submission_paused 1 while submission is paused (a refused key).\n# TYPE kling_batch_submission_paused gauge\n"
+        text += "kling_batch_submission_paused \(await environment.gate.pausedReason == nil ? 0 : 1)\n"
+        return text + registry.emitToString()
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import JobStore
+import KlingCore
+import Runner
+
+/// `kling-batch show JOB`: everything known about one job.
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Everything known about one job: input, events, attempts with errors, fal's logs, video and manifest.",
+        discussion: """
+            JOB is batch/job as `list` shows it, an unambiguous prefix of it, a unique job name, or a request id.
+
+            Examples:
+              kling-batch show teasers/teaser-a
+              kling-batch show 7d1f3c2e-9a4b-4c1e-8f7a-0b2c3d4e5f60
+              kling-batch show teasers/teaser-a --json | jq .attempts
+            """
+    )
+
+    @Argument(help: "The job.")
+    var job: String
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let (store, _) = try self.store.openStore()
+        let resolver = try JobResolver(store: store)
+        let job = try resolver.resolve(self.job)
+        let batch = resolver.batches[job.batchId]
+        let attempts = try store.attempts(of: job.id)
+        let events = try store.events(of: job.id)
+        if output.json {
+            Console.json(json(job, name: resolver.name(job), batch: batch, attempts: attempts, events: events))
+            return
+        }
+        let stamp = ISO8601DateFormatter()
+        Console.out("\(resolver.name(job))  \(job.state.label)")
+        Console.out("  spec file:  \(batch?.sourcePath ?? "?")")
+        Console.out("  endpoint:   \(job.endpoint)")
+        Console.out("  video:      \(job.durationSeconds) s, estimated \(USD(micros: job.estimatedCostMicros))")
+        if let request = job.requestId { Console.out("  request:    \(request)") }
+        if let reason = job.heldReason { Console.out("  held:       \(reason)") }
+        if let error = job.lastError { Console.out("  last error: \(error)") }
+        if job.possibleDuplicate { Console.out("  note:       possibly submitted twice (a lost submit was given up on after the grace period)") }
+        Console.out("  output:     \(job.videoPath ?? "-")")
+        Console.out("  manifest:   \(job.manifestPath ?? "-")")
+        let spec = (try? JSONValue.parse(Data(job.specJson.utf8)))?["prompt"]?.stringValue ?? ""
+        Console.out("  prompt:     \(spec.prefix(300))")
+        if !attempts.isEmpty {
+            Console.out("attempts:")
+            for attempt in attempts {
+                var line = "  #\(attempt.number) \(stamp.string(from: attempt.startedAt)) \(attempt.outcome.rawValue)\(attempt.counted ? "" : " (not counted)")"
+                if let request = attempt.requestId { line += " request \(request)" }
+                if let message = attempt.errorMessage { line += ": \(message)" }
+                Console.out(line)
+            }
+        }
+        let history = events.filter { $0.kind != .log }
+        if !history.isEmpty {
+            Console.out("events:")
+            for event in history { Console.out("  \(stamp.string(from: event.at)) \(event.kind == .error ? "error: " : "")\(event.message)") }
+        }
+        let logs = events.filter { $0.kind == .log }
+        if !logs.isEmpty {
+            Console.out("fal's logs:")
+            for event in logs { Console.out("  \(event.message)") }
+        }
+    }
+
+    private func json(_ job: JobRecord, name: String, batch: BatchRecord?, attempts: [AttemptRecord], events: [JobEvent]) -> JSONValue {
+        let stamp = ISO8601DateFormatter()
+        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        var object: [String: JSONValue] = [:]
+        object["name"] = .string(name)
+        object["state"] = .string(job.state.label)
+        object["spec_file"] = text(batch?.sourcePath)
+        object["spec"] = (try? JSONValue.parse(Data(job.specJson.utf8))) ?? .null
+        object["input"] = job.submittedInput.flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null
+        object["request_id"] = text(job.requestId)
+        object["attempts_counted"] = .int(Int64(job.attempts))
+        object["held_reason"] = text(job.heldReason)
+        object["last_error"] = text(job.lastError)
+        object["possible_duplicate"] = .bool(job.possibleDuplicate)
+        object["video"] = text(job.videoPath)
+        object["manifest"] = text(job.manifestPath)
+        object["estimated_cost_usd"] = .double(USD(micros: job.estimatedCostMicros).dollars)
+        object["attempts"] = .array(attempts.map { attempt in
+            var entry: [String: JSONValue] = [:]
+            entry["number"] = .int(Int64(attempt.number))
+            entry["outcome"] = .string(attempt.outcome.rawValue)
+            entry["counted"] = .bool(attempt.counted)
+            entry["started_at"] = .string(stamp.string(from: attempt.startedAt))
+            entry["request_id"] = text(attempt.requestId)
+            entry["error_reason"] = text(attempt.errorReason)
+            entry["error"] = text(attempt.errorMessage)
+            entry["http_status"] = attempt.httpStatus.map { .int(Int64($0)) } ?? .null
+            return .object(entry)
+        })
+        object["events"] = .array(events.map { event in
+            .object(["at": .string(stamp.string(from: event.at)), "kind": .string(event.kind.rawValue), "message": .string(event.message)])
+        })
+        return .object(object)
+    }
+}
