@@ -45,7 +45,8 @@ public struct PollSchedule: Sendable, Equatable {
     public func delay(_ situation: Situation) -> Duration {
         let raw: Duration
         if situation.polls == 0 {
-            raw = first
+            // Jobs known to finish sooner than `first` are looked at about when they should be done.
+            raw = situation.expectedRunTime.map { min(first, max(minimum, $0 + $0 * 0.02)) } ?? first
         } else if situation.inProgress, let expected = situation.expectedRunTime, let running = situation.runningFor {
             let remaining = expected - running
             let margin = max(minimum, expected * 0.02)

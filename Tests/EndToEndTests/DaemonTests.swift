@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// `kling-batch daemon` as its own process: files dropped every way people drop them, signals, systemd's socket.
-@Suite("The daemon", .serialized)
+@Suite("The daemon", .serialized, .timeLimit(.minutes(5)))
 struct DaemonTests {
     /// A daemon on `folder` against `emulator`.
     func daemon(_ emulator: EmulatorProcess, folder: TemporaryDirectory, settle: String = "2s", extra: [String] = [], environment extraEnvironment: [String: String] = [:]) throws -> ChildProcess {

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// The operator's commands as separate processes against a store that a running daemon is changing.
-@Suite("Operating a running daemon", .serialized)
+@Suite("Operating a running daemon", .serialized, .timeLimit(.minutes(5)))
 struct OperatorTests {
     struct Setup {
         let folder: TemporaryDirectory

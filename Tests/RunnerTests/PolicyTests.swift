@@ -82,6 +82,13 @@ struct PolicyTests {
         // Overdue: look often, but not in a busy loop.
         let overdue = delay(.init(jobID: 1, polls: 5, inProgress: true, pollsInPhase: 4, runningFor: .seconds(6), expectedRunTime: .seconds(5)))
         #expect(overdue >= 0.1 && overdue <= 0.6)
+        // Jobs known to take 200 ms are first looked at after about 200 ms, never sooner than the minimum.
+        let quick = delay(.init(jobID: 1, polls: 0, inProgress: false, pollsInPhase: 0, expectedRunTime: .milliseconds(200)))
+        #expect(quick >= 0.2 * 0.9 && quick <= 0.204 * 1.1)
+        let instant = delay(.init(jobID: 1, polls: 0, inProgress: false, pollsInPhase: 0, expectedRunTime: .zero))
+        #expect(instant >= 0.1 && instant <= 0.11)
+        let slow = delay(.init(jobID: 1, polls: 0, inProgress: false, pollsInPhase: 0, expectedRunTime: .seconds(90)))
+        #expect(slow >= 0.45 && slow <= 0.55)
     }
 
     @Test("the run time estimate follows what fal reports")

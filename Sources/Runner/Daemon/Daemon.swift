@@ -44,7 +44,7 @@ public struct Daemon: Sendable {
             notifier.ready()
         }
         let reloader = Reloader(layers: layers, environment: environment, client: client, notifier: notifier)
-        let signals = SignalActions(reload: { await reloader.reload() }, wake: {
+        let signals = await SignalActions(reload: { await reloader.reload() }, wake: {
             environment.doorbell.ring()
             watcher.rescan()
         })
