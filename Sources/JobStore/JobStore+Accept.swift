@@ -55,7 +55,7 @@ extension JobStore {
         try writer.write { db in
             if !allowDuplicate,
                 let existing = try BatchRecord.fetchOne(
-                    db, sql: "SELECT * FROM batch WHERE source_sha256 = ? ORDER BY id LIMIT 1", arguments: [batch.sourceSHA256])
+                    db.cachedStatement(sql: "SELECT * FROM batch WHERE source_sha256 = ? ORDER BY id LIMIT 1"), arguments: [batch.sourceSHA256])
             {
                 return .duplicate(existing)
             }
@@ -63,25 +63,23 @@ extension JobStore {
             var number = 1
             while true {
                 let taken = try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS (SELECT 1 FROM batch WHERE name = ? OR output_dir = ?)",
+                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM batch WHERE name = ? OR output_dir = ?)"),
                     arguments: [name, "\(batch.day)/\(name)"]) ?? false
                 if !taken && !folderIsTaken("\(batch.day)/\(name)") { break }
                 number += 1
                 name = "\(batch.stem)-\(number)"
             }
             let record = try BatchRecord.fetchOne(
-                db,
-                sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir) VALUES (?, ?, ?, ?, ?) RETURNING *",
+                db.cachedStatement(sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir) VALUES (?, ?, ?, ?, ?) RETURNING *"),
                 arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)"])!
             var jobs: [JobRecord] = []
             for job in batch.jobs {
                 let inserted = try JobRecord.fetchOne(
-                    db,
-                    sql: """
+                    db.cachedStatement(sql: """
                         INSERT INTO job (batch_id, name, state, spec_json, endpoint, duration_seconds, estimated_cost_micros,
                                          created_at, updated_at)
                         VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
-                        """,
+                        """),
                     arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, now, now])!
                 try Self.insertEvent(db, jobID: inserted.id, at: now, kind: .state, to: .queued, message: "accepted from \(batch.sourcePath)")
                 jobs.append(inserted)

@@ -3,7 +3,7 @@ import GRDB
 
 extension JobStore {
     public func job(_ id: Int64) throws -> JobRecord? {
-        try writer.read { try JobRecord.fetchOne($0, key: id) }
+        try writer.read { try JobRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id]) }
     }
 
     public func batch(_ id: Int64) throws -> BatchRecord? {
@@ -107,5 +107,13 @@ extension JobStore {
     /// The oldest queued job's acceptance time, for "oldest queued" in `status`.
     public func oldestQueued() throws -> Date? {
         try writer.read { try Date.fetchOne($0, sql: "SELECT MIN(created_at) FROM job WHERE state IN ('queued', 'held')") }
+    }
+}
+
+extension JobStore {
+    /// The newest event's id: every change to a job writes an event, so this moving is a cheap (index-only)
+    /// sign that counts may have changed, and an idle daemon need not recount 10,000 jobs to learn nothing did.
+    public func lastEventID() throws -> Int64 {
+        try writer.read { try Int64.fetchOne($0, sql: "SELECT MAX(id) FROM event") ?? 0 }
     }
 }

@@ -80,7 +80,9 @@ public struct JobStore: Sendable {
         }
         sql += " WHERE id = ? AND state = ? RETURNING *"
         arguments += [id, from.rawValue]
-        guard let job = try JobRecord.fetchOne(db, sql: sql, arguments: StatementArguments(arguments)) else {
+        // The same transition always has the same SQL: a cached statement skips parsing and GRDB's authorizer.
+        let statement = try db.cachedStatement(sql: sql)
+        guard let job = try JobRecord.fetchOne(statement, arguments: StatementArguments(arguments)) else {
             let actual = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [id])
             throw StoreError.stale(jobID: id, expected: [from], actual: actual.flatMap(JobState.init(rawValue:)))
         }
@@ -104,16 +106,15 @@ public struct JobStore: Sendable {
         }
         sql += " WHERE id = ? AND state = ?"
         arguments += [id, state.rawValue]
-        try db.execute(sql: sql, arguments: StatementArguments(arguments))
+        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments))
         return db.changesCount == 1
     }
 
     static func insertEvent(
         _ db: Database, jobID: Int64, at: Date, kind: JobEvent.Kind, from: JobState? = nil, to: JobState? = nil, message: String
     ) throws {
-        try db.execute(
-            sql: "INSERT INTO event (job_id, at, kind, from_state, to_state, message) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [jobID, at, kind.rawValue, from?.rawValue, to?.rawValue, message])
+        try db.cachedStatement(sql: "INSERT INTO event (job_id, at, kind, from_state, to_state, message) VALUES (?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [jobID, at, kind.rawValue, from?.rawValue, to?.rawValue, message])
     }
 
     /// Adds a note or error to a job's history.

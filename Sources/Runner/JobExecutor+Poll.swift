@@ -15,6 +15,9 @@ extension JobExecutor {
         var pollsInPhase = 0
         var position: Int?
         var runningSince: ContinuousClock.Instant? = job.state == .inProgress ? .now : nil
+        // When the job was last seen not running (the submit, or a poll that found it queued): it started
+        // between then and the poll that found it running, so the midpoint is the best guess of its start.
+        var lastSeenQueued = ContinuousClock.now - .seconds(max(0, Date().timeIntervalSince(job.submittedAt ?? Date())))
         var failures = 0
         while !Task.isCancelled {
             let situation = PollSchedule.Situation(
@@ -53,10 +56,12 @@ extension JobExecutor {
             switch status.state {
             case .inQueue(let queuePosition):
                 position = queuePosition
+                lastSeenQueued = .now
             case .inProgress:
                 if current.state == .inQueue {
                     current = try store.markStarted(current.id)
-                    runningSince = .now
+                    let now = ContinuousClock.now
+                    runningSince = lastSeenQueued + (now - lastSeenQueued) / 2
                     pollsInPhase = 0
                     logger.info("running at fal", metadata: metadata(current))
                 }

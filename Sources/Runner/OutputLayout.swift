@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import JobStore
 
 /// Where a job's files go: `<out>/<YYYY-MM-DD>/<batch>/<job>.mp4` and `<job>.json` beside it.
@@ -14,7 +15,8 @@ public struct OutputLayout: Sendable {
     /// The local calendar day used for a batch's folder.
     public static func day(of date: Date) -> String {
         let components = Calendar.current.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", components.year ?? 0, components.month ?? 0, components.day ?? 0)
+        let (year, month, day) = (components.year ?? 0, components.month ?? 0, components.day ?? 0)
+        return "\(year)-\(month < 10 ? "0" : "")\(month)-\(day < 10 ? "0" : "")\(day)"
     }
 
     /// Whether a batch folder already exists on disk (a batch from another store, say).
@@ -46,12 +48,20 @@ public enum AtomicFile {
     }
 
     /// Removes temp files for `path` left by an earlier process killed mid-write: only this process writes
-    /// (the state lock), so any other `.<name>.tmp-<pid>` is garbage of our own, never a user's file.
+    /// (the state lock), so a `.<name>.tmp-<pid>` of a dead pid is garbage of our own, never a user's file.
+    /// Each folder is swept once per process (leftovers only come from an earlier process), so a batch of
+    /// hundreds of jobs does not list its folder hundreds of times.
     static func removeLeftovers(of path: String) {
         let folder = (path as NSString).deletingLastPathComponent
-        let prefix = "." + (path as NSString).lastPathComponent + ".tmp-"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(prefix) {
+        guard swept.withLock({ $0.insert(folder).inserted }) else { return }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(".") {
+            // Only a dead writer's file: a CLI command may be writing a manifest here right now.
+            guard let marker = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[marker.upperBound...]),
+                kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
             unlink(folder + "/" + name)
         }
     }
+
+    private static let swept = Mutex<Set<String>>([])
 }

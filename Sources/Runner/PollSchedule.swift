@@ -44,6 +44,7 @@ public struct PollSchedule: Sendable, Equatable {
 
     public func delay(_ situation: Situation) -> Duration {
         let raw: Duration
+        var jitter = self.jitter
         if situation.polls == 0 {
             // Jobs known to finish sooner than `first` are looked at about when they should be done.
             raw = situation.expectedRunTime.map { min(first, max(minimum, $0 + $0 * 0.02)) } ?? first
@@ -52,6 +53,8 @@ public struct PollSchedule: Sendable, Equatable {
             let margin = max(minimum, expected * 0.02)
             if remaining > .zero {
                 raw = min(remaining + margin, maxInProgress)
+                // Aimed at a known end: spreading it widely would only make the runner notice late.
+                jitter = min(jitter, 0.02)
             } else {
                 raw = min(max(minimum, expected * overdueFraction), maxInProgress)
             }

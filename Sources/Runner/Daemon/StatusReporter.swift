@@ -1,4 +1,5 @@
 import Foundation
+import JobStore
 import Logging
 import ServiceLifecycle
 
@@ -18,6 +19,7 @@ public final class StatusReporter: Service, Sendable {
 
     public func run() async throws {
         var last: String?
+        var seen: (event: Int64, paused: String?, day: String)?
         var nextWatchdog = ContinuousClock.now
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -27,7 +29,10 @@ public final class StatusReporter: Service, Sendable {
                     nextWatchdog = now + interval
                 }
                 let paused = await environment.gate.pausedReason
-                if let line = try? StatusSummary(store: environment.store, pausedReason: paused).line, line != last {
+                let marker = ((try? environment.store.lastEventID()) ?? -1, paused, JobStore.budgetDay(Date()))
+                let changed = seen.map { $0.event != marker.0 || $0.paused != marker.1 || $0.day != marker.2 } ?? true
+                seen = marker
+                if changed, let line = try? StatusSummary(store: environment.store, pausedReason: paused).line, line != last {
                     notifier.status(line)
                     last = line
                     DaemonStatusFile(stateDirectory: environment.configuration.stateDirectory).write(line: line, pausedReason: paused)
