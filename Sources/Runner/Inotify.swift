@@ -102,7 +102,7 @@ public final class Inotify: @unchecked Sendable {
     }
 
     /// Decodes a buffer of `struct inotify_event` records.
-    static func parse(_ bytes: UnsafeRawBufferPointer) -> [Event] {
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> [Event] {
         var events: [Event] = []
         var offset = 0
         let header = MemoryLayout<inotify_event>.size

@@ -4,42 +4,54 @@ import KlingCore
 
 /// Finds a submit whose answer was lost in fal's request listing, by its exact input.
 ///
-/// Several jobs may be reconciling at once; the listing is fetched at most once per `minInterval` per
-/// endpoint and shared between them.
+/// Each lookup reads only the window in which that submit can have reached fal (`since` up to `window` later),
+/// so the cost does not grow with the account's history, and a long-unresolved submit never pins the window in
+/// the past where a recent request would go unseen (and be paid for twice). Jobs whose submits started at the
+/// same moment share one read; each window is read at most once per `minInterval`.
 actor RequestFinder {
+    private struct Listing {
+        var fetched: ContinuousClock.Instant
+        var items: [ListedRequest]
+    }
+
     private let client: FalClient
     private let minInterval: Duration
-    private var pages: [String: (fetched: ContinuousClock.Instant, since: Date, items: [ListedRequest])] = [:]
-    /// At most this many listing pages per refresh (100 requests each).
+    /// How long after a submit started its request can have been created (the submit timeout, with room).
+    private let window: TimeInterval
+    private var listings: [String: Listing] = [:]
+    /// At most this many listing pages per read (100 requests each).
     private let maxPages = 20
 
-    init(client: FalClient, minInterval: Duration) {
+    init(client: FalClient, minInterval: Duration, window: TimeInterval = 600) {
         self.client = client
         self.minInterval = minInterval
+        self.window = window
     }
 
     /// The request sent at or after `since` whose input equals `input` and whose id is not in `excluding`.
     func find(endpoint: FalEndpointID, input: JSONValue, since: Date, excluding: Set<String>) async throws -> ListedRequest? {
         let now = ContinuousClock.now
-        var entry = pages[endpoint.rawValue]
-        if entry == nil || entry!.since > since || now - entry!.fetched >= minInterval {
-            let start = min(since, entry?.since ?? since)
+        let key = "\(endpoint.rawValue) \(since.timeIntervalSince1970)"
+        listings = listings.filter { now - $0.value.fetched < .seconds(300) }
+        var listing = listings[key]
+        if listing == nil || now - listing!.fetched >= minInterval {
             var items: [ListedRequest] = []
             var cursor: String?
             for _ in 0..<maxPages {
-                let page = try await client.listRequests(endpoint: endpoint, since: start, limit: 100, cursor: cursor, expandPayloads: true)
+                let page = try await client.listRequests(
+                    endpoint: endpoint, since: since, until: since.addingTimeInterval(window), limit: 100, cursor: cursor, expandPayloads: true)
                 items += page.items
                 guard page.hasMore, let next = page.nextCursor else { break }
                 cursor = next
             }
-            entry = (now, start, items)
-            pages[endpoint.rawValue] = entry
+            listing = Listing(fetched: now, items: items)
+            listings[key] = listing
         }
-        return entry!.items.first { item in
+        return listing!.items.first { item in
             item.input == input && !excluding.contains(item.requestID) && (item.sentAt.map { $0 >= since } ?? true)
         }
     }
 
-    /// Forgets the cached listing so the next look asks fal again.
-    func invalidate() { pages = [:] }
+    /// Forgets the cached listings so the next look asks fal again.
+    func invalidate() { listings = [:] }
 }

@@ -1,0 +1,92 @@
+import Foundation
+import KlingCore
+import Runner
+import Testing
+import TestSupport
+
+@Suite("Configuration layers and the drop folder")
+struct SettingsTests {
+    @Test("flags win over the environment, which wins over the file, which wins over defaults")
+    func precedence() throws {
+        let folder = try TemporaryDirectory("settings")
+        defer { folder.remove() }
+        let file = folder.path + "/config.yaml"
+        try "concurrency: 3\nmax_spend_per_day: 25\nsettle: 500ms\nlog-level: debug\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let layers = try ConfigurationLayers.load(
+            flags: [.concurrency: "9"], explicitFile: file,
+            processEnvironment: ["KLING_BATCH_CONCURRENCY": "7", "KLING_BATCH_MAX_SPEND_PER_DAY": "30", "KLING_BATCH_STATE_DIR": "/tmp/s"])
+        #expect(layers.value(.concurrency)?.text == "9" && layers.value(.concurrency)?.source == .flag)
+        #expect(layers.value(.maxSpendPerDay)?.text == "30" && layers.value(.maxSpendPerDay)?.source == .environment)
+        #expect(layers.value(.settle)?.source == .file(file))
+        #expect(layers.value(.logLevel)?.text == "debug", "a dash in a file key means the same as an underscore")
+        #expect(layers.value(.rescanInterval)?.source == .defaultValue)
+        #expect(layers.value(.maxSpendPerBatch) == nil)
+        let settings = try EffectiveSettings(layers, processEnvironment: [:], currentDirectory: "/work")
+        #expect(settings.runner.concurrency == 9)
+        #expect(settings.runner.budget.perDay == USD(parsing: "30"))
+        #expect(settings.runner.settle == .milliseconds(500))
+        #expect(settings.runner.stateDirectory == "/tmp/s")
+        #expect(settings.jobsDirectory == "/work/jobs")
+    }
+
+    @Test("bad settings are refused naming where they came from")
+    func errors() throws {
+        let folder = try TemporaryDirectory("settings-bad")
+        defer { folder.remove() }
+        let file = folder.path + "/config.yaml"
+        try "max_spend_per_dya: 25\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigurationError.self) { try ConfigurationLayers.readFile(file) }
+        do { _ = try ConfigurationLayers.readFile(file) } catch let error as ConfigurationError {
+            #expect(error.description.contains("did you mean `max_spend_per_day`"), "\(error)")
+        }
+        let layers = ConfigurationLayers(flags: [.concurrency: "0"], environment: [.settle: "soon"])
+        do { _ = try EffectiveSettings(layers, processEnvironment: [:]); Issue.record("accepted concurrency 0") } catch let error as ConfigurationError {
+            #expect(error.description.hasPrefix("--concurrency must be a whole number of at least 1"), "\(error)")
+        }
+        let environmentOnly = ConfigurationLayers(environment: [.settle: "soon"])
+        do { _ = try EffectiveSettings(environmentOnly, processEnvironment: [:]); Issue.record("accepted settle 'soon'") } catch let error as ConfigurationError {
+            #expect(error.description.hasPrefix("KLING_BATCH_SETTLE must be a duration"), "\(error)")
+        }
+        #expect(EffectiveSettings.parseAddress(":9464")! == ("127.0.0.1", 9464))
+        #expect(EffectiveSettings.parseAddress("[::1]:80")! == ("::1", 80))
+        #expect(EffectiveSettings.parseAddress("nowhere") == nil)
+    }
+
+    @Test("accepted and rejected files are moved, never over another, with the reasons beside rejected ones")
+    func dropFolder() throws {
+        let folder = try TemporaryDirectory("drop")
+        defer { folder.remove() }
+        let drop = DropFolder(root: folder.path)
+        try drop.prepare()
+        let noon = ISO8601DateFormatter().date(from: "2026-11-25T12:00:00Z")!
+        var moved: [String] = []
+        for _ in 0..<2 {
+            try "prompt: a".write(toFile: folder.path + "/a.yaml", atomically: true, encoding: .utf8)
+            moved.append(try drop.archiveAccepted(folder.path + "/a.yaml", now: noon))
+        }
+        #expect(moved.map { ($0 as NSString).lastPathComponent } == ["a.yaml", "a-2.yaml"])
+        #expect(moved.allSatisfy { $0.contains("/accepted/") })
+        try "prompt: ''".write(toFile: folder.path + "/b.yaml", atomically: true, encoding: .utf8)
+        let rejected = try drop.archiveRejected(folder.path + "/b.yaml", reasons: ["b.yaml:1:9: error: prompt: the prompt is empty"], now: noon)
+        #expect(rejected == folder.path + "/rejected/b.yaml")
+        let errors = try String(contentsOfFile: rejected + ".errors.txt", encoding: .utf8)
+        #expect(errors.contains("the prompt is empty") && errors.contains("was rejected at 2026-11-25T12:00:00Z"))
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/b.yaml"))
+    }
+
+    @Test("inotify records are decoded: moved in, closed after write, overflow; directories skipped")
+    func inotifyRecords() throws {
+        func record(mask: UInt32, name: String) -> [UInt8] {
+            var nameBytes = Array(name.utf8) + [0]
+            while nameBytes.count % 16 != 0 { nameBytes.append(0) }
+            var bytes: [UInt8] = []
+            for value in [Int32(1)] { withUnsafeBytes(of: value) { bytes += $0 } }
+            for value in [mask, UInt32(0), UInt32(name.isEmpty ? 0 : nameBytes.count)] { withUnsafeBytes(of: value) { bytes += $0 } }
+            return bytes + (name.isEmpty ? [] : nameBytes)
+        }
+        let buffer = record(mask: 0x80, name: "a.yaml") + record(mask: 0x8, name: "b.yaml") + record(mask: 0x4000, name: "")
+            + record(mask: 0x4000_0080, name: "sub")
+        let events = buffer.withUnsafeBytes { Inotify.parse($0) }
+        #expect(events == [.movedIn("a.yaml"), .closedAfterWrite("b.yaml"), .overflow])
+    }
+}
