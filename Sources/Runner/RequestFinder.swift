@@ -16,13 +16,13 @@ actor RequestFinder {
 
     private let client: FalClient
     private let minInterval: Duration
-    /// How long after a submit started its request can have been created (the submit timeout, with room).
+    /// How long after a submit started its request can have been created (the 60 s submit timeout, with room).
     private let window: TimeInterval
     private var listings: [String: Listing] = [:]
     /// At most this many listing pages per read (100 requests each).
     private let maxPages = 20
 
-    init(client: FalClient, minInterval: Duration, window: TimeInterval = 600) {
+    init(client: FalClient, minInterval: Duration, window: TimeInterval = 180) {
         self.client = client
         self.minInterval = minInterval
         self.window = window
@@ -32,7 +32,9 @@ actor RequestFinder {
     func find(endpoint: FalEndpointID, input: JSONValue, since: Date, excluding: Set<String>) async throws -> ListedRequest? {
         let now = ContinuousClock.now
         let key = "\(endpoint.rawValue) \(since.timeIntervalSince1970)"
-        listings = listings.filter { now - $0.value.fetched < .seconds(300) }
+        // A listing is only reused within `minInterval`; keeping older ones would only hold memory (a soak with
+        // hundreds of lost answers grew by 40 KB per job before this).
+        listings = listings.filter { now - $0.value.fetched < minInterval }
         var listing = listings[key]
         if listing == nil || now - listing!.fetched >= minInterval {
             var items: [ListedRequest] = []
@@ -40,7 +42,12 @@ actor RequestFinder {
             for _ in 0..<maxPages {
                 let page = try await client.listRequests(
                     endpoint: endpoint, since: since, until: since.addingTimeInterval(window), limit: 100, cursor: cursor, expandPayloads: true)
-                items += page.items
+                // Only what matching needs: outputs (video URLs, timings) can be large and are never looked at.
+                items += page.items.map { item in
+                    var slim = item
+                    slim.output = nil
+                    return slim
+                }
                 guard page.hasMore, let next = page.nextCursor else { break }
                 cursor = next
             }
