@@ -25,8 +25,13 @@ public actor SubmissionGate {
     }
 
     /// A 429 on submit: nobody submits before `until`, and the limit drops below what is at fal now.
+    ///
+    /// Only the first 429 of a back-off window lowers the limit: the ones that follow answer submits sent before
+    /// the runner backed off and say nothing new (a soak with random 429s collapsed the limit to 1 otherwise).
     public func rateLimited(until: Date, atFal: Int, now: Date = Date()) {
+        let alreadyBackingOff = notBefore.map { now < $0 } ?? false
         notBefore = max(notBefore ?? until, until)
+        guard !alreadyBackingOff else { return }
         let lowered = max(1, min(limit - 1, atFal - 1))
         if lowered < limit {
             limit = lowered

@@ -56,6 +56,9 @@ struct PrimitiveTests {
         #expect(await gate.check(now: now).allowed)
         await gate.rateLimited(until: now.addingTimeInterval(3), atFal: 6, now: now)
         #expect(await gate.limit == 5)
+        // More 429s inside the same back-off window answer submits sent before it: they do not lower it again.
+        await gate.rateLimited(until: now.addingTimeInterval(3), atFal: 5, now: now.addingTimeInterval(0.5))
+        #expect(await gate.limit == 5)
         let held = await gate.check(now: now.addingTimeInterval(1))
         #expect(!held.allowed && held.after == now.addingTimeInterval(3))
         #expect(await gate.check(now: now.addingTimeInterval(3.1)).allowed)
