@@ -54,6 +54,9 @@ public enum JobState: String, Sendable, Codable, CaseIterable, Comparable {
     /// fal has (or may have) a request for the job: it occupies a slot of the concurrency limit.
     public var isAtFal: Bool { self == .submitting || self == .submitUnknown || self == .inQueue || self == .inProgress }
 
+    /// The states in which fal has (or may have) a request.
+    public static let atFal: [JobState] = allCases.filter(\.isAtFal)
+
     /// States a runner resumes after a restart without submitting again.
     public static let resumable: [JobState] = [.submitUnknown, .inQueue, .inProgress, .downloading]
 

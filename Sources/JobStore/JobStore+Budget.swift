@@ -23,19 +23,22 @@ public struct Spending: Sendable, Equatable {
 }
 
 extension JobStore {
-    /// The UTC day a reservation counts against.
-    public static func budgetDay(_ date: Date) -> String {
+    /// Budget days are UTC days, whatever the machine's time zone.
+    static let utcCalendar: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        return calendar
+    }()
+
+    /// The UTC day a reservation counts against.
+    public static func budgetDay(_ date: Date) -> String {
+        let parts = utcCalendar.dateComponents([.year, .month, .day], from: date)
         return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
     }
 
     /// The start of the next UTC day, when a daily budget frees up again.
     public static func nextBudgetDay(after date: Date) -> Date {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.nextDate(after: date, matching: DateComponents(hour: 0, minute: 0, second: 0), matchingPolicy: .nextTime) ?? date.addingTimeInterval(86400)
+        utcCalendar.nextDate(after: date, matching: DateComponents(hour: 0, minute: 0, second: 0), matchingPolicy: .nextTime) ?? date.addingTimeInterval(86400)
     }
 
     /// A reservation stays committed unless its job ended (failed or cancelled) without any submit that could have
@@ -61,13 +64,7 @@ extension JobStore {
         return try read { db in
             let today = try Self.committed(db, day: day)
             let total = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(reserved_micros), 0) FROM job WHERE \(Self.stillCommitted)") ?? 0
-            let start = Calendar(identifier: .gregorian).date(from: {
-                var parts = DateComponents()
-                let split = day.split(separator: "-").compactMap { Int($0) }
-                (parts.year, parts.month, parts.day) = (split[0], split[1], split[2])
-                parts.timeZone = TimeZone(identifier: "UTC")
-                return parts
-            }()) ?? now
+            let start = Self.utcCalendar.startOfDay(for: now)
             let completed = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE state = 'completed' AND finished_at >= ?", arguments: [start]) ?? 0
             return Spending(todayMicros: today, totalMicros: total, completedToday: completed)
         }

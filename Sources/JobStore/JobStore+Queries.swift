@@ -46,6 +46,27 @@ extension JobStore {
         try writer.read { try Date.fetchOne($0, sql: "SELECT MIN(next_attempt_at) FROM job WHERE state = 'queued'") }
     }
 
+    /// Count and estimated cost by state of the jobs in `ids`, read from three narrow columns: the progress line
+    /// asks twice a second and must not decode every job's spec to draw it.
+    public func tally(of ids: Set<Int64>) throws -> [JobState: (count: Int, costMicros: Int64)] {
+        try writer.read { db in
+            var tally: [JobState: (count: Int, costMicros: Int64)] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, state, estimated_cost_micros FROM job")
+            while let row = try rows.next() {
+                guard ids.contains(row["id"]), let state = JobState(rawValue: row["state"]) else { continue }
+                let cost: Int64 = row["estimated_cost_micros"]
+                tally[state, default: (0, 0)].count += 1
+                tally[state, default: (0, 0)].costMicros += cost
+            }
+            return tally
+        }
+    }
+
+    /// Whether any job waits for budget (an index lookup, cheap enough for every dispatcher pass).
+    public func hasHeldJob() throws -> Bool {
+        try writer.read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM job WHERE state = 'held')") ?? false }
+    }
+
     /// Whether a queued job is due at `now`.
     public func hasDueJob(now: Date = Date()) throws -> Bool {
         try writer.read {

@@ -71,18 +71,8 @@ public struct JobStore: Sendable {
         _ db: Database, _ id: Int64, from: JobState, to: JobState, set fields: [JobField], event: String, at now: Date
     ) throws -> JobRecord {
         guard from.canMove(to: to) else { throw StoreError.illegalTransition(from: from, to: to) }
-        var sql = "UPDATE job SET state = ?, updated_at = ?"
-        var arguments: [(any DatabaseValueConvertible)?] = [to.rawValue, now]
-        for field in fields {
-            let (assignment, value) = field.assignment
-            sql += ", " + assignment
-            arguments.append(value)
-        }
-        sql += " WHERE id = ? AND state = ? RETURNING *"
-        arguments += [id, from.rawValue]
-        // The same transition always has the same SQL: a cached statement skips parsing and GRDB's authorizer.
-        let statement = try db.cachedStatement(sql: sql)
-        guard let job = try JobRecord.fetchOne(statement, arguments: StatementArguments(arguments)) else {
+        let (statement, arguments) = try guardedUpdate(db, id, in: from, moveTo: to, set: fields, at: now)
+        guard let job = try JobRecord.fetchOne(statement, arguments: arguments) else {
             let actual = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [id])
             throw StoreError.stale(jobID: id, expected: [from], actual: actual.flatMap(JobState.init(rawValue:)))
         }
@@ -97,17 +87,32 @@ public struct JobStore: Sendable {
     }
 
     static func update(_ db: Database, _ id: Int64, in state: JobState, set fields: [JobField], at now: Date) throws -> Bool {
+        let (statement, arguments) = try guardedUpdate(db, id, in: state, moveTo: nil, set: fields, at: now)
+        try statement.execute(arguments: arguments)
+        return db.changesCount == 1
+    }
+
+    /// `UPDATE job SET … WHERE id = ? AND state = ?`, the one shape every change to a job takes (`moveTo` only from
+    /// `transition`, which has checked the move against the table). The same change
+    /// always has the same SQL, so the statement is cached: no parsing, no GRDB authorizer, after the first time.
+    static func guardedUpdate(
+        _ db: Database, _ id: Int64, in state: JobState, moveTo next: JobState?, set fields: [JobField], at now: Date
+    ) throws -> (Statement, StatementArguments) {
         var sql = "UPDATE job SET updated_at = ?"
         var arguments: [(any DatabaseValueConvertible)?] = [now]
+        if let next {
+            sql += ", state = ?"
+            arguments.append(next.rawValue)
+        }
         for field in fields {
             let (assignment, value) = field.assignment
             sql += ", " + assignment
             arguments.append(value)
         }
-        sql += " WHERE id = ? AND state = ?"
+        // A move returns the job as it now is; a plain update only says whether it applied.
+        sql += " WHERE id = ? AND state = ?" + (next == nil ? "" : " RETURNING *")
         arguments += [id, state.rawValue]
-        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments))
-        return db.changesCount == 1
+        return (try db.cachedStatement(sql: sql), StatementArguments(arguments))
     }
 
     static func insertEvent(

@@ -1,5 +1,5 @@
-/// "Did you mean …?" for misspelt keys.
-enum KeySuggestion {
+/// "Did you mean …?" for misspelt keys, in spec files and in the config file.
+public enum KeySuggestion {
     /// Words people use for a field under another name.
     static let synonyms: [String: String] = [
         "images": "image_urls", "image": "image_urls", "imageurls": "image_urls", "styles": "image_urls",
@@ -14,7 +14,7 @@ enum KeySuggestion {
     ]
 
     /// The allowed key `key` was most likely meant to be, if any is close enough.
-    static func suggest(_ key: String, among allowed: [String]) -> String? {
+    public static func suggest(_ key: String, among allowed: [String]) -> String? {
         let normalized = normalize(key)
         if let exact = allowed.first(where: { normalize($0) == normalized }) { return exact }
         if let synonym = synonyms[normalized], allowed.contains(synonym) { return synonym }

@@ -91,7 +91,7 @@ public final class Dispatcher: Service, Sendable {
             start(job, in: &group)
         }
         // Held jobs wait for a reload (SIGHUP), a finished job's released reservation, or the next UTC day.
-        if limits.perDay != nil, outcome.claimed.count < free, try environment.store.counts()[.held, default: 0] > 0 {
+        if limits.perDay != nil, outcome.claimed.count < free, try environment.store.hasHeldJob() {
             return JobStore.nextBudgetDay(after: Date())
         }
         return nil

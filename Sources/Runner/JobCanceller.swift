@@ -55,18 +55,10 @@ public struct JobCanceller: Sendable {
 
     /// PUT cancel for the job's request; a request fal already finished is noted (its result is discarded).
     func cancelAtFal(_ job: JobRecord) async throws -> String {
-        guard let requestID = job.requestId, let endpoint = FalEndpointID(job.endpoint) else { return "it had no request at fal" }
-        let handle: FalRequestHandle
-        if let cancelURL = job.cancelUrl.flatMap(URL.init(string:)), let status = job.statusUrl.flatMap(URL.init(string:)),
-            let response = job.responseUrl.flatMap(URL.init(string:))
-        {
-            handle = FalRequestHandle(requestID: requestID, endpoint: endpoint, statusURL: status, responseURL: response, cancelURL: cancelURL)
-        } else {
-            handle = FalRequestHandle(requestID: requestID, endpoint: endpoint, queueBase: environment.client.endpoints.queue)
-        }
+        guard let handle = environment.handle(of: job) else { return "it had no request at fal" }
         switch try await environment.client.cancel(handle) {
-        case .requested: return "fal cancelled request \(requestID)"
-        case .alreadyCompleted: return "fal had already finished request \(requestID); its result is discarded"
+        case .requested: return "fal cancelled request \(handle.requestID)"
+        case .alreadyCompleted: return "fal had already finished request \(handle.requestID); its result is discarded"
         }
     }
 }

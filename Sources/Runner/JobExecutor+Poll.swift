@@ -7,7 +7,7 @@ extension JobExecutor {
     /// in_queue / in_progress: asks fal's status on an adaptive schedule until the request finishes, then fetches
     /// its result (→ downloading) or handles its failure (a new attempt, or failed).
     func poll(_ job: JobRecord) async throws -> JobRecord? {
-        guard let handle = handle(of: job) else {
+        guard let handle = environment.handle(of: job) else {
             return try fail(job, StoredError(reason: "request", message: "the job is at fal but has no request URLs"))
         }
         var current = job
@@ -121,16 +121,6 @@ extension JobExecutor {
         return try finishIfFinal(store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: nil, metrics: metrics))
     }
 
-    /// The request's URLs as stored.
-    func handle(of job: JobRecord) -> FalRequestHandle? {
-        guard let id = job.requestId, let endpoint = FalEndpointID(job.endpoint) else { return nil }
-        guard let status = job.statusUrl.flatMap(URL.init(string:)), let response = job.responseUrl.flatMap(URL.init(string:)),
-            let cancel = job.cancelUrl.flatMap(URL.init(string:))
-        else {
-            return FalRequestHandle(requestID: id, endpoint: endpoint, queueBase: environment.client.endpoints.queue)
-        }
-        return FalRequestHandle(requestID: id, endpoint: endpoint, statusURL: status, responseURL: response, cancelURL: cancel)
-    }
 }
 
 extension FalError.Kind {

@@ -102,7 +102,8 @@ extension JobExecutor {
             guard case .retry(let at) = policy.decide(jobID: job.id, attempt: job.attempts, failure: .rateLimited(retryAfter: retryAfter), now: now) else {
                 return nil
             }
-            let atFal = try store.jobs(in: [.submitting, .submitUnknown, .inQueue, .inProgress]).count
+            let counts = try store.counts()
+            let atFal = JobState.atFal.reduce(0) { $0 + counts[$1, default: 0] }
             await environment.gate.rateLimited(until: now + (retryAfter ?? policy.rateLimitDefault), atFal: atFal, now: now)
             logger.notice("rate limited by fal; waiting until \(at) (not counted as an attempt)", metadata: metadata(job))
             RunnerMetrics.retried(reason: "rate_limited")

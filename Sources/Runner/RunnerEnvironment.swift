@@ -55,6 +55,17 @@ public final class RunnerEnvironment: Sendable {
         return "\(batch)/\(job.name)"
     }
 
+    /// The request's URLs as stored (rebuilt from the queue base when fal gave none); nil before a submit.
+    func handle(of job: JobRecord) -> FalRequestHandle? {
+        guard let id = job.requestId, let endpoint = FalEndpointID(job.endpoint) else { return nil }
+        guard let status = job.statusUrl.flatMap(URL.init(string:)), let response = job.responseUrl.flatMap(URL.init(string:)),
+            let cancel = job.cancelUrl.flatMap(URL.init(string:))
+        else {
+            return FalRequestHandle(requestID: id, endpoint: endpoint, queueBase: client.endpoints.queue)
+        }
+        return FalRequestHandle(requestID: id, endpoint: endpoint, statusURL: status, responseURL: response, cancelURL: cancel)
+    }
+
     /// A fal error as the store keeps it, with the key redacted from anything fal echoed back.
     func stored(_ error: FalError) -> StoredError {
         StoredError(reason: error.reason, message: client.key.redact(error.description), httpStatus: error.httpStatus)

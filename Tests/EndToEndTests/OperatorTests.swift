@@ -138,6 +138,13 @@ struct OperatorTests {
             #expect(held.out.contains("over the daily budget: $1.68 of $2.00"), "\(held.out)")
             #expect(try await setup.emulator.counters().requestsCreated == 3)
 
+            // A broken config on reload is refused and the running settings stay: still 7 held, nothing submitted.
+            try "max_spend_per_dya: 10\n".write(toFile: setup.folder.path + "/config.yaml", atomically: true, encoding: .utf8)
+            daemon.signal(SIGHUP)
+            await daemon.waitForStderr("reload failed, keeping the current settings")
+            #expect(daemon.stderr.contains("did you mean `max_spend_per_day`"), "\(daemon.stderr.suffix(1000))")
+            #expect(try await setup.emulator.counters().requestsCreated == 3)
+
             try "max_spend_per_day: 10\nconcurrency: 10\n".write(toFile: setup.folder.path + "/config.yaml", atomically: true, encoding: .utf8)
             daemon.signal(SIGHUP)
             await daemon.waitForStderr("completed:", count: 10)
@@ -163,6 +170,11 @@ struct OperatorTests {
             release.method = .POST
             _ = try await HTTPClient.shared.execute(release, timeout: .seconds(10))
             await daemon.waitForStderr("completed:", count: 1)
+
+            let late = try await command(setup, ["cancel", "held/shot-1"], fal: true)
+            #expect(late.status != 0 && late.err.contains("held/shot-1: not cancelled, already completed"), "\(late.err)")
+            let again = try await command(setup, ["cancel", "held/shot-0"], fal: true)
+            #expect(again.status != 0 && again.err.contains("already cancelled"), "\(again.err)")
 
             let shown = try await json(setup, ["show", "held/shot-0"])
             #expect(shown["state"] == .string("cancelled"))

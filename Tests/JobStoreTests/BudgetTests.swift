@@ -53,6 +53,10 @@ struct BudgetTests {
         try store.beginSubmit(jobs[1].id, input: "{}", at: noon)
         try store.recordAccepted(jobs[1].id, request: request, at: noon)
         #expect(try store.spending(now: noon).todayMicros == 560_000)
+        let tally = try store.tally(of: [jobs[0].id, jobs[1].id])
+        #expect(tally[.failed]?.count == 1 && tally[.inQueue]?.count == 1 && tally[.inQueue]?.costMicros == 560_000)
+        #expect(try store.tally(of: [jobs[1].id]).values.map(\.count) == [1])
+        #expect(try !store.hasHeldJob())
     }
 
     @Test("an operator's cancel, retry and purge keep the history and never touch unfinished jobs", arguments: StoreKind.allCases)

@@ -58,8 +58,9 @@ public struct Daemon: Sendable {
         group.maximumGracefulShutdownDuration = drainLimit
         logger.notice("kling-batch daemon starting: jobs \(settings.jobsDirectory), output \(configuration.outputDirectory), state \(configuration.stateDirectory), fal \(client.endpoints), concurrency \(configuration.concurrency)")
         try await ServiceGroup(configuration: group).run()
-        let atFal = try store.jobs(in: [.submitting, .submitUnknown, .inQueue, .inProgress]).count
-        let downloading = try store.jobs(in: [.downloading]).count
+        let counts = try store.counts()
+        let atFal = JobState.atFal.reduce(0) { $0 + counts[$1, default: 0] }
+        let downloading = counts[.downloading, default: 0]
         logger.notice("stopped: \(atFal) request\(atFal == 1 ? "" : "s") at fal and \(downloading) download\(downloading == 1 ? "" : "s") are recorded and will be resumed at the next start")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KlingSpec
 import Yams
 
 /// The three places settings come from, and which one wins: flags, then the environment, then the file.
@@ -98,7 +99,7 @@ public struct ConfigurationLayers: Sendable {
             let name = keyNode.string ?? "\(keyNode)"
             guard let key = SettingKey(rawValue: name.replacingOccurrences(of: "-", with: "_")) else {
                 let known = SettingKey.allCases.map(\.rawValue)
-                let hint = known.min { editDistance($0, name) < editDistance($1, name) }.map { "; did you mean `\($0)`?" } ?? ""
+                let hint = KeySuggestion.suggest(name, among: known).map { "; did you mean `\($0)`?" } ?? ""
                 throw ConfigurationError("\(path): \(name): unknown setting\(hint) (known: \(known.joined(separator: ", ")))")
             }
             guard let scalar = valueNode.scalar else { throw ConfigurationError("\(path): \(name): expected a single value, not a list or mapping") }
@@ -106,22 +107,6 @@ public struct ConfigurationLayers: Sendable {
             values[key] = scalar.string
         }
         return values
-    }
-
-    /// Levenshtein distance, for "did you mean".
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                let current = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = current
-            }
-        }
-        return row[b.count]
     }
 }
 

@@ -28,7 +28,7 @@ struct StatusCommand: ParsableCommand {
         let summary = try StatusSummary(store: store, pausedReason: daemonStatus?.pausedReason)
         let oldest = try store.oldestQueued()
         let budget = settings.runner.budget
-        let atFal = [JobState.submitting, .submitUnknown, .inQueue, .inProgress].reduce(0) { $0 + summary.counts[$1, default: 0] }
+        let atFal = JobState.atFal.reduce(0) { $0 + summary.counts[$1, default: 0] }
         var paused: [String] = []
         if let reason = summary.pausedReason { paused.append(reason) }
         if let held = summary.heldReason { paused.append("budget: \(held)") }

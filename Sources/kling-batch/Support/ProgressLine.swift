@@ -21,15 +21,16 @@ struct ProgressLine: Service {
 
     /// One frame of the line.
     func render() throws -> String {
-        let records = try environment.store.jobs(in: JobState.allCases).filter { jobs.contains($0.id) }
-        let total = records.count
-        let done = records.filter { $0.state == .completed }.count
-        let failed = records.filter { $0.state == .failed || $0.state == .cancelled }.count
-        let running = records.filter { !$0.state.isTerminal && $0.state != .queued && $0.state != .held }.count
+        let tally = try environment.store.tally(of: jobs)
+        func count(_ states: [JobState]) -> Int { states.reduce(0) { $0 + (tally[$1]?.count ?? 0) } }
+        let total = count(JobState.allCases)
+        let done = count([.completed])
+        let failed = count([.failed, .cancelled])
+        let running = count(JobState.allCases.filter { !$0.isTerminal && $0 != .queued && $0 != .held })
         let elapsed = (ContinuousClock.now - started).inSeconds
         let finished = done + failed
         let eta = finished > 0 && finished < total ? " ETA \(Self.clock(elapsed / Double(finished) * Double(total - finished)))" : ""
-        let spent = USD(micros: records.filter { $0.state == .completed }.reduce(0) { $0 + $1.estimatedCostMicros })
+        let spent = USD(micros: tally[.completed]?.costMicros ?? 0)
         return "\(done)/\(total) done, \(running) running, \(failed) failed, \(Self.clock(elapsed)) elapsed\(eta), \(spent)"
     }
 
