@@ -44,15 +44,28 @@ struct LiveEmulatorTests {
 
     @Test("the status stream sends events until COMPLETED")
     func statusStream() async throws {
-        try await EmulatorHarness.run(configure: { $0.runSeconds = 0.3; $0.streamIntervalSeconds = 0.05 }) { harness in
+        // Held in the queue until the stream has said IN_QUEUE, then released: the test follows the stream's events
+        // instead of racing a short run time on a busy machine.
+        try await EmulatorHarness.run(configure: { $0.runSeconds = 1; $0.streamIntervalSeconds = 0.05; $0.holdRequests = true }) { harness in
             let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: ["prompt": "streamed"])
             var request = HTTPClientRequest(url: receipt.handle.statusURL.absoluteString + "/stream")
             request.headers.add(name: "Authorization", value: "Key any")
-            let response = try await harness.http.execute(request, timeout: .seconds(10))
+            let response = try await harness.http.execute(request, timeout: .seconds(30))
             #expect(response.headers.first(name: "content-type") == "text/event-stream")
-            let body = try await response.body.collect(upTo: 1 << 20)
-            let events = String(buffer: body).components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            var text = ""
+            var released = false
+            for try await chunk in response.body {
+                text += String(buffer: chunk)
+                if !released && text.contains("IN_QUEUE") {
+                    released = true
+                    var release = HTTPClientRequest(url: harness.baseURL.absoluteString + "/_emulator/release")
+                    release.method = .POST
+                    _ = try await harness.http.execute(release, timeout: .seconds(5))
+                }
+            }
+            let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
             let statuses = try events.map { try JSONValue.parse(String($0.dropFirst("data: ".count)))["status"]?.stringValue }
+            #expect(statuses.first == "IN_QUEUE")
             #expect(statuses.last == "COMPLETED")
             #expect(statuses.contains("IN_PROGRESS"))
             #expect(await harness.emulator.state.counters().statusStreams == 1)
