@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KlingCore
 import SystemPackage
 
 #if canImport(Glibc)
@@ -50,7 +51,7 @@ struct FileSink {
     consuming func finish() throws -> String {
         if fsync(descriptor.rawValue) != 0 { throw Errno(rawValue: errno) }
         try descriptor.close()
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hexString
     }
 
     /// Closes without flushing, keeping the partial file for a later resume.

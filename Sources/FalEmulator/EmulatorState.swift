@@ -126,7 +126,7 @@ public actor EmulatorState {
     }
 
     static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: data).hexString
     }
 
     static func describe(_ outcome: EmulatedRequest.Outcome) -> String {

@@ -52,39 +52,56 @@ extension JobStore {
         _ batch: NewBatch, allowDuplicate: Bool = false, at now: Date = Date(),
         folderIsTaken: @Sendable (String) -> Bool = { _ in false }
     ) throws -> AcceptOutcome {
-        try writer.write { db in
-            if !allowDuplicate,
-                let existing = try BatchRecord.fetchOne(
-                    db.cachedStatement(sql: "SELECT * FROM batch WHERE source_sha256 = ? ORDER BY id LIMIT 1"), arguments: [batch.sourceSHA256])
-            {
-                return .duplicate(existing)
-            }
-            var name = batch.stem
-            var number = 1
-            while true {
-                let taken = try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM batch WHERE name = ? OR output_dir = ?)"),
-                    arguments: [name, "\(batch.day)/\(name)"]) ?? false
-                if !taken && !folderIsTaken("\(batch.day)/\(name)") { break }
-                number += 1
-                name = "\(batch.stem)-\(number)"
-            }
-            let record = try BatchRecord.fetchOne(
-                db.cachedStatement(sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir) VALUES (?, ?, ?, ?, ?) RETURNING *"),
-                arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)"])!
-            var jobs: [JobRecord] = []
-            for job in batch.jobs {
-                let inserted = try JobRecord.fetchOne(
-                    db.cachedStatement(sql: """
-                        INSERT INTO job (batch_id, name, state, spec_json, endpoint, duration_seconds, estimated_cost_micros,
-                                         created_at, updated_at)
-                        VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
-                        """),
-                    arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, now, now])!
-                try Self.insertEvent(db, jobID: inserted.id, at: now, kind: .state, to: .queued, message: "accepted from \(batch.sourcePath)")
-                jobs.append(inserted)
-            }
-            return .accepted(record, jobs)
+        try writer.write { db in try Self.accept(db, batch, allowDuplicate: allowDuplicate, at: now, folderIsTaken: folderIsTaken) }
+    }
+
+    /// Accepts several batches in one transaction, each as `accept` would (a later one is a duplicate of an earlier
+    /// one with the same content); when one fails, none is accepted.
+    ///
+    /// One commit per spec file was most of the cost of ingesting a folder of thousands of small files.
+    public func acceptAll(
+        _ batches: [NewBatch], at now: Date = Date(), folderIsTaken: @Sendable (String) -> Bool = { _ in false }
+    ) throws -> [AcceptOutcome] {
+        guard !batches.isEmpty else { return [] }
+        return try writer.write { db in
+            try batches.map { try Self.accept(db, $0, allowDuplicate: false, at: now, folderIsTaken: folderIsTaken) }
         }
+    }
+
+    private static func accept(
+        _ db: Database, _ batch: NewBatch, allowDuplicate: Bool, at now: Date, folderIsTaken: (String) -> Bool
+    ) throws -> AcceptOutcome {
+        if !allowDuplicate,
+            let existing = try BatchRecord.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM batch WHERE source_sha256 = ? ORDER BY id LIMIT 1"), arguments: [batch.sourceSHA256])
+        {
+            return .duplicate(existing)
+        }
+        var name = batch.stem
+        var number = 1
+        while true {
+            let taken = try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM batch WHERE name = ? OR output_dir = ?)"),
+                arguments: [name, "\(batch.day)/\(name)"]) ?? false
+            if !taken && !folderIsTaken("\(batch.day)/\(name)") { break }
+            number += 1
+            name = "\(batch.stem)-\(number)"
+        }
+        let record = try BatchRecord.fetchOne(
+            db.cachedStatement(sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir) VALUES (?, ?, ?, ?, ?) RETURNING *"),
+            arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)"])!
+        var jobs: [JobRecord] = []
+        for job in batch.jobs {
+            let inserted = try JobRecord.fetchOne(
+                db.cachedStatement(sql: """
+                    INSERT INTO job (batch_id, name, state, spec_json, endpoint, duration_seconds, estimated_cost_micros,
+                                     created_at, updated_at)
+                    VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
+                    """),
+                arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, now, now])!
+            try insertEvent(db, jobID: inserted.id, at: now, kind: .state, to: .queued, message: "accepted from \(batch.sourcePath)")
+            jobs.append(inserted)
+        }
+        return .accepted(record, jobs)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KlingCore
 import Yams
 
 #if canImport(Glibc)
@@ -84,7 +85,7 @@ extension SpecReader {
             let reason = errno == ENOENT || errno == ENOTDIR ? "no such file" : String(cString: strerror(errno))
             return .failure(ImageProblem(message: "'\(written)': \(reason) (looked for \(candidate))"))
         }
-        let roots = ([context.directory] + context.options.allowedRoots).compactMap(realPath)
+        let roots = context.resolvedRoots()
         guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
             let how = written.split(separator: "/").contains("..") ? "climbs out of the spec file's folder with '..'" : "leads to \(real), outside the spec file's folder"
             let allowed = context.options.allowedRoots.isEmpty ? "" : " and the allowed roots"
@@ -97,16 +98,24 @@ extension SpecReader {
                 return .local(copy)
             }
         }
-        let checked = inspectFile(real, written: written, options: context.options)
+        let checked = inspectFile(real, written: written, options: context.options, cache: context.imageCache)
         context.images[real] = checked
         return checked.map { .local($0) }
     }
 
-    static func inspectFile(_ real: String, written: String, options: SpecValidator.Options) -> Result<LocalImage, ImageProblem> {
+    static func inspectFile(
+        _ real: String, written: String, options: SpecValidator.Options, cache: ImageInspectionCache? = nil
+    ) -> Result<LocalImage, ImageProblem> {
         var info = stat()
         guard stat(real, &info) == 0 else { return .failure(ImageProblem(message: "'\(written)': \(String(cString: strerror(errno)))")) }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             return .failure(ImageProblem(message: "'\(written)' is not a regular file"))
+        }
+        let identity = ImageInspectionCache.Identity(info)
+        if let known = cache?.lookup(real, identity: identity), known.byteCount <= options.maxImageBytes,
+            case .success = checkHeader(known.header, options: options)
+        {
+            return .success(LocalImage(path: real, written: written, sha256: known.sha256, byteCount: known.byteCount, header: known.header))
         }
         guard Int(info.st_size) <= options.maxImageBytes else {
             return .failure(ImageProblem(message: "'\(written)' is \(SpecValidator.megabytes(Int(info.st_size))); images may be at most \(SpecValidator.megabytes(options.maxImageBytes))"))
@@ -119,7 +128,8 @@ extension SpecReader {
         case .failure(let problem):
             return .failure(ImageProblem(message: "'\(written)' is \(problem.message)"))
         case .success(let header):
-            let sha = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            let sha = SHA256.hash(data: bytes).hexString
+            cache?.store(real, .init(identity: identity, sha256: sha, byteCount: bytes.count, header: header))
             return .success(LocalImage(path: real, written: written, sha256: sha, byteCount: bytes.count, header: header))
         }
     }
@@ -135,6 +145,11 @@ extension SpecReader {
         } catch {
             return .failure(ImageProblem(message: error.description))
         }
+        return checkHeader(header, options: options)
+    }
+
+    /// Kling's rules on an image's size in pixels.
+    static func checkHeader(_ header: ImageHeader, options: SpecValidator.Options) -> Result<ImageHeader, ImageProblem> {
         let size = "\(header.width)×\(header.height) px"
         if header.width < options.minImageSide || header.height < options.minImageSide {
             return .failure(ImageProblem(message: "\(size); images need at least \(options.minImageSide) px on each side"))

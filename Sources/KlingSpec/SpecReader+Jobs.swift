@@ -5,8 +5,25 @@ import Yams
 struct JobContext {
     let directory: String
     let options: SpecValidator.Options
+    /// Images checked by earlier files of the same validator.
+    var imageCache: ImageInspectionCache? = nil
     /// Checked local images by resolved path, so a file used by many jobs is read and hashed once.
     var images: [String: Result<LocalImage, ImageProblem>] = [:]
+    private var roots: [String]?
+
+    init(directory: String, options: SpecValidator.Options, imageCache: ImageInspectionCache? = nil) {
+        self.directory = directory
+        self.options = options
+        self.imageCache = imageCache
+    }
+
+    /// The folders images may come from with links resolved, worked out once per file rather than per image.
+    mutating func resolvedRoots() -> [String] {
+        if let roots { return roots }
+        let resolved = ([directory] + options.allowedRoots).compactMap(SpecReader.realPath)
+        roots = resolved
+        return resolved
+    }
 }
 
 extension SpecReader {

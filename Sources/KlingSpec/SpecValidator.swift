@@ -26,9 +26,12 @@ public struct SpecValidator: Sendable {
     }
 
     public var options: Options
+    /// Shared by copies of this validator, so a reference image used by many spec files is read once.
+    public let imageCache: ImageInspectionCache?
 
-    public init(options: Options = .init()) {
+    public init(options: Options = .init(), imageCache: ImageInspectionCache? = ImageInspectionCache()) {
         self.options = options
+        self.imageCache = imageCache
     }
 
     /// Reads and validates the file at `path` (relative paths are taken from the working directory).
@@ -60,7 +63,7 @@ public struct SpecValidator: Sendable {
     public func validate(contents bytes: [UInt8], path: String) -> SpecReport {
         let absolute = Self.absolute(path)
         var reader = SpecReader(file: path)
-        let sha = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let sha = SHA256.hash(data: bytes).hexString
         guard bytes.count <= options.maxFileBytes else {
             reader.fileError("is \(Self.megabytes(bytes.count)); spec files may be at most \(Self.megabytes(options.maxFileBytes))")
             return report(path, absolute, sha: sha, jobs: [], reader)
@@ -77,7 +80,9 @@ public struct SpecValidator: Sendable {
         }
         let root: Node?
         do {
-            root = try Parser(yaml: text).singleRoot()
+            // Every scalar is read as the text written (NodeReading), so Yams's regex tag resolution is skipped;
+            // an explicit encoding keeps Yams from reading the environment on every parse.
+            root = try Parser(yaml: text, resolver: .basic, encoding: .utf8).singleRoot()
         } catch {
             let (message, line, column) = Self.describe(error)
             reader.fileError(message, line: line, column: column)
@@ -88,7 +93,7 @@ public struct SpecValidator: Sendable {
             return report(path, absolute, sha: sha, jobs: [], reader)
         }
         let directory = (absolute as NSString).deletingLastPathComponent
-        var context = JobContext(directory: directory, options: options)
+        var context = JobContext(directory: directory, options: options, imageCache: imageCache)
         let jobs = reader.readFile(root, stem: Self.stem(of: path), context: &context)
         return report(path, absolute, sha: sha, jobs: reader.hasErrors ? [] : jobs, reader)
     }

@@ -18,6 +18,13 @@ public struct BatchIngestor: Sendable {
         self.pricePerSecond = pricePerSecond
     }
 
+    /// One encoder for every spec stored: making one per file showed in ingest profiles. Never reconfigured after this.
+    private static let specEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
     /// What became of a file.
     public enum Outcome: Sendable {
         case accepted(BatchRecord, [JobRecord], warnings: [SpecDiagnostic])
@@ -35,17 +42,45 @@ public struct BatchIngestor: Sendable {
 
     /// Accepts an already validated report.
     public func accept(_ report: SpecReport, sha256: String, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let layout = self.layout
+        let outcome = try store.accept(
+            try newBatch(report, sha256: sha256, now: now), allowDuplicate: allowDuplicate, at: now, folderIsTaken: { layout.isTaken($0) })
+        return Self.outcome(outcome, report)
+    }
+
+    /// Accepts valid reports in one transaction (a folder of many small files); outcomes are in the same order.
+    /// When the store refuses, none is accepted.
+    public func acceptAll(_ reports: [SpecReport], now: Date = Date()) throws -> [Outcome] {
+        let batches = try reports.map { report in
+            guard report.isValid, let sha = report.sha256 else { throw IngestError.notValid(report.file) }
+            return try newBatch(report, sha256: sha, now: now)
+        }
+        let layout = self.layout
+        let outcomes = try store.acceptAll(batches, at: now, folderIsTaken: { layout.isTaken($0) })
+        return zip(outcomes, reports).map { Self.outcome($0, $1) }
+    }
+
+    /// A programming error: only valid reports can be accepted.
+    public enum IngestError: Error, CustomStringConvertible {
+        case notValid(String)
+        public var description: String {
+            switch self {
+            case .notValid(let file): return "\(file) is not valid and cannot be accepted"
+            }
+        }
+    }
+
+    private func newBatch(_ report: SpecReport, sha256: String, now: Date) throws -> NewBatch {
         let jobs = try report.jobs.map { job in
             NewJob(
-                name: job.name, specJSON: String(decoding: try encoder.encode(job), as: UTF8.self), endpoint: job.endpoint,
+                name: job.name, specJSON: String(decoding: try Self.specEncoder.encode(job), as: UTF8.self), endpoint: job.endpoint,
                 durationSeconds: job.duration, estimatedCostMicros: job.estimatedCost(rate: pricePerSecond).micros)
         }
-        let batch = NewBatch(
-            stem: report.batchName, sourcePath: report.absolutePath, sourceSHA256: sha256, day: OutputLayout.day(of: now), jobs: jobs)
-        let layout = self.layout
-        switch try store.accept(batch, allowDuplicate: allowDuplicate, at: now, folderIsTaken: { layout.isTaken($0) }) {
+        return NewBatch(stem: report.batchName, sourcePath: report.absolutePath, sourceSHA256: sha256, day: OutputLayout.day(of: now), jobs: jobs)
+    }
+
+    private static func outcome(_ outcome: AcceptOutcome, _ report: SpecReport) -> Outcome {
+        switch outcome {
         case .accepted(let record, let jobs): return .accepted(record, jobs, warnings: report.warnings)
         case .duplicate(let existing): return .duplicate(existing)
         }

@@ -92,7 +92,7 @@ struct Manifest {
 
 /// Lower-case hex SHA-256.
 func sha256Hex(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    SHA256.hash(data: data).hexString
 }
 
 /// Lower-case hex SHA-256 of a file, read in chunks so a large video is never held in memory.
@@ -103,5 +103,5 @@ func sha256Hex(fileAt path: String) -> String? {
     while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
         hasher.update(data: chunk)
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hasher.finalize().hexString
 }

@@ -38,6 +38,30 @@ struct JobStoreTests {
         #expect(try store.counts()[.queued] == 7)
     }
 
+    @Test("accepting many files at once: each as if alone, in order, and all or none", arguments: StoreKind.allCases)
+    func acceptAll(kind: StoreKind) throws {
+        let (store, folder) = try kind.make()
+        defer { folder?.remove() }
+        _ = try acceptedJobs(store, newBatch("old", sha: "old"))
+        let outcomes = try store.acceptAll([newBatch("a", sha: "1"), newBatch("a", sha: "2"), newBatch("b", sha: "1"), newBatch("c", sha: "old")])
+        let names = outcomes.map { outcome -> String in
+            switch outcome {
+            case .accepted(let batch, let jobs): return "accepted \(batch.name) (\(jobs.count))"
+            case .duplicate(let existing): return "duplicate of \(existing.name)"
+            }
+        }
+        // The second file with the first one's content is a duplicate of it, as it would be a moment later.
+        #expect(names == ["accepted a (2)", "accepted a-2 (2)", "duplicate of a", "duplicate of old"])
+        #expect(try store.counts()[.queued] == 6)
+
+        // A batch that breaks a constraint (here two jobs of one name) takes the whole transaction with it.
+        var broken = newBatch("d", sha: "3")
+        broken.jobs.append(broken.jobs[0])
+        #expect(throws: (any Error).self) { try store.acceptAll([newBatch("e", sha: "4"), broken]) }
+        #expect(try store.counts()[.queued] == 6)
+        #expect(try store.acceptAll([]).isEmpty)
+    }
+
     @Test("a guarded transition refuses a job that something else moved first", arguments: StoreKind.allCases)
     func staleTransition(kind: StoreKind) throws {
         let (store, folder) = try kind.make()

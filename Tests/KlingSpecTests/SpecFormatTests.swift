@@ -137,6 +137,40 @@ struct SpecFormatTests {
         #expect(url == "https://cdn.example.com/a.png")
     }
 
+    @Test("a validator reads a shared image once across files, and again once it is changed")
+    func imageCacheAcrossFiles() throws {
+        let root = try TemporaryDirectory("cache")
+        defer { root.remove() }
+        let specs = try ImageFixtures.makeSpecFolder(in: root.url)
+        let image = specs.appendingPathComponent("img/shared.png").path
+        try Data(ImageFixtures.png(400, 400)).write(to: URL(fileURLWithPath: image))
+        let validator = SpecValidator()
+        func check(_ index: Int) throws -> SpecReport {
+            let path = specs.appendingPathComponent("job-\(index).yaml").path
+            try "prompt: '@Image1 take \(index)'\nimage_urls: [img/shared.png]\n".write(toFile: path, atomically: true, encoding: .utf8)
+            return validator.validate(fileAt: path)
+        }
+        let first = try check(1), second = try check(2)
+        #expect(first.isValid && second.isValid)
+        #expect(first.jobs.first?.localImages == second.jobs.first?.localImages)
+        #expect(validator.imageCache?.count == 1)
+
+        // Same size, new content (a 2,000×300 image is too wide): the change is seen, not the remembered answer.
+        let wide = ImageFixtures.png(2000, 300)
+        #expect(wide.count == ImageFixtures.png(400, 400).count)
+        try Data(wide).write(to: URL(fileURLWithPath: image))
+        let third = try check(3)
+        #expect(!third.isValid)
+        #expect(third.errors.contains { $0.message.contains("2000×300 px") }, "\(third.errors)")
+
+        // A validator made without a cache reads every time, and agrees.
+        try Data(ImageFixtures.png(500, 500)).write(to: URL(fileURLWithPath: image))
+        let uncached = SpecValidator(imageCache: nil)
+        let path = specs.appendingPathComponent("job-1.yaml").path
+        #expect(uncached.validate(fileAt: path).jobs.first?.localImages.first?.header.width == 500)
+        #expect(validator.validate(fileAt: path).jobs.first?.localImages.first?.header.width == 500)
+    }
+
     @Test("an allowed root admits absolute paths under it, and only there")
     func allowedRoots() throws {
         let root = try TemporaryDirectory("roots")

@@ -72,6 +72,15 @@ struct SettingsTests {
         let errors = try String(contentsOfFile: rejected + ".errors.txt", encoding: .utf8)
         #expect(errors.contains("the prompt is empty") && errors.contains("was rejected at 2026-11-25T12:00:00Z"))
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/b.yaml"))
+
+        // An errors.txt left alone (its spec taken away to fix) keeps its name: the next b.yaml is b-2.yaml.
+        try FileManager.default.removeItem(atPath: rejected)
+        try "prompt: ''".write(toFile: folder.path + "/b.yaml", atomically: true, encoding: .utf8)
+        let again = try drop.archiveRejected(folder.path + "/b.yaml", reasons: ["again"], now: noon)
+        #expect(again == folder.path + "/rejected/b-2.yaml")
+        #expect(try String(contentsOfFile: rejected + ".errors.txt", encoding: .utf8).contains("the prompt is empty"))
+        // A file that vanished before its move is an error, not a silent success.
+        #expect(throws: (any Error).self) { try drop.archiveAccepted(folder.path + "/gone.yaml", now: noon) }
     }
 
     @Test("inotify records are decoded: moved in, closed after write, overflow; directories skipped")

@@ -81,6 +81,7 @@ public final class SpecWatcher: Service, Sendable {
         var nextRescan = ContinuousClock.now
         var ready = !announceReady
         while !Task.isCancelled {
+            var due: [String] = []
             let (events, rescanAsked, stopping) = inbox.withLock { inbox -> ([Inotify.Event], Bool, Bool) in
                 defer { inbox.events = []; inbox.rescan = false }
                 return (inbox.events, inbox.rescan, inbox.stopping)
@@ -93,7 +94,7 @@ public final class SpecWatcher: Service, Sendable {
                 switch event {
                 case .movedIn(let name):
                     pending[name] = nil
-                    if SpecFiles.isSpecFile(name) { take(name) }
+                    if SpecFiles.isSpecFile(name) { due.append(name) }
                 case .closedAfterWrite(let name):
                     if SpecFiles.isSpecFile(name), let seen = observe(name, at: now) { pending[name] = seen }
                 case .overflow:
@@ -105,7 +106,7 @@ public final class SpecWatcher: Service, Sendable {
                 for name in scan() where pending[name] == nil {
                     guard let seen = observe(name, at: now) else { continue }
                     // A file untouched for the settle time already (there at startup, or missed by inotify) is read now.
-                    if Date().timeIntervalSince(seen.modified) >= settings.settle.seconds { take(name) } else { pending[name] = seen }
+                    if Date().timeIntervalSince(seen.modified) >= settings.settle.seconds { due.append(name) } else { pending[name] = seen }
                 }
                 nextRescan = now + settings.rescanInterval
             }
@@ -116,11 +117,12 @@ public final class SpecWatcher: Service, Sendable {
                 }
                 if current.size == seen.size && current.modified == seen.modified {
                     pending[name] = nil
-                    take(name)
+                    due.append(name)
                 } else {
                     pending[name] = Observation(size: current.size, modified: current.modified, stableSince: now)
                 }
             }
+            take(due)
             if !ready {
                 ready = true
                 environment.logger.notice("watching \(folder.root) for spec files")
@@ -136,28 +138,67 @@ public final class SpecWatcher: Service, Sendable {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder.root)) ?? []).filter(SpecFiles.isSpecFile).sorted()
     }
 
-    /// Size and mtime of a regular file in the folder; nil when it is gone or not a regular file.
+    /// Size and mtime of a regular file in the folder (not following a link); nil when it is gone or not a regular file.
     private func observe(_ name: String, at instant: ContinuousClock.Instant) -> Observation? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: folder.root + "/" + name),
-            attributes[.type] as? FileAttributeType == .typeRegular
-        else { return nil }
-        let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
-        let modified = attributes[.modificationDate] as? Date ?? .distantPast
-        return Observation(size: size, modified: modified, stableSince: instant)
+        var info = stat()
+        guard lstat(folder.root + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        return Observation(size: Int64(info.st_size), modified: modified, stableSince: instant)
     }
 
-    /// Validates, accepts and archives one file; a store failure leaves it in place for the next rescan.
-    private func take(_ name: String) {
-        let path = folder.root + "/" + name
-        guard FileManager.default.fileExists(atPath: path) else { return }
+    /// Files accepted per store transaction: large enough that a folder of thousands of files is not one commit
+    /// each, small enough that the first jobs reach the dispatcher without waiting for the whole folder.
+    static let chunkSize = 64
+
+    /// Validates, accepts and archives files; a store failure leaves them in place for the next rescan.
+    private func take(_ names: [String]) {
+        var start = 0
+        while start < names.count {
+            let end = min(names.count, start + Self.chunkSize)
+            take(chunk: names[start..<end])
+            start = end
+        }
+    }
+
+    private func take(chunk names: ArraySlice<String>) {
+        var valid: [(name: String, path: String, report: SpecReport)] = []
+        for name in names {
+            let path = folder.root + "/" + name
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            let report = ingestor.validator.validate(fileAt: path)
+            if report.isValid && report.sha256 != nil {
+                valid.append((name, path, report))
+            } else {
+                settle(name, at: path, .rejected(report))
+            }
+        }
+        let outcomes: [BatchIngestor.Outcome]
+        do {
+            outcomes = try ingestor.acceptAll(valid.map(\.report))
+        } catch {
+            for file in valid {
+                environment.logger.error("cannot take \(file.name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")
+            }
+            return
+        }
+        var acceptedAny = false
+        for (file, outcome) in zip(valid, outcomes) {
+            if case .accepted = outcome { acceptedAny = true }
+            settle(file.name, at: file.path, outcome)
+        }
+        if acceptedAny { environment.doorbell.ring() }
+    }
+
+    /// Moves a file to where its outcome says and logs why; a failed move leaves it for the next rescan, where an
+    /// accepted file is recognised as such and only moved.
+    private func settle(_ name: String, at path: String, _ outcome: BatchIngestor.Outcome) {
         let logger = environment.logger
         do {
-            switch try ingestor.ingest(file: path) {
+            switch outcome {
             case .accepted(let batch, let jobs, let warnings):
                 for warning in warnings { logger.warning("\(warning)") }
                 let moved = try folder.archiveAccepted(path)
                 logger.notice("accepted \(name) as batch \(batch.name) (\(jobs.count) job\(jobs.count == 1 ? "" : "s")); moved to \(moved)")
-                environment.doorbell.ring()
             case .duplicate(let existing) where existing.sourcePath == path && (observe(name, at: .now)?.modified ?? .distantFuture) <= existing.acceptedAt:
                 // This very file was accepted, then the process stopped before moving it: finish the move.
                 let moved = try folder.archiveAccepted(path)
@@ -173,7 +214,7 @@ public final class SpecWatcher: Service, Sendable {
                 logger.error("rejected \(name): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s"); moved to \(moved) with \((moved as NSString).lastPathComponent).errors.txt")
             }
         } catch {
-            logger.error("cannot take \(name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")
+            logger.error("cannot move \(name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")
         }
     }
 }
