@@ -51,12 +51,14 @@ extension FalClient {
                 task.cancel()
             }
         } catch {
+            // Only a connection that never opened proves fal has nothing; any other failure may have come after fal
+            // read the whole body, and a retry would be a second, billed request.
             let description = Self.describeTransport(error)
-            if delegate.bodyWasSent {
-                throw FalError(kind: .submitOutcomeUnknown(description), operation: .submit, url: url.absoluteString)
+            if Self.neverConnected(error) {
+                throw FalError(kind: .transport(description + " (the request was not sent)"), operation: .submit, url: url.absoluteString)
             }
-            if Task.isCancelled { throw CancellationError() }
-            throw FalError(kind: .transport(description + " (the request was not sent)"), operation: .submit, url: url.absoluteString)
+            if Task.isCancelled && !delegate.headWasSent { throw CancellationError() }
+            throw FalError(kind: .submitOutcomeUnknown(description), operation: .submit, url: url.absoluteString)
         }
 
         let fromFal = answer.header("x-fal-request-id") != nil

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// Shared, replaceable storage for the key, so copies of a client see a reloaded key.
@@ -152,6 +153,18 @@ public struct FalClient: Sendable {
             }
         }
         return String(describing: error)
+    }
+
+    /// Whether `error` means no connection to the server was ever open, so no byte of a request can have reached it:
+    /// refused, unreachable, unresolvable, or timed out while connecting.
+    static func neverConnected(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError {
+            return [.connectTimeout, .socksHandshakeTimeout, .httpProxyHandshakeTimeout, .tlsHandshakeTimeout].contains(error)
+        }
+        if error is NIOConnectionError { return true }
+        if let error = error as? ChannelError, case .connectTimeout = error { return true }
+        if let error = error as? IOError { return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(error.errnoCode) }
+        return false
     }
 
     static let userAgent = "kling-batch/\(KlingBatchVersion.current)"

@@ -4,15 +4,16 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
-/// Collects a submit's answer and records whether the request body was completely handed to the socket.
+/// Collects a submit's answer and records whether any of the request was handed to the connection.
 ///
-/// That one bit decides what a failed submit means: before it, fal cannot have a complete request and the
-/// submit may be retried freely; after it, fal may have accepted (and will bill) the request.
+/// AsyncHTTPClient reports "request sent" only after several hops between event loops, and a server that has the
+/// whole body can answer (or reset) before that report arrives: a soak caught a lost answer classified "not sent"
+/// and paid twice. So the bit kept is the earliest one, the head: once it went out, fal may have the request.
 final class SubmitDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     typealias Response = FalHTTPAnswer
 
     private let lock = NIOLock()
-    private var requestSent = false
+    private var headSent = false
     private var status = 0
     private var headers: [String: String] = [:]
     private var body = ByteBuffer()
@@ -22,11 +23,11 @@ final class SubmitDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
         self.maxBytes = maxBytes
     }
 
-    /// True once the whole request (head and body) was written to the connection.
-    var bodyWasSent: Bool { lock.withLock { requestSent } }
+    /// True once the request head was written to the connection: from then on fal may have the whole request.
+    var headWasSent: Bool { lock.withLock { headSent } }
 
-    func didSendRequest(task: HTTPClient.Task<FalHTTPAnswer>) {
-        lock.withLock { requestSent = true }
+    func didSendRequestHead(task: HTTPClient.Task<FalHTTPAnswer>, _ head: HTTPRequestHead) {
+        lock.withLock { headSent = true }
     }
 
     func didReceiveHead(task: HTTPClient.Task<FalHTTPAnswer>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {

@@ -82,10 +82,13 @@ extension JobStore {
         try writer.read { try AttemptRecord.fetchAll($0, sql: "SELECT * FROM attempt WHERE job_id = ? ORDER BY number", arguments: [jobID]) }
     }
 
-    /// Every fal request id the store knows, from jobs and attempts: reconciliation must never adopt one of these twice.
-    public func knownRequestIDs() throws -> Set<String> {
+    /// Whether a job or an attempt already holds this fal request id: reconciliation must never adopt one twice.
+    /// (Asked per candidate, by index: reading every known id per look cost a set of 20,000 strings each time.)
+    public func isKnownRequestID(_ requestID: String) throws -> Bool {
         try writer.read { db in
-            Set(try String.fetchAll(db, sql: "SELECT request_id FROM job WHERE request_id IS NOT NULL UNION SELECT request_id FROM attempt WHERE request_id IS NOT NULL"))
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM job WHERE request_id = ?) OR EXISTS (SELECT 1 FROM attempt WHERE request_id = ?)",
+                arguments: [requestID, requestID]) ?? false
         }
     }
 

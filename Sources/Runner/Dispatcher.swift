@@ -16,6 +16,9 @@ public final class Dispatcher: Service, Sendable {
     private struct Book {
         var atFal = 0
         var active: Set<Int64> = []
+        /// Jobs claimed again while their executor was finishing (the job went back to queued a moment before),
+        /// with whether the claim occupies a fal slot: that executor drives them again instead of leaving.
+        var reclaimed: [Int64: Bool] = [:]
         var stopping = false
         var abortReason: String?
     }
@@ -24,9 +27,17 @@ public final class Dispatcher: Service, Sendable {
     public let mode: Mode
     private let book = Mutex(Book())
 
-    public init(environment: RunnerEnvironment, mode: Mode) {
+    /// Test seam: runs when an executor found its job finished or back in the queue, just before it leaves.
+    private let beforeLeaving: (@Sendable (Int64) async -> Void)?
+
+    public convenience init(environment: RunnerEnvironment, mode: Mode) {
+        self.init(environment: environment, mode: mode, beforeLeaving: nil)
+    }
+
+    init(environment: RunnerEnvironment, mode: Mode, beforeLeaving: (@Sendable (Int64) async -> Void)?) {
         self.environment = environment
         self.mode = mode
+        self.beforeLeaving = beforeLeaving
     }
 
     /// Why an `untilDone` run stopped before finishing (a refused key, fal unreachable); nil when it finished.
@@ -115,16 +126,74 @@ public final class Dispatcher: Service, Sendable {
     }
 
     /// Runs a job's executor in the group; a job still at fal after an unexpected stop is driven again after a pause.
+    ///
+    /// A job put back in the queue can be claimed again before its executor has left (a retry due at once): the
+    /// claim is then handed to that executor under the same lock it leaves by, so a claimed job always has one.
     private func start(_ job: JobRecord, in group: inout DiscardingTaskGroup) {
         let occupiesSlot = job.state != .downloading
         let isNew = book.withLock { book -> Bool in
-            guard book.active.insert(job.id).inserted else { return false }
             if occupiesSlot { book.atFal += 1 }
-            return true
+            if book.active.insert(job.id).inserted { return true }
+            book.reclaimed[job.id] = occupiesSlot
+            return false
         }
         guard isNew else { return }
-        let released = Mutex(!occupiesSlot)
-        let release: @Sendable () -> Void = { [self] in
+        group.addTask { [self] in
+            var occupies = occupiesSlot
+            var pauses = 0
+            var left = false
+            while !Task.isCancelled {
+                let release = slotRelease(occupied: occupies)
+                await JobExecutor(environment: environment, releaseFalSlot: release).drive(job.id)
+                release()
+                // Driven again after a pause, a job does not take a slot again (it gave its own back above).
+                occupies = false
+                if let again = takeReclaim(job.id) {
+                    occupies = again
+                    pauses = 0
+                    continue
+                }
+                if let state = try? environment.store.job(job.id)?.state, JobState.resumable.contains(state) || state == .uploading || state == .submitting,
+                    !book.withLock({ $0.stopping })
+                {
+                    pauses += 1
+                    try? await Task.sleep(for: .seconds(min(60, 2 * pauses)))
+                    if let again = takeReclaim(job.id) { occupies = again }
+                    continue
+                }
+                await beforeLeaving?(job.id)
+                let again = book.withLock { book -> Bool? in
+                    if let again = book.reclaimed.removeValue(forKey: job.id) { return again }
+                    book.active.remove(job.id)
+                    return nil
+                }
+                guard let again else {
+                    left = true
+                    break
+                }
+                occupies = again
+                pauses = 0
+            }
+            if !left {
+                // Stopping: a claim handed over gives its slot back too; the next start resumes the job.
+                book.withLock { book in
+                    if book.reclaimed.removeValue(forKey: job.id) == true { book.atFal -= 1 }
+                    book.active.remove(job.id)
+                }
+            }
+            environment.doorbell.ring()
+        }
+    }
+
+    /// A claim handed to this job's executor while it was finishing, with whether it occupies a fal slot.
+    private func takeReclaim(_ jobID: Int64) -> Bool? {
+        book.withLock { $0.reclaimed.removeValue(forKey: jobID) }
+    }
+
+    /// Gives back a job's fal slot once, however many paths report that it left fal.
+    private func slotRelease(occupied: Bool) -> @Sendable () -> Void {
+        let released = Mutex(!occupied)
+        return { [self] in
             let first = released.withLock { done -> Bool in
                 defer { done = true }
                 return !done
@@ -133,21 +202,6 @@ public final class Dispatcher: Service, Sendable {
                 book.withLock { $0.atFal -= 1 }
                 environment.doorbell.ring()
             }
-        }
-        let executor = JobExecutor(environment: environment, releaseFalSlot: release)
-        group.addTask { [self] in
-            var pauses = 0
-            while !Task.isCancelled {
-                await executor.drive(job.id)
-                guard let state = try? environment.store.job(job.id)?.state, JobState.resumable.contains(state) || state == .uploading || state == .submitting,
-                    !book.withLock({ $0.stopping })
-                else { break }
-                pauses += 1
-                try? await Task.sleep(for: .seconds(min(60, 2 * pauses)))
-            }
-            release()
-            book.withLock { _ = $0.active.remove(job.id) }
-            environment.doorbell.ring()
         }
     }
 

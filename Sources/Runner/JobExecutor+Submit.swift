@@ -141,8 +141,8 @@ extension JobExecutor {
         let since = started.addingTimeInterval(-120)
         while !Task.isCancelled {
             do {
-                let known = try store.knownRequestIDs()
-                if let found = try await environment.finder.find(endpoint: endpoint, input: input, since: since, excluding: known) {
+                let store = self.store
+                if let found = try await environment.finder.find(endpoint: endpoint, input: input, since: since, isKnown: { try store.isKnownRequestID($0) }) {
                     let handle = FalRequestHandle(requestID: found.requestID, endpoint: endpoint, queueBase: environment.client.endpoints.queue)
                     let adopted = try store.adopt(
                         job.id,

@@ -31,7 +31,7 @@ public final class RunnerEnvironment: Sendable {
         gate = SubmissionGate(limit: configuration.concurrency, recoveryInterval: configuration.concurrencyRecovery.seconds, doorbell: doorbell)
         uploads = UploadCoordinator(
             store: store, client: client, permits: AsyncSemaphore(permits: configuration.uploadConcurrency), reuse: configuration.uploadReuse)
-        finder = RequestFinder(client: client, minInterval: min(configuration.reconcileInterval, .seconds(5)))
+        finder = RequestFinder(client: client)
         downloads = AsyncSemaphore(permits: configuration.downloadConcurrency)
         settings = Mutex(configuration)
     }

@@ -1,12 +1,26 @@
-import FalClient
+import AsyncHTTPClient
+@testable import FalClient
 import Foundation
 import KlingCore
+import NIOCore
 import Testing
 
 @Suite("Response classification and key handling, without a network")
 struct ClassifierAndKeyTests {
     func answer(_ status: Int, _ body: String = "", headers: [String: String] = [:]) -> FalHTTPAnswer {
         FalHTTPAnswer(status: status, headers: headers, body: Data(body.utf8))
+    }
+
+    @Test("only a connection that never opened makes a failed submit 'not sent'; a reset or timeout may follow fal reading it")
+    func neverConnected() {
+        #expect(FalClient.neverConnected(HTTPClientError.connectTimeout))
+        #expect(FalClient.neverConnected(IOError(errnoCode: ECONNREFUSED, reason: "connect")))
+        #expect(FalClient.neverConnected(ChannelError.connectTimeout(.seconds(10))))
+        #expect(!FalClient.neverConnected(IOError(errnoCode: ECONNRESET, reason: "read")))
+        #expect(!FalClient.neverConnected(IOError(errnoCode: EPIPE, reason: "write")))
+        #expect(!FalClient.neverConnected(HTTPClientError.remoteConnectionClosed))
+        #expect(!FalClient.neverConnected(HTTPClientError.deadlineExceeded))
+        #expect(!FalClient.neverConnected(CancellationError()))
     }
 
     @Test("2xx is not an error")

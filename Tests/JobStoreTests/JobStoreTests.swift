@@ -113,7 +113,8 @@ struct JobStoreTests {
         let events = try store.events(of: job.id)
         #expect(events.filter { $0.kind == .log }.map(\.message) == ["a", "b", "c"])
         #expect(events.filter { $0.kind == .state }.compactMap(\.toState) == [.queued, .uploading, .submitting, .inQueue, .inProgress, .downloading, .completed])
-        #expect(try store.knownRequestIDs() == ["req-1"])
+        #expect(try store.isKnownRequestID("req-1"))
+        #expect(try !store.isKnownRequestID("req-2"))
     }
 
     @Test("refusals: a rate limit costs no attempt, a 5xx does, a 422 fails", arguments: StoreKind.allCases)

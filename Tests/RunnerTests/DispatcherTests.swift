@@ -1,0 +1,61 @@
+import FalEmulator
+import Foundation
+import Synchronization
+import JobStore
+import KlingSpec
+@testable import Runner
+import Testing
+import TestSupport
+
+@Suite("The dispatcher")
+struct DispatcherTests {
+    @Test("a job claimed again while its executor is leaving is driven again by it, never dropped")
+    func claimedWhileLeaving() async throws {
+        let folder = try TemporaryDirectory("dispatcher")
+        defer { folder.remove() }
+        let specs = folder.url.appendingPathComponent("jobs")
+        try FileManager.default.createDirectory(at: specs, withIntermediateDirectories: true)
+        let paths = try SpecWriter.writeJobs(count: 1, in: specs, sharedImages: 1)
+        var configuration = fastConfiguration(in: folder)
+        // A refused submit puts the job back in the queue due at once, so the dispatcher claims it straight away.
+        configuration.retry.base = .zero
+        configuration.retry.jitter = 0
+        let settings = configuration
+        let counters = try await EmulatorHarness.run(configure: { knobs in
+            knobs.faults = [FaultRule(kind: .serverError503, probability: 1, routes: [.submit], limit: 1)]
+        }) { harness in
+            let store = try JobStore.open(directory: settings.stateDirectory)
+            let environment = RunnerEnvironment(configuration: settings, store: store, client: harness.client, logger: quietLogger())
+            let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: settings.pricePerSecond)
+            guard case .accepted(_, let jobs, _) = try ingestor.ingest(file: paths[0]) else { throw HarnessError("spec not accepted") }
+            let jobID = jobs[0].id
+            let heldOpen = Mutex(false)
+            // The first time the executor leaves (the job back in the queue after the 503), it waits until the
+            // dispatcher has claimed the job again: exactly the moment a claim used to be dropped.
+            let dispatcher = Dispatcher(environment: environment, mode: .untilDone, beforeLeaving: { id in
+                guard id == jobID, heldOpen.withLock({ held in defer { held = true }; return !held }) else { return }
+                let deadline = ContinuousClock.now + .seconds(20)
+                while (try? store.job(id)?.state) == .queued, ContinuousClock.now < deadline { await Task.yield() }
+                #expect((try? store.job(id)?.state) != .queued, "the dispatcher never claimed the job again")
+            })
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await dispatcher.run()
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(60))
+                    return false
+                }
+                let finished = try await group.next()!
+                group.cancelAll()
+                #expect(finished, "the run never ended: a claimed job was left with nobody driving it")
+            }
+            #expect(heldOpen.withLock { $0 })
+            #expect(try store.job(jobID)?.state == .completed)
+            return await harness.emulator.state.counters()
+        }
+        #expect(counters.requestsCreated == 1)
+        #expect(counters.faults(.serverError503) == 1)
+    }
+}
