@@ -158,6 +158,7 @@ let package = Package(
             dependencies: [
                 "Runner", "JobStore", "FalClient", "FalEmulator", "KlingCore", "KlingSpec", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,58 @@
+import FalClient
+import Foundation
+import GRDB
+@testable import JobStore
+import KlingSpec
+import Logging
+import Runner
+import Testing
+import TestSupport
+
+@Suite("The jobs-folder watcher")
+struct SpecWatcherTests {
+    @Test("files the store refuses stay in the folder, and a rescan accepts them once it takes them again")
+    func storeRefusal() async throws {
+        let folder = try TemporaryDirectory("watcher")
+        defer { folder.remove() }
+        let jobs = folder.url.appendingPathComponent("jobs")
+        try FileManager.default.createDirectory(at: jobs, withIntermediateDirectories: true)
+        let specs = try SpecWriter.writeJobs(count: 3, in: jobs, sharedImages: 1)
+        var configuration = fastConfiguration(in: folder)
+        configuration.settle = .zero
+        configuration.rescanInterval = .seconds(3600)
+        let store = try JobStore.open(directory: configuration.stateDirectory)
+        // A store that refuses every new batch, as a full disk would.
+        try await store.writer.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON batch BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        }
+        let http = FalClient.makeHTTPClient()
+        let client = FalClient(http: http, endpoints: .init(baseURL: URL(string: "http://127.0.0.1:9")!), key: EmulatorHarness.key, logger: quietLogger())
+        let environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: quietLogger())
+        let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
+        let (readyStream, ready) = AsyncStream.makeStream(of: Void.self)
+        let watcher = SpecWatcher(folder: jobs.path, ingestor: ingestor, environment: environment, onReady: { ready.yield() })
+        let running = Task { try await watcher.run() }
+
+        // The first scan tried every file before announcing itself ready.
+        var readiness = readyStream.makeAsyncIterator()
+        _ = await readiness.next()
+        #expect(try store.batches().isEmpty)
+        #expect(specs.allSatisfy { FileManager.default.fileExists(atPath: $0) }, "a refused file must stay where it was dropped")
+
+        try await store.writer.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        watcher.rescan()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try store.batches().count < 3, ContinuousClock.now < deadline {
+            await environment.doorbell.wait(until: deadline)
+        }
+        running.cancel()
+        _ = try? await running.value
+        try await http.shutdown()
+
+        #expect(try store.batches().map(\.name).sorted() == ["job-0", "job-1", "job-2"])
+        #expect(specs.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        let day = OutputLayout.day(of: Date())
+        let archived = try FileManager.default.contentsOfDirectory(atPath: jobs.path + "/accepted/" + day).sorted()
+        #expect(archived == specs.map { ($0 as NSString).lastPathComponent }.sorted())
+    }
+}
