@@ -96,10 +96,18 @@ extension JobStore {
         }
     }
 
-    /// uploading → submitting: records the exact body about to be sent and opens an attempt, before anything leaves.
+    /// uploading → submitting: records the exact body about to be sent and opens an attempt, before anything leaves;
+    /// uploading → cancelled instead when an operator asked to cancel the job.
     @discardableResult
     public func beginSubmit(_ id: Int64, input: String, at now: Date = Date()) throws -> JobRecord {
         try writer.write { db in
+            // An operator's cancel that came while the job was queued or uploading wins here, in the same
+            // transaction: nothing is at fal yet, so cancelling now costs nothing.
+            if try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM job WHERE id = ? AND state = 'uploading'", arguments: [id]) == true {
+                return try Self.transition(
+                    db, id, from: .uploading, to: .cancelled, set: [.finishedAt(now), .nextAttemptAt(nil), .heldReason(nil)],
+                    event: "cancelled by an operator before it was submitted", at: now)
+            }
             let job = try Self.transition(
                 db, id, from: .uploading, to: .submitting,
                 set: [.submittedInput(input), .submitStartedAt(now), .requestID(nil), .statusURL(nil), .responseURL(nil), .cancelURL(nil)],

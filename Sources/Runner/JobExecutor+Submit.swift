@@ -6,7 +6,7 @@ import KlingSpec
 
 extension JobExecutor {
     /// uploading: puts each local image in fal storage (once per content), waits for the gate, then commits the
-    /// exact body about to be sent (→ submitting).
+    /// exact body about to be sent (→ submitting), or honours an operator's cancel (→ cancelled).
     func upload(_ job: JobRecord) async throws -> JobRecord? {
         let spec: JobSpec
         do {
@@ -52,7 +52,12 @@ extension JobExecutor {
             if case .local(let image) = source { return urls[image.sha256] ?? image.written }
             return source.written
         }
-        return try store.beginSubmit(job.id, input: input.canonicalString())
+        let next = try store.beginSubmit(job.id, input: input.canonicalString())
+        if next.state == .cancelled {
+            logger.notice("cancelled by an operator before it was submitted; nothing was sent to fal", metadata: metadata(next))
+            try environment.writeManifest(job.id)
+        }
+        return next
     }
 
     /// submitting: sends the submit exactly once and records what its outcome allows us to know.

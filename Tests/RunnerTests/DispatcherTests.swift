@@ -58,4 +58,37 @@ struct DispatcherTests {
         #expect(counters.requestsCreated == 1)
         #expect(counters.faults(.serverError503) == 1)
     }
+
+    @Test("a cancel asked while a runner holds the job before fal has it is honoured before the submit: nothing is paid")
+    func cancelBeforeSubmit() async throws {
+        let folder = try TemporaryDirectory("cancel")
+        defer { folder.remove() }
+        let specs = folder.url.appendingPathComponent("jobs")
+        try FileManager.default.createDirectory(at: specs, withIntermediateDirectories: true)
+        let paths = try SpecWriter.writeJobs(count: 2, in: specs, sharedImages: 1)
+        let settings = fastConfiguration(in: folder)
+        let counters = try await EmulatorHarness.run { harness in
+            let store = try JobStore.open(directory: settings.stateDirectory)
+            let environment = RunnerEnvironment(configuration: settings, store: store, client: harness.client, logger: quietLogger())
+            let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: settings.pricePerSecond)
+            var ids: [Int64] = []
+            for path in paths {
+                guard case .accepted(_, let jobs, _) = try ingestor.ingest(file: path) else { throw HarnessError("spec not accepted") }
+                ids.append(jobs[0].id)
+            }
+            // Both claimed by a runner, which stopped before submitting (as a crash would leave them).
+            #expect(try store.claim(limit: 2).count == 2)
+            // The operator's cancel meets a job a runner holds: it can only ask.
+            #expect(try await JobCanceller(environment: environment).cancel(ids[0]) == .requested)
+            try await Dispatcher(environment: environment, mode: .untilDone).run()
+            let cancelled = try #require(try store.job(ids[0]))
+            #expect(cancelled.state == .cancelled)
+            #expect(cancelled.requestId == nil && cancelled.attempts == 0)
+            #expect(cancelled.manifestPath != nil)
+            #expect(try store.job(ids[1])?.state == .completed)
+            return await harness.emulator.state.counters()
+        }
+        #expect(counters.requestsCreated == 1, "only the job nobody cancelled reached fal")
+        #expect(counters.cancelCalls == 0)
+    }
 }
