@@ -84,9 +84,7 @@ struct Manifest {
 
     static func date(_ date: Date?) -> JSONValue {
         guard let date else { return .null }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return .string(formatter.string(from: date))
+        return .string(date.iso8601Milliseconds)
     }
 }
 

@@ -4,6 +4,18 @@ import Testing
 
 @Suite("JSON values and money")
 struct KlingCoreTests {
+    @Test("timestamps and hex are written like Foundation's formatters would, without them")
+    func timestampsAndHex() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for seconds in [0.0, 1_795_000_000.239, 1_795_000_000.999_4, 951_782_400.5, 4_102_444_799.001] {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(date.iso8601Milliseconds == formatter.string(from: date), "\(seconds)")
+        }
+        #expect([UInt8]([0x00, 0x0f, 0xa5, 0xff]).hexString == "000fa5ff")
+        #expect([UInt8]().hexString == "")
+    }
+
     @Test("canonical JSON is the same bytes for the same value, whatever the key order")
     func canonical() throws {
         let a = try JSONValue.parse(#"{"b": [1, 2.5, "x"], "a": {"z": null, "y": true}}"#)
