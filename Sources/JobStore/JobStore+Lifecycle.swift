@@ -103,7 +103,7 @@ extension JobStore {
         try writer.write { db in
             // An operator's cancel that came while the job was queued or uploading wins here, in the same
             // transaction: nothing is at fal yet, so cancelling now costs nothing.
-            if try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM job WHERE id = ? AND state = 'uploading'", arguments: [id]) == true {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT cancel_requested FROM job WHERE id = ? AND state = 'uploading'"), arguments: [id]) == true {
                 return try Self.transition(
                     db, id, from: .uploading, to: .cancelled, set: [.finishedAt(now), .nextAttemptAt(nil), .heldReason(nil)],
                     event: "cancelled by an operator before it was submitted", at: now)

@@ -6,7 +6,7 @@ struct JobContext {
     let directory: String
     let options: SpecValidator.Options
     /// Images checked by earlier files of the same validator.
-    var imageCache: ImageInspectionCache? = nil
+    let imageCache: ImageInspectionCache?
     /// Checked local images by resolved path, so a file used by many jobs is read and hashed once.
     var images: [String: Result<LocalImage, ImageProblem>] = [:]
     private var roots: [String]?

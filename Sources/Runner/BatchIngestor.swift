@@ -48,26 +48,13 @@ public struct BatchIngestor: Sendable {
         return Self.outcome(outcome, report)
     }
 
-    /// Accepts valid reports in one transaction (a folder of many small files); outcomes are in the same order.
-    /// When the store refuses, none is accepted.
-    public func acceptAll(_ reports: [SpecReport], now: Date = Date()) throws -> [Outcome] {
-        let batches = try reports.map { report in
-            guard report.isValid, let sha = report.sha256 else { throw IngestError.notValid(report.file) }
-            return try newBatch(report, sha256: sha, now: now)
-        }
+    /// Accepts validated files (each report with its content's SHA-256) in one transaction; outcomes are in the
+    /// same order. When the store refuses, none is accepted.
+    public func acceptAll(_ files: [(report: SpecReport, sha256: String)], now: Date = Date()) throws -> [Outcome] {
+        let batches = try files.map { try newBatch($0.report, sha256: $0.sha256, now: now) }
         let layout = self.layout
         let outcomes = try store.acceptAll(batches, at: now, folderIsTaken: { layout.isTaken($0) })
-        return zip(outcomes, reports).map { Self.outcome($0, $1) }
-    }
-
-    /// A programming error: only valid reports can be accepted.
-    public enum IngestError: Error, CustomStringConvertible {
-        case notValid(String)
-        public var description: String {
-            switch self {
-            case .notValid(let file): return "\(file) is not valid and cannot be accepted"
-            }
-        }
+        return zip(outcomes, files).map { Self.outcome($0, $1.report) }
     }
 
     private func newBatch(_ report: SpecReport, sha256: String, now: Date) throws -> NewBatch {

@@ -45,12 +45,12 @@ public struct KlingLogHandler: LogHandler {
         switch format {
         case .text:
             let context = Self.ordered(all).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = "\(Self.timestamp()) \(event.level.rawValue)\(context.isEmpty ? "" : " [\(context)]") \(event.message)"
+            line = "\(Date().iso8601Milliseconds) \(event.level.rawValue)\(context.isEmpty ? "" : " [\(context)]") \(event.message)"
         case .journal:
             let context = Self.ordered(all).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             line = "<\(Self.priority(event.level))>\(context.isEmpty ? "" : "[\(context)] ")\(event.message)"
         case .json:
-            var object: [String: String] = ["time": Self.timestamp(), "level": event.level.rawValue, "message": "\(event.message)", "logger": label]
+            var object: [String: String] = ["time": Date().iso8601Milliseconds, "level": event.level.rawValue, "message": "\(event.message)", "logger": label]
             for (key, value) in all { object[key] = "\(value)" }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             line = String(decoding: data, as: UTF8.self)
@@ -75,9 +75,6 @@ public struct KlingLogHandler: LogHandler {
         let order = ["job": 0, "request": 1]
         return metadata.sorted { (order[$0.key] ?? 2, $0.key) < (order[$1.key] ?? 2, $1.key) }
     }
-
-    /// `2026-11-25T10:10:18.239Z`.
-    static func timestamp(_ date: Date = Date()) -> String { date.iso8601Milliseconds }
 
     private static let lock = Mutex(())
 

@@ -2,7 +2,6 @@ import FalEmulator
 import Foundation
 import Synchronization
 import JobStore
-import KlingSpec
 @testable import Runner
 import Testing
 import TestSupport
@@ -13,9 +12,6 @@ struct DispatcherTests {
     func claimedWhileLeaving() async throws {
         let folder = try TemporaryDirectory("dispatcher")
         defer { folder.remove() }
-        let specs = folder.url.appendingPathComponent("jobs")
-        try FileManager.default.createDirectory(at: specs, withIntermediateDirectories: true)
-        let paths = try SpecWriter.writeJobs(count: 1, in: specs, sharedImages: 1)
         var configuration = fastConfiguration(in: folder)
         // A refused submit puts the job back in the queue due at once, so the dispatcher claims it straight away.
         configuration.retry.base = .zero
@@ -24,11 +20,9 @@ struct DispatcherTests {
         let counters = try await EmulatorHarness.run(configure: { knobs in
             knobs.faults = [FaultRule(kind: .serverError503, probability: 1, routes: [.submit], limit: 1)]
         }) { harness in
-            let store = try JobStore.open(directory: settings.stateDirectory)
-            let environment = RunnerEnvironment(configuration: settings, store: store, client: harness.client, logger: quietLogger())
-            let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: settings.pricePerSecond)
-            guard case .accepted(_, let jobs, _) = try ingestor.ingest(file: paths[0]) else { throw HarnessError("spec not accepted") }
-            let jobID = jobs[0].id
+            let fixture = try RunnerFixture(in: folder, specs: 1, configuration: settings, client: harness.client)
+            let (store, environment) = (fixture.store, fixture.environment)
+            let jobID = try fixture.acceptSpecs()[0]
             let heldOpen = Mutex(false)
             // The first time the executor leaves (the job back in the queue after the 503), it waits until the
             // dispatcher has claimed the job again: exactly the moment a claim used to be dropped.
@@ -63,19 +57,11 @@ struct DispatcherTests {
     func cancelBeforeSubmit() async throws {
         let folder = try TemporaryDirectory("cancel")
         defer { folder.remove() }
-        let specs = folder.url.appendingPathComponent("jobs")
-        try FileManager.default.createDirectory(at: specs, withIntermediateDirectories: true)
-        let paths = try SpecWriter.writeJobs(count: 2, in: specs, sharedImages: 1)
         let settings = fastConfiguration(in: folder)
         let counters = try await EmulatorHarness.run { harness in
-            let store = try JobStore.open(directory: settings.stateDirectory)
-            let environment = RunnerEnvironment(configuration: settings, store: store, client: harness.client, logger: quietLogger())
-            let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: settings.pricePerSecond)
-            var ids: [Int64] = []
-            for path in paths {
-                guard case .accepted(_, let jobs, _) = try ingestor.ingest(file: path) else { throw HarnessError("spec not accepted") }
-                ids.append(jobs[0].id)
-            }
+            let fixture = try RunnerFixture(in: folder, specs: 2, configuration: settings, client: harness.client)
+            let (store, environment) = (fixture.store, fixture.environment)
+            let ids = try fixture.acceptSpecs()
             // Both claimed by a runner, which stopped before submitting (as a crash would leave them).
             #expect(try store.claim(limit: 2).count == 2)
             // The operator's cancel meets a job a runner holds: it can only ask.

@@ -76,3 +76,30 @@ func runScenario(
         return Scenario(folder: folder, report: report, counters: await harness.emulator.state.counters(), configuration: configuration)
     }
 }
+
+/// One-job specs in `folder/jobs`, and a store, environment and ingestor over `client`: for tests that drive one
+/// runner part (the dispatcher, the watcher) directly instead of a whole `run --once`.
+struct RunnerFixture {
+    let jobs: URL
+    let specPaths: [String]
+    let store: JobStore
+    let environment: RunnerEnvironment
+    let ingestor: BatchIngestor
+
+    init(in folder: TemporaryDirectory, specs count: Int, configuration: RunnerConfiguration, client: FalClient) throws {
+        jobs = folder.url.appendingPathComponent("jobs")
+        try FileManager.default.createDirectory(at: jobs, withIntermediateDirectories: true)
+        specPaths = try SpecWriter.writeJobs(count: count, in: jobs, sharedImages: 1)
+        store = try JobStore.open(directory: configuration.stateDirectory)
+        environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: quietLogger())
+        ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
+    }
+
+    /// Accepts every spec the fixture wrote; returns their jobs' ids in order.
+    func acceptSpecs() throws -> [Int64] {
+        try specPaths.map { path in
+            guard case .accepted(_, let jobs, _) = try ingestor.ingest(file: path) else { throw HarnessError("\(path) was not accepted") }
+            return jobs[0].id
+        }
+    }
+}

@@ -2,7 +2,6 @@ import FalClient
 import Foundation
 import GRDB
 @testable import JobStore
-import KlingSpec
 import Logging
 import Runner
 import Testing
@@ -14,23 +13,19 @@ struct SpecWatcherTests {
     func storeRefusal() async throws {
         let folder = try TemporaryDirectory("watcher")
         defer { folder.remove() }
-        let jobs = folder.url.appendingPathComponent("jobs")
-        try FileManager.default.createDirectory(at: jobs, withIntermediateDirectories: true)
-        let specs = try SpecWriter.writeJobs(count: 3, in: jobs, sharedImages: 1)
         var configuration = fastConfiguration(in: folder)
         configuration.settle = .zero
         configuration.rescanInterval = .seconds(3600)
-        let store = try JobStore.open(directory: configuration.stateDirectory)
+        let http = FalClient.makeHTTPClient()
+        let client = FalClient(http: http, endpoints: .init(baseURL: URL(string: "http://127.0.0.1:9")!), key: EmulatorHarness.key, logger: quietLogger())
+        let fixture = try RunnerFixture(in: folder, specs: 3, configuration: configuration, client: client)
+        let (store, environment, jobs, specs) = (fixture.store, fixture.environment, fixture.jobs, fixture.specPaths)
         // A store that refuses every new batch, as a full disk would.
         try await store.writer.write { db in
             try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON batch BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         }
-        let http = FalClient.makeHTTPClient()
-        let client = FalClient(http: http, endpoints: .init(baseURL: URL(string: "http://127.0.0.1:9")!), key: EmulatorHarness.key, logger: quietLogger())
-        let environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: quietLogger())
-        let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
         let (readyStream, ready) = AsyncStream.makeStream(of: Void.self)
-        let watcher = SpecWatcher(folder: jobs.path, ingestor: ingestor, environment: environment, onReady: { ready.yield() })
+        let watcher = SpecWatcher(folder: jobs.path, ingestor: fixture.ingestor, environment: environment, onReady: { ready.yield() })
         let running = Task { try await watcher.run() }
 
         // The first scan tried every file before announcing itself ready.

@@ -161,20 +161,20 @@ public final class SpecWatcher: Service, Sendable {
     }
 
     private func take(chunk names: ArraySlice<String>) {
-        var valid: [(name: String, path: String, report: SpecReport)] = []
+        var valid: [(name: String, path: String, report: SpecReport, sha256: String)] = []
         for name in names {
             let path = folder.root + "/" + name
             guard FileManager.default.fileExists(atPath: path) else { continue }
             let report = ingestor.validator.validate(fileAt: path)
-            if report.isValid && report.sha256 != nil {
-                valid.append((name, path, report))
+            if report.isValid, let sha256 = report.sha256 {
+                valid.append((name, path, report, sha256))
             } else {
                 settle(name, at: path, .rejected(report))
             }
         }
         let outcomes: [BatchIngestor.Outcome]
         do {
-            outcomes = try ingestor.acceptAll(valid.map(\.report))
+            outcomes = try ingestor.acceptAll(valid.map { ($0.report, $0.sha256) })
         } catch {
             for file in valid {
                 environment.logger.error("cannot take \(file.name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")
