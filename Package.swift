@@ -65,7 +65,7 @@ let package = Package(
         // The durable queue: SQLite through GRDB, one façade whose writes keep the invariants.
         .target(
             name: "JobStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["KlingCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
 
         // The services that run jobs: dispatcher, executors, reconciler, downloader, manifests, budget.
@@ -101,8 +101,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            resources: [.copy("Resources/Videos")]
+            ]
         ),
 
         .executableTarget(
@@ -134,6 +133,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "FalClient",
+                "KlingCore",
                 "FalEmulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -163,7 +163,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "FalEmulator", "KlingCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: [
+                "TestSupport", "FalEmulator", "KlingCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "FalClientTests",

@@ -35,6 +35,9 @@ public enum JobField: Sendable {
     case finishedAt(Date?)
     case addStatusPolls(Int)
     case logLines(Int)
+    case falOrigin(String?)
+    case retryBy(RetryRoute?)
+    case resume(RetryRoute?)
 
     /// The SQL assignment and its argument.
     var assignment: (sql: String, value: (any DatabaseValueConvertible)?) {
@@ -70,6 +73,9 @@ public enum JobField: Sendable {
         case .finishedAt(let v): return ("finished_at = ?", v)
         case .addStatusPolls(let n): return ("status_polls = status_polls + ?", n)
         case .logLines(let n): return ("log_lines = ?", n)
+        case .falOrigin(let v): return ("fal_origin = ?", v)
+        case .retryBy(let v): return ("retry_by = ?", v?.rawValue)
+        case .resume(let v): return ("resume = ?", v?.rawValue)
         }
     }
 }

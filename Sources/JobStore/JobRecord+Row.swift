@@ -42,6 +42,9 @@ extension JobRecord {
         reservedMicros = row["reserved_micros"]
         reservedDay = row["reserved_day"]
         cancelRequested = row["cancel_requested"]
+        falOrigin = row["fal_origin"]
+        retryBy = (row["retry_by"] as String?).flatMap(RetryRoute.init(rawValue:))
+        resume = (row["resume"] as String?).flatMap(RetryRoute.init(rawValue:))
         createdAt = row["created_at"]
         submittedAt = row["submitted_at"]
         startedAt = row["started_at"]

@@ -1,7 +1,8 @@
 /// A job's life. Each state names the component that moves a job out of it; the transition table below is
 /// the only way out, and every move is one guarded update (`… WHERE id = ? AND state = ?`).
 public enum JobState: String, Sendable, Codable, CaseIterable, Comparable {
-    /// Accepted, waiting for a free slot (or for `next_attempt_at`). Moved out by the dispatcher (→ uploading),
+    /// Accepted, waiting for a free slot (or for `next_attempt_at`). Moved out by the dispatcher's claim (→ uploading;
+    /// → downloading or → in_queue for a job `retry` put back to finish what fal already has, with no submit),
     /// the budget (→ held), or an operator's `cancel` (→ cancelled).
     case queued
     /// Waiting for budget; no attempt is spent. Moved out by the dispatcher's claim when spending allows
@@ -22,18 +23,20 @@ public enum JobState: String, Sendable, Codable, CaseIterable, Comparable {
     case inQueue = "in_queue"
     /// Running at fal. Moved out by the poller, like in_queue.
     case inProgress = "in_progress"
-    /// fal finished; the video is being fetched. Moved out by the downloader (→ completed, → failed).
+    /// fal finished; the video is being fetched. Moved out by the downloader (→ completed, → failed). A disk that
+    /// cannot take the video (full, read-only) keeps the job here, waiting, rather than failing it.
     case downloading
     /// Video and manifest are on disk. Final.
     case completed
-    /// Gave up; the manifest says why. Final until an operator's `retry` (→ queued).
+    /// Gave up; the manifest says why, and `retry_by` what `retry` must do. Final until an operator's `retry`
+    /// (→ queued, to download again, fetch the result again, or submit again).
     case failed
     /// Stopped by an operator. Final until `retry` (→ queued).
     case cancelled
 
     /// Where each state may go next.
     public static let transitions: [JobState: Set<JobState>] = [
-        .queued: [.uploading, .held, .cancelled, .failed],
+        .queued: [.uploading, .held, .cancelled, .failed, .downloading, .inQueue],
         .held: [.queued, .uploading, .cancelled],
         .uploading: [.submitting, .queued, .failed, .cancelled],
         .submitting: [.inQueue, .inProgress, .queued, .failed, .submitUnknown, .cancelled],

@@ -52,7 +52,7 @@ extension JobStore {
         _ batch: NewBatch, allowDuplicate: Bool = false, at now: Date = Date(),
         folderIsTaken: @Sendable (String) -> Bool = { _ in false }
     ) throws -> AcceptOutcome {
-        try writer.write { db in try Self.accept(db, batch, allowDuplicate: allowDuplicate, at: now, folderIsTaken: folderIsTaken) }
+        try write { db in try Self.accept(db, batch, allowDuplicate: allowDuplicate, at: now, folderIsTaken: folderIsTaken) }
     }
 
     /// Accepts several batches in one transaction, each as `accept` would (a later one is a duplicate of an earlier
@@ -63,7 +63,7 @@ extension JobStore {
         _ batches: [NewBatch], at now: Date = Date(), folderIsTaken: @Sendable (String) -> Bool = { _ in false }
     ) throws -> [AcceptOutcome] {
         guard !batches.isEmpty else { return [] }
-        return try writer.write { db in
+        return try write { db in
             try batches.map { try Self.accept(db, $0, allowDuplicate: false, at: now, folderIsTaken: folderIsTaken) }
         }
     }

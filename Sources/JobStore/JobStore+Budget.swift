@@ -41,19 +41,46 @@ extension JobStore {
         utcCalendar.nextDate(after: date, matching: DateComponents(hour: 0, minute: 0, second: 0), matchingPolicy: .nextTime) ?? date.addingTimeInterval(86400)
     }
 
-    /// A reservation stays committed unless its job ended (failed or cancelled) without any submit that could have
-    /// reached fal: being conservative here is what keeps the limit from ever being exceeded.
-    static let stillCommitted = """
-        reserved_micros > 0 AND (state NOT IN ('failed', 'cancelled') OR EXISTS (
-            SELECT 1 FROM attempt WHERE attempt.job_id = job.id AND attempt.outcome NOT IN ('refused', 'not_sent', 'rate_limited')))
-        """
+    /// A job's reservation is open while it may still be submitted: once a submit may have reached fal it moves to
+    /// the ledger, and a job that ended without reaching fal (failed, cancelled) holds nothing.
+    static let openReservation = "reserved_micros > 0 AND state IN ('queued', 'held', 'uploading', 'submitting')"
 
+    /// Everything committed against `day`: what was sent that day, plus the reservations of jobs about to be sent.
     static func committed(_ db: Database, day: String) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(reserved_micros), 0) FROM job WHERE reserved_day = ? AND \(stillCommitted)", arguments: [day]) ?? 0
+        let sent = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(SUM(micros), 0) FROM spend WHERE day = ?"), arguments: [day]) ?? 0
+        let reserved = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT COALESCE(SUM(reserved_micros), 0) FROM job WHERE reserved_day = ? AND \(openReservation)"), arguments: [day]) ?? 0
+        return sent + reserved
     }
 
+    /// Everything committed for a batch, the same way.
     static func committed(_ db: Database, batch: Int64) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(reserved_micros), 0) FROM job WHERE batch_id = ? AND \(stillCommitted)", arguments: [batch]) ?? 0
+        let sent = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(SUM(micros), 0) FROM spend WHERE batch_id = ?"), arguments: [batch]) ?? 0
+        let reserved = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT COALESCE(SUM(reserved_micros), 0) FROM job WHERE batch_id = ? AND \(openReservation)"), arguments: [batch]) ?? 0
+        return sent + reserved
+    }
+
+    /// A submit that may have reached fal (accepted, or its answer lost) goes into the ledger, once per attempt,
+    /// and the job's open reservation is released into it. `purge` never deletes ledger rows, so budgets and
+    /// reports keep counting money that was sent for jobs that are forgotten.
+    static func recordSpend(_ db: Database, jobID: Int64, kind: SpendKind, requestID: String?, at now: Date) throws {
+        let attempt = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(number) FROM attempt WHERE job_id = ?"), arguments: [jobID]) ?? 1
+        try db.cachedStatement(sql: """
+            INSERT INTO spend (job_id, batch_id, batch_name, job_name, attempt, request_id, endpoint, origin, micros, day, at, kind)
+            SELECT job.id, job.batch_id, batch.name, job.name, ?, ?, job.endpoint, job.fal_origin, job.estimated_cost_micros, ?, ?, ?
+            FROM job JOIN batch ON batch.id = job.batch_id WHERE job.id = ?
+            """).execute(arguments: [attempt, requestID, budgetDay(now), now, kind.rawValue, jobID])
+        try db.cachedStatement(sql: "UPDATE job SET reserved_micros = 0, reserved_day = NULL WHERE id = ?").execute(arguments: [jobID])
+    }
+
+    /// A lost submit found in fal's listing: its ledger row (counted when the answer was lost) becomes accepted.
+    static func confirmSpend(_ db: Database, jobID: Int64, requestID: String, at now: Date) throws {
+        try db.cachedStatement(sql: """
+            UPDATE spend SET kind = 'accepted', request_id = ?
+            WHERE id = (SELECT MAX(id) FROM spend WHERE job_id = ? AND kind = 'unknown')
+            """).execute(arguments: [requestID, jobID])
+        if db.changesCount == 0 { try recordSpend(db, jobID: jobID, kind: .accepted, requestID: requestID, at: now) }
     }
 
     static func dollars(_ micros: Int64) -> String { String(format: "$%.2f", Double(micros) / 1_000_000) }
@@ -63,10 +90,43 @@ extension JobStore {
         let day = Self.budgetDay(now)
         return try read { db in
             let today = try Self.committed(db, day: day)
-            let total = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(reserved_micros), 0) FROM job WHERE \(Self.stillCommitted)") ?? 0
+            let sent = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(micros), 0) FROM spend") ?? 0
+            let reserved = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(reserved_micros), 0) FROM job WHERE \(Self.openReservation)") ?? 0
             let start = Self.utcCalendar.startOfDay(for: now)
             let completed = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE state = 'completed' AND finished_at >= ?", arguments: [start]) ?? 0
-            return Spending(todayMicros: today, totalMicros: total, completedToday: completed)
+            return Spending(todayMicros: today, totalMicros: sent + reserved, completedToday: completed)
         }
     }
+
+    /// Every ledger row, oldest first: what was sent to fal, including jobs purged since.
+    public func ledger() throws -> [SpendRecord] {
+        try read { try SpendRecord.fetchAll($0, sql: "SELECT * FROM spend ORDER BY id") }
+    }
+}
+
+/// Whether a ledger row is a submit fal confirmed, or one whose answer was lost (counted: it may have been paid).
+public enum SpendKind: String, Sendable, Codable {
+    case accepted
+    case unknown
+}
+
+/// One submission that may have cost money, kept after its job is purged.
+public struct SpendRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
+    public static let databaseTableName = "spend"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    public var id: Int64
+    public var jobId: Int64?
+    public var batchId: Int64
+    public var batchName: String
+    public var jobName: String
+    public var attempt: Int
+    public var requestId: String?
+    public var endpoint: String
+    public var origin: String?
+    public var micros: Int64
+    /// The UTC day it counts against.
+    public var day: String
+    public var at: Date
+    public var kind: SpendKind
 }

@@ -12,6 +12,11 @@ public struct StoredError: Sendable, Hashable {
         self.message = message
         self.httpStatus = httpStatus
     }
+
+    /// The same error told differently.
+    public func with(message: String) -> StoredError {
+        StoredError(reason: reason, message: message, httpStatus: httpStatus)
+    }
 }
 
 /// The request fal created, as the store keeps it.
@@ -50,7 +55,7 @@ extension JobStore {
     /// `claim`, also reporting which jobs the budget just held, so the caller can log them.
     public func claimWithinBudget(limit: Int, budget: SpendLimits, now: Date = Date()) throws -> ClaimOutcome {
         guard limit > 0 else { return ClaimOutcome() }
-        return try writer.write { db in
+        return try write { db in
             let candidates = try JobRecord.fetchAll(
                 db,
                 sql: """
@@ -68,6 +73,10 @@ extension JobStore {
             var dayTotal = budget.perDay == nil ? 0 : try Self.committed(db, day: day)
             var batchTotals: [Int64: Int64] = [:]
             for job in candidates where outcome.claimed.count < limit {
+                if let resumed = try Self.resume(db, job, at: now) {
+                    outcome.claimed.append(resumed)
+                    continue
+                }
                 let needs = job.reservedMicros > 0 ? 0 : job.estimatedCostMicros
                 let batchTotal = try budget.perBatch == nil ? 0 : batchTotals[job.batchId] ?? Self.committed(db, batch: job.batchId)
                 var reason: String?
@@ -96,11 +105,27 @@ extension JobStore {
         }
     }
 
-    /// uploading → submitting: records the exact body about to be sent and opens an attempt, before anything leaves;
-    /// uploading → cancelled instead when an operator asked to cancel the job.
+    /// A job `retry` put back to finish what fal already has: queued → downloading, or → in_queue to fetch its
+    /// result again. Nothing is submitted and nothing reserved; nil for a job that needs a submit.
+    static func resume(_ db: Database, _ job: JobRecord, at now: Date) throws -> JobRecord? {
+        guard job.state == .queued, let route = job.resume else { return nil }
+        switch route {
+        case .download:
+            return try transition(db, job.id, from: .queued, to: .downloading, set: [.resume(nil)],
+                                  event: "claimed to download the video again; nothing is submitted", at: now)
+        case .result:
+            return try transition(db, job.id, from: .queued, to: .inQueue, set: [.resume(nil)],
+                                  event: "claimed to fetch the result of request \(job.requestId ?? "?") again; nothing is submitted", at: now)
+        case .submit, .paidResubmit:
+            return nil
+        }
+    }
+
+    /// uploading → submitting: records the exact body about to be sent, and the origin it goes to, and opens an
+    /// attempt, before anything leaves; uploading → cancelled instead when an operator asked to cancel the job.
     @discardableResult
-    public func beginSubmit(_ id: Int64, input: String, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
+    public func beginSubmit(_ id: Int64, input: String, origin: String? = nil, at now: Date = Date()) throws -> JobRecord {
+        try write { db in
             // An operator's cancel that came while the job was queued or uploading wins here, in the same
             // transaction: nothing is at fal yet, so cancelling now costs nothing.
             if try Bool.fetchOne(db.cachedStatement(sql: "SELECT cancel_requested FROM job WHERE id = ? AND state = 'uploading'"), arguments: [id]) == true {
@@ -110,7 +135,8 @@ extension JobStore {
             }
             let job = try Self.transition(
                 db, id, from: .uploading, to: .submitting,
-                set: [.submittedInput(input), .submitStartedAt(now), .requestID(nil), .statusURL(nil), .responseURL(nil), .cancelURL(nil)],
+                set: [.submittedInput(input), .submitStartedAt(now), .requestID(nil), .statusURL(nil), .responseURL(nil), .cancelURL(nil),
+                      .falOrigin(origin)],
                 event: "submitting", at: now)
             let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM attempt WHERE job_id = ?", arguments: [id]) ?? 0) + 1
             try db.execute(
@@ -123,12 +149,13 @@ extension JobStore {
     /// submitting → in_queue: fal answered with a request id, committed at once.
     @discardableResult
     public func recordAccepted(_ id: Int64, request: StoredRequest, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             let job = try Self.transition(
                 db, id, from: .submitting, to: .inQueue,
                 set: request.fields + [.addAttempts(1), .submittedAt(now), .lastError(nil), .nextAttemptAt(nil), .deferrals(0)],
                 event: "submitted as request \(request.id)", at: now)
             try Self.closeAttempt(db, id, outcome: .accepted, counted: true, requestID: request.id, error: nil, at: now, end: false)
+            try Self.recordSpend(db, jobID: id, kind: .accepted, requestID: request.id, at: now)
             return job
         }
     }
@@ -136,11 +163,12 @@ extension JobStore {
     /// submitting → submit_unknown: the body was sent but no usable answer came back.
     @discardableResult
     public func recordUnknown(_ id: Int64, error: StoredError, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             let job = try Self.transition(
                 db, id, from: .submitting, to: .submitUnknown, set: [.addAttempts(1), .lastError(error.message)],
                 event: "submit outcome unknown: \(error.message); looking for it in fal's request listing", at: now)
             try Self.closeAttempt(db, id, outcome: .unknown, counted: true, requestID: nil, error: error, at: now, end: false)
+            try Self.recordSpend(db, jobID: id, kind: .unknown, requestID: nil, at: now)
             return job
         }
     }
@@ -151,7 +179,7 @@ extension JobStore {
     public func recordRefused(
         _ id: Int64, outcome: AttemptOutcome, counted: Bool, deferral: Bool, error: StoredError, retryAt: Date?, at now: Date = Date()
     ) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             var fields: [JobField] = [.lastError(error.message), .submitStartedAt(nil)]
             if counted { fields.append(.addAttempts(1)) }
             if deferral { fields.append(.addDeferrals(1)) }
@@ -162,7 +190,7 @@ extension JobStore {
                     event: "submit refused (\(error.reason)): \(error.message); retrying at \(Self.timestamp(retryAt))", at: now)
             } else {
                 job = try Self.transition(
-                    db, id, from: .submitting, to: .failed, set: fields + [.finishedAt(now)],
+                    db, id, from: .submitting, to: .failed, set: fields + [.finishedAt(now), .retryBy(.submit)],
                     event: "submit refused (\(error.reason)): \(error.message); giving up", at: now)
             }
             try Self.closeAttempt(db, id, outcome: outcome, counted: counted, requestID: nil, error: error, at: now, end: true)
@@ -173,11 +201,12 @@ extension JobStore {
     /// submit_unknown → in_queue: the request was found in fal's listing and is adopted instead of paid for again.
     @discardableResult
     public func adopt(_ id: Int64, request: StoredRequest, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             let job = try Self.transition(
                 db, id, from: .submitUnknown, to: .inQueue, set: request.fields + [.submittedAt(now), .lastError(nil)],
                 event: "found request \(request.id) in fal's listing; adopted it", at: now)
             try Self.closeAttempt(db, id, outcome: .adopted, counted: true, requestID: request.id, error: nil, at: now, end: false)
+            try Self.confirmSpend(db, jobID: id, requestID: request.id, at: now)
             return job
         }
     }
@@ -185,7 +214,7 @@ extension JobStore {
     /// submit_unknown → queued: nothing appeared within the grace period; submit again, flagged as a possible duplicate.
     @discardableResult
     public func giveUpReconciling(_ id: Int64, graceDescription: String, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             let job = try Self.transition(
                 db, id, from: .submitUnknown, to: .queued, set: [.possibleDuplicate(true), .nextAttemptAt(nil), .submitStartedAt(nil)],
                 event: "no matching request appeared in fal's listing within \(graceDescription); submitting again (possible duplicate)", at: now)
@@ -207,7 +236,7 @@ extension JobStore {
     public func recordResult(
         _ id: Int64, from: JobState, resultJSON: String, videoURL: String, expectedBytes: Int64?, metrics: String?, at now: Date = Date()
     ) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             let job = try Self.transition(
                 db, id, from: from, to: .downloading,
                 set: [.resultJSON(resultJSON), .videoURL(videoURL), .videoExpectedBytes(expectedBytes), .falMetrics(metrics),
@@ -221,9 +250,9 @@ extension JobStore {
     /// in_queue / in_progress → queued (a new attempt at `retryAt`) or → failed: the request failed at fal.
     @discardableResult
     public func recordFalFailure(
-        _ id: Int64, from: JobState, error: StoredError, retryAt: Date?, metrics: String? = nil, at now: Date = Date()
+        _ id: Int64, from: JobState, error: StoredError, retryAt: Date?, metrics: String? = nil, retryBy: RetryRoute = .submit, at now: Date = Date()
     ) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             var fields: [JobField] = [.lastError(error.message), .falMetrics(metrics), .falCompletedAt(now)]
             let job: JobRecord
             if let retryAt {
@@ -233,7 +262,7 @@ extension JobStore {
                     event: "request failed at fal (\(error.reason)): \(error.message); a new request at \(Self.timestamp(retryAt))", at: now)
             } else {
                 job = try Self.transition(
-                    db, id, from: from, to: .failed, set: fields + [.finishedAt(now)],
+                    db, id, from: from, to: .failed, set: fields + [.finishedAt(now), .retryBy(retryBy)],
                     event: "request failed at fal (\(error.reason)): \(error.message)", at: now)
             }
             try Self.closeAttempt(db, id, outcome: .failedAtFal, counted: true, requestID: nil, error: error, at: now, end: true)
@@ -253,12 +282,15 @@ extension JobStore {
             event: "completed: \(videoPath) (\(bytes) bytes)", at: now)
     }
 
-    /// Any non-final state → failed, with the reason.
+    /// Any non-final state → failed, with the reason and what `retry` must do to finish the job.
     @discardableResult
-    public func fail(_ id: Int64, from: JobState, error: StoredError, manifestPath: String? = nil, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
+    public func fail(
+        _ id: Int64, from: JobState, error: StoredError, retryBy: RetryRoute = .submit, manifestPath: String? = nil, at now: Date = Date()
+    ) throws -> JobRecord {
+        try write { db in
             let job = try Self.transition(
-                db, id, from: from, to: .failed, set: [.lastError(error.message), .finishedAt(now), .manifestPath(manifestPath)],
+                db, id, from: from, to: .failed,
+                set: [.lastError(error.message), .finishedAt(now), .manifestPath(manifestPath), .retryBy(retryBy)],
                 event: "failed (\(error.reason)): \(error.message)", at: now)
             if from == .submitting || from == .submitUnknown || from == .inQueue || from == .inProgress {
                 try Self.closeAttempt(db, id, outcome: .failedAtFal, counted: true, requestID: nil, error: error, at: now, end: true)
@@ -279,7 +311,7 @@ extension JobStore {
     /// Returns false when the job has moved or an operator asked to cancel it: the poller should look again.
     @discardableResult
     public func notePoll(_ id: Int64, in state: JobState, logs: [String], metrics: String? = nil, at now: Date = Date()) throws -> Bool {
-        try writer.write { db in
+        try write { db in
             let seen = try Int.fetchOne(db, sql: "SELECT log_lines FROM job WHERE id = ?", arguments: [id]) ?? 0
             var fields: [JobField] = [.addStatusPolls(1)]
             if logs.count > seen {
@@ -295,7 +327,7 @@ extension JobStore {
     /// Returns how many jobs each rule moved.
     @discardableResult
     public func recoverInterrupted(at now: Date = Date()) throws -> (requeued: Int, unknown: Int) {
-        try writer.write { db in
+        try write { db in
             let uploading = try Int64.fetchAll(db, sql: "SELECT id FROM job WHERE state = 'uploading'")
             for id in uploading {
                 _ = try Self.transition(db, id, from: .uploading, to: .queued, set: [], event: "interrupted while uploading; queued again", at: now)
@@ -308,6 +340,7 @@ extension JobStore {
                 try Self.closeAttempt(
                     db, id, outcome: .unknown, counted: true, requestID: nil,
                     error: StoredError(reason: "interrupted", message: "the runner stopped while submitting"), at: now, end: false)
+                try Self.recordSpend(db, jobID: id, kind: .unknown, requestID: nil, at: now)
             }
             return (uploading.count, submitting.count)
         }

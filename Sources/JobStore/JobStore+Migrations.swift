@@ -1,4 +1,5 @@
 import GRDB
+import KlingCore
 
 extension JobStore {
     /// The schema, one versioned migration at a time; never edit a shipped migration, add a new one.
@@ -92,6 +93,55 @@ extension JobStore {
             }
             try db.create(index: "job_on_reserved_day", on: "job", columns: ["reserved_day"])
         }
+        migrator.registerMigration("v3-identity-ledger-origins") { db in try migrateToLedger(db) }
         return migrator
+    }
+
+    /// v3: the store's identity, the origin every request was sent to, how a failed job can be retried, and the
+    /// spend ledger that `purge` never deletes. Existing reservations that reached fal become ledger rows.
+    private static func migrateToLedger(_ db: Database) throws {
+        try db.create(table: "meta") { t in
+            t.primaryKey("key", .text)
+            t.column("value", .text).notNull()
+        }
+        try db.alter(table: "job") { t in
+            // The scheme://host:port that the job's request went to; a run configured for another never touches it.
+            t.add(column: "fal_origin", .text)
+            // For a failed job: what `retry` must do (download, result, submit, paid_resubmit).
+            t.add(column: "retry_by", .text)
+            // For a queued job that `retry` put back: what the claim resumes (download, result) instead of a submit.
+            t.add(column: "resume", .text)
+        }
+        try db.alter(table: "upload") { t in t.add(column: "origin", .text).notNull().defaults(to: "") }
+        try db.create(table: "spend") { t in
+            t.autoIncrementedPrimaryKey("id")
+            // No foreign keys: a purged job's spend stays.
+            t.column("job_id", .integer).indexed()
+            t.column("batch_id", .integer).notNull().indexed()
+            t.column("batch_name", .text).notNull()
+            t.column("job_name", .text).notNull()
+            t.column("attempt", .integer).notNull()
+            t.column("request_id", .text)
+            t.column("endpoint", .text).notNull()
+            t.column("origin", .text)
+            t.column("micros", .integer).notNull()
+            t.column("day", .text).notNull().indexed()
+            t.column("at", .datetime).notNull()
+            // accepted (fal returned a request id) or unknown (the body left, the answer did not come back).
+            t.column("kind", .text).notNull()
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT id, status_url FROM job WHERE status_url IS NOT NULL") {
+            guard let origin = FalOrigin.of(row["status_url"] as String) else { continue }
+            try db.execute(sql: "UPDATE job SET fal_origin = ? WHERE id = ?", arguments: [origin, row["id"] as Int64])
+        }
+        try db.execute(sql: """
+            INSERT INTO spend (job_id, batch_id, batch_name, job_name, attempt, request_id, endpoint, origin, micros, day, at, kind)
+            SELECT job.id, job.batch_id, batch.name, job.name, MAX(job.attempts, 1), job.request_id, job.endpoint, job.fal_origin,
+                   job.reserved_micros, job.reserved_day, job.updated_at, 'accepted'
+            FROM job JOIN batch ON batch.id = job.batch_id
+            WHERE job.reserved_micros > 0 AND job.reserved_day IS NOT NULL AND job.state NOT IN ('queued', 'held', 'uploading', 'submitting')
+              AND EXISTS (SELECT 1 FROM attempt WHERE attempt.job_id = job.id AND attempt.outcome NOT IN ('refused', 'not_sent', 'rate_limited'))
+            """)
+        try db.execute(sql: "UPDATE job SET reserved_micros = 0, reserved_day = NULL WHERE state NOT IN ('queued', 'held', 'uploading', 'submitting')")
     }
 }

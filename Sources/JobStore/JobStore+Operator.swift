@@ -6,7 +6,7 @@ extension JobStore {
     /// Marks a job for cancellation, so a runner that holds it stops and cancels it at fal. False when it is final.
     @discardableResult
     public func requestCancel(_ id: Int64, at now: Date = Date()) throws -> Bool {
-        try writer.write { db in
+        try write { db in
             try db.execute(
                 sql: "UPDATE job SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state NOT IN ('completed', 'failed', 'cancelled')",
                 arguments: [now, id])
@@ -19,7 +19,7 @@ extension JobStore {
     /// `from` → cancelled, guarded; the open attempt (if any) is closed as cancelled.
     @discardableResult
     public func recordCancelled(_ id: Int64, from: JobState, note: String, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
+        try write { db in
             let job = try Self.transition(
                 db, id, from: from, to: .cancelled, set: [.cancelRequested(true), .finishedAt(now), .nextAttemptAt(nil), .heldReason(nil)],
                 event: note, at: now)
@@ -30,32 +30,75 @@ extension JobStore {
         }
     }
 
-    /// failed or cancelled → queued with a fresh set of attempts; its history (attempts, events) is kept.
+    /// failed or cancelled → queued, its history (attempts, events) kept. `route` says how it is finished:
+    /// `.download` and `.result` keep its request and have the claim resume it without a submit; the submit
+    /// routes clear the request and start a fresh set of attempts.
     @discardableResult
-    public func requeue(_ id: Int64, from: JobState, at now: Date = Date()) throws -> JobRecord {
-        try writer.write { db in
-            try Self.transition(
-                db, id, from: from, to: .queued,
-                set: [
-                    .nextAttemptAt(nil), .lastError(nil), .requestID(nil), .statusURL(nil), .responseURL(nil), .cancelURL(nil),
-                    .submittedInput(nil), .submitStartedAt(nil), .possibleDuplicate(false), .cancelRequested(false), .manifestPath(nil),
-                    .videoURL(nil), .videoExpectedBytes(nil), .resultJSON(nil), .finishedAt(nil), .deferrals(0), .reservedMicros(0), .reservedDay(nil),
-                    .resetAttempts,
-                ],
-                event: "requeued by an operator (attempt history kept)", at: now)
+    public func requeue(_ id: Int64, from: JobState, route: RetryRoute = .submit, at now: Date = Date()) throws -> JobRecord {
+        try write { db in
+            let common: [JobField] = [
+                .nextAttemptAt(nil), .lastError(nil), .cancelRequested(false), .manifestPath(nil), .finishedAt(nil), .deferrals(0),
+                .retryBy(nil), .heldReason(nil),
+            ]
+            switch route {
+            case .download, .result:
+                let what = route == .download ? "download the video again" : "fetch the result of request \(try Self.requestID(db, id) ?? "?") again"
+                return try Self.transition(
+                    db, id, from: from, to: .queued, set: common + [.resume(route)],
+                    event: "requeued by an operator to \(what); nothing will be submitted", at: now)
+            case .submit, .paidResubmit:
+                return try Self.transition(
+                    db, id, from: from, to: .queued,
+                    set: common + [
+                        .requestID(nil), .statusURL(nil), .responseURL(nil), .cancelURL(nil), .submittedInput(nil), .submitStartedAt(nil),
+                        .possibleDuplicate(false), .videoURL(nil), .videoExpectedBytes(nil), .resultJSON(nil), .reservedMicros(0),
+                        .reservedDay(nil), .falOrigin(nil), .resume(nil), .resetAttempts,
+                    ],
+                    event: route == .paidResubmit
+                        ? "requeued by an operator for a new, paid submission (fal no longer has the result; attempt history kept)"
+                        : "requeued by an operator (attempt history kept)", at: now)
+            }
         }
     }
 
+    static func requestID(_ db: Database, _ id: Int64) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT request_id FROM job WHERE id = ?", arguments: [id])
+    }
+
     /// Forgets finished jobs (completed, failed, cancelled) that finished before `cutoff`, with their history,
-    /// and batches left empty. Videos and manifests on disk are not touched.
+    /// and batches left empty. Videos and manifests on disk are not touched, and neither is the spend ledger:
+    /// budgets and reports keep counting what those jobs cost.
     public func purge(finishedBefore cutoff: Date) throws -> (jobs: Int, batches: Int) {
-        try writer.write { db in
+        try write { db in
             try db.execute(
                 sql: "DELETE FROM job WHERE state IN ('completed', 'failed', 'cancelled') AND COALESCE(finished_at, updated_at) < ?",
                 arguments: [cutoff])
             let jobs = db.changesCount
             try db.execute(sql: "DELETE FROM batch WHERE NOT EXISTS (SELECT 1 FROM job WHERE job.batch_id = batch.id)")
             return (jobs, db.changesCount)
+        }
+    }
+}
+
+extension JobStore {
+    /// Gives up on every unfinished job whose request went to `origin` (an emulator that is gone, say): each is
+    /// failed, to be retried only with `retry --resubmit`, since the result it may have paid for is out of reach.
+    /// Returns the jobs failed.
+    public func abandon(origin: String, at now: Date = Date()) throws -> [JobRecord] {
+        try write { db in
+            let rows = try Row.fetchAll(
+                db, sql: """
+                    SELECT id, state FROM job WHERE fal_origin = ? AND state NOT IN ('completed', 'failed', 'cancelled', 'held', 'queued')
+                    ORDER BY id
+                    """, arguments: [origin])
+            return try rows.map { row in
+                let from = JobState(rawValue: row["state"]) ?? .queued
+                return try Self.transition(
+                    db, row["id"], from: from, to: .failed,
+                    set: [.lastError("abandoned: its request was at \(origin), which this store no longer uses"), .finishedAt(now),
+                          .retryBy(.paidResubmit), .resume(nil)],
+                    event: "abandoned by an operator: its request was at \(origin); retry with --resubmit to submit it again", at: now)
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// The one source of truth: batches, jobs, attempts, events and the upload cache, in SQLite.
+/// The one source of truth: batches, jobs, attempts, events, the spend ledger and the upload cache, in SQLite.
 ///
 /// Shaped like GRDB's `AppDatabase`: one façade whose write methods keep the invariants, one migrator, and a
 /// WAL database that the runner and any number of CLI processes share. Write transactions begin IMMEDIATE
@@ -10,29 +10,72 @@ public struct JobStore: Sendable {
     let writer: any DatabaseWriter
     /// The database file, or `:memory:`.
     public let path: String
+    /// Who this store is; fixed at creation.
+    public let identity: StoreIdentity
+    /// The database file's device and inode when it was opened: a runner compares them with what is at `path`
+    /// now to notice the file deleted or replaced under it (SQLite would go on writing to the unlinked inode).
+    public let file: FileID?
 
     /// The database file's name inside the state folder.
     public static let fileName = "kling-batch.sqlite"
 
-    /// Opens (creating if needed) the store in `directory`, migrating it to the current schema.
-    public static func open(directory: String) throws -> JobStore {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+    /// Whether `open` may create a store that is not there yet.
+    public enum OpenMode: Sendable {
+        /// Create the store when the folder has never held one (the runner).
+        case createIfNew
+        /// Only open an existing store (operator commands): a typo in --state-dir must not look like an empty store.
+        case existing
+    }
+
+    /// Opens the store in `directory`, migrating it to the current schema; creates it when `mode` allows and the
+    /// folder has never held one. Throws `StoreError.refused` for a store that vanished, was emptied or swapped,
+    /// or was made for the other `purpose` (nil accepts either: commands that only read or change jobs).
+    public static func open(directory: String, purpose: StorePurpose? = .real, mode: OpenMode = .createIfNew) throws -> JobStore {
         let path = (directory as NSString).appendingPathComponent(fileName)
-        let pool = try DatabasePool(path: path, configuration: configuration())
-        return try JobStore(writer: pool, path: path)
+        let marker = StoreMarker.read(in: directory)
+        var info = stat()
+        if stat(path, &info) != 0 {
+            if let marker { throw StoreError.refused(.vanished(path: path, identity: marker, copies: rescuedCopies(in: directory))) }
+            guard mode == .createIfNew else { throw StoreError.refused(.missing(path: path)) }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        } else if info.st_size == 0 {
+            throw StoreError.refused(.emptied(path: path, identity: marker))
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration())
+        } catch let error as DatabaseError {
+            throw classify(error, path: path)
+        }
+        let store = try JobStore(writer: pool, path: path, newPurpose: purpose ?? .real)
+        if let marker, marker.id != store.identity.id {
+            throw StoreError.refused(.replaced(path: path, expected: marker, found: store.identity))
+        }
+        if let purpose, store.identity.purpose != purpose {
+            throw StoreError.refused(.wrongPurpose(path: path, store: store.identity.purpose, wanted: purpose))
+        }
+        // An older version wrote no marker, and a CLI user may not be allowed to write one: best effort.
+        if marker == nil { try? StoreMarker.write(store.identity, in: directory) }
+        return store
     }
 
     /// A private in-memory store, for tests.
-    public static func inMemory() throws -> JobStore {
-        try JobStore(writer: DatabaseQueue(configuration: configuration()), path: ":memory:")
+    public static func inMemory(purpose: StorePurpose = .real) throws -> JobStore {
+        try JobStore(writer: DatabaseQueue(configuration: configuration()), path: ":memory:", newPurpose: purpose)
     }
 
-    init(writer: any DatabaseWriter, path: String) throws {
+    init(writer: any DatabaseWriter, path: String, newPurpose: StorePurpose) throws {
+        let migrator = Self.migrator
+        do {
+            if try writer.read({ try migrator.hasBeenSuperseded($0) }) { throw StoreError.newerSchema(path: path) }
+            try migrator.migrate(writer)
+            identity = try writer.write { db in try Self.ensureIdentity(db, purpose: newPurpose) }
+        } catch let error as DatabaseError {
+            throw Self.classify(error, path: path)
+        }
         self.writer = writer
         self.path = path
-        let migrator = Self.migrator
-        if try writer.read({ try migrator.hasBeenSuperseded($0) }) { throw StoreError.newerSchema(path: path) }
-        try migrator.migrate(writer)
+        file = path == ":memory:" ? nil : FileID(path: path)
     }
 
     static func configuration() -> Configuration {
@@ -51,11 +94,6 @@ public struct JobStore: Sendable {
         return configuration
     }
 
-    /// Reads with a consistent snapshot.
-    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
-        try writer.read(body)
-    }
-
     // MARK: - The guarded transition
 
     /// Moves a job from `from` to `to` with `fields` in one guarded UPDATE, and logs the move as an event.
@@ -64,7 +102,7 @@ public struct JobStore: Sendable {
     public func transition(
         _ id: Int64, from: JobState, to: JobState, set fields: [JobField] = [], event: String, at now: Date = Date()
     ) throws -> JobRecord {
-        try writer.write { db in try Self.transition(db, id, from: from, to: to, set: fields, event: event, at: now) }
+        try write { db in try Self.transition(db, id, from: from, to: to, set: fields, event: event, at: now) }
     }
 
     static func transition(
@@ -83,7 +121,7 @@ public struct JobStore: Sendable {
     /// Changes columns of a job that is still in `state`, without moving it; false when it has moved.
     @discardableResult
     public func update(_ id: Int64, in state: JobState, set fields: [JobField], at now: Date = Date()) throws -> Bool {
-        try writer.write { db in try Self.update(db, id, in: state, set: fields, at: now) }
+        try write { db in try Self.update(db, id, in: state, set: fields, at: now) }
     }
 
     static func update(_ db: Database, _ id: Int64, in state: JobState, set fields: [JobField], at now: Date) throws -> Bool {
@@ -124,6 +162,6 @@ public struct JobStore: Sendable {
 
     /// Adds a note or error to a job's history.
     public func note(_ id: Int64, _ message: String, kind: JobEvent.Kind = .note, at now: Date = Date()) throws {
-        try writer.write { db in try Self.insertEvent(db, jobID: id, at: now, kind: kind, message: message) }
+        try write { db in try Self.insertEvent(db, jobID: id, at: now, kind: kind, message: message) }
     }
 }

@@ -62,6 +62,12 @@ public struct JobRecord: Sendable, Codable, Hashable, FetchableRecord, TableReco
     /// The UTC day (`YYYY-MM-DD`) the reservation counts against.
     public var reservedDay: String?
     public var cancelRequested: Bool
+    /// The origin (`scheme://host:port`) the job's current request was sent to; nil before any submit.
+    public var falOrigin: String?
+    /// For a failed job: what `retry` must do to finish it.
+    public var retryBy: RetryRoute?
+    /// For a queued job put back by `retry`: what the claim resumes instead of submitting.
+    public var resume: RetryRoute?
     public var createdAt: Date
     public var submittedAt: Date?
     public var startedAt: Date?
@@ -131,6 +137,31 @@ public struct JobEvent: Sendable, Codable, Hashable, FetchableRecord, TableRecor
     public enum Kind: String, Sendable, Codable { case state, error, note, log }
 }
 
+/// What it takes to finish a failed job, so that `retry` never pays for what fal still has.
+public enum RetryRoute: String, Sendable, Codable, CaseIterable {
+    /// fal has the video: download it again. Free.
+    case download
+    /// fal finished the request but its result could not be fetched: fetch it again, then download. Free.
+    case result
+    /// Nothing usable was paid for (refused, failed at fal, never sent, cancelled): submit again.
+    case submit
+    /// fal reports a paid result gone (404/410): only a new, paid submission can make the video.
+    case paidResubmit = "paid_resubmit"
+
+    /// Whether the retry sends a new submission (and so costs money).
+    public var submits: Bool { self == .submit || self == .paidResubmit }
+
+    /// How `list` and `show` say it.
+    public var label: String {
+        switch self {
+        case .download: "download again (free)"
+        case .result: "fetch the result again (free)"
+        case .submit: "submit again"
+        case .paidResubmit: "submit again with --resubmit (fal no longer has the paid result)"
+        }
+    }
+}
+
 /// A local image already in fal storage, by content.
 public struct UploadRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
     public static let databaseTableName = "upload"
@@ -141,4 +172,6 @@ public struct UploadRecord: Sendable, Codable, Hashable, FetchableRecord, TableR
     public var byteCount: Int
     public var contentType: String
     public var uploadedAt: Date
+    /// The storage origin it was uploaded through; a run against another origin uploads again.
+    public var origin: String
 }

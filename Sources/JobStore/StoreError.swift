@@ -7,6 +7,19 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The database was written by a newer kling-batch.
     case newerSchema(path: String)
     case noSuchJob(Int64)
+    /// SQLite could not read or write the file (a full disk, a read-only remount, an I/O error). Nothing was
+    /// changed; the same call may work once the disk does. Never a reason to submit anything again.
+    case unavailable(StoreFailure)
+    /// The database is damaged; only an operator can decide what to do.
+    case corrupt(path: String, detail: String)
+    /// The store is not one this command may use, or not there any more (see `StoreRefusal`).
+    case refused(StoreRefusal)
+
+    /// Whether waiting (for space, for a remount) may make the same call work.
+    public var isTransient: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {
@@ -18,6 +31,43 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the store at \(path) was written by a newer kling-batch; upgrade this one"
         case .noSuchJob(let id):
             return "no job \(id)"
+        case .unavailable(let failure):
+            return failure.description
+        case .corrupt(let path, let detail):
+            return "the store at \(path) is damaged (\(detail)); run `kling-batch store check` and restore a backup"
+        case .refused(let refusal):
+            return refusal.description
+        }
+    }
+}
+
+/// A store the local machine would not let us write or read, with SQLite's own words.
+public struct StoreFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// SQLITE_FULL: the disk (or a quota) is full.
+        case full
+        /// SQLITE_READONLY or SQLITE_PERM: a read-only remount or a permission taken away.
+        case readOnly = "read_only"
+        /// SQLITE_IOERR: the disk failed a read or write.
+        case io
+        /// SQLITE_CANTOPEN: a file SQLite needs (the WAL, a temp file) cannot be opened.
+        case cantOpen = "cant_open"
+        /// SQLITE_BUSY or SQLITE_LOCKED past the busy timeout: another process holds the write lock.
+        case busy
+    }
+
+    public var kind: Kind
+    public var path: String
+    /// SQLite's message, e.g. "database or disk is full".
+    public var message: String
+
+    public var description: String {
+        switch kind {
+        case .full: "the job store \(path) cannot be written: the disk is full (\(message))"
+        case .readOnly: "the job store \(path) cannot be written: it is read-only (\(message))"
+        case .io: "the job store \(path) cannot be written: disk I/O error (\(message))"
+        case .cantOpen: "the job store \(path) cannot open a file it needs (\(message))"
+        case .busy: "the job store \(path) is locked by another process (\(message))"
         }
     }
 }

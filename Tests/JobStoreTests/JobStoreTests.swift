@@ -169,15 +169,18 @@ struct JobStoreTests {
         #expect(try store.attempts(of: job.id).map(\.outcome) == [.lost])
     }
 
-    @Test("the upload cache answers by content and age", arguments: StoreKind.allCases)
+    @Test("the upload cache answers by content, storage origin and age", arguments: StoreKind.allCases)
     func uploads(kind: StoreKind) throws {
         let (store, folder) = try kind.make()
         defer { folder?.remove() }
         let now = Date()
-        try store.recordUpload(sha256: "s1", fileURL: "https://fal/u1", byteCount: 3, contentType: "image/png", at: now)
-        #expect(try store.cachedUpload(sha256: "s1", notBefore: now.addingTimeInterval(-60)) == "https://fal/u1")
-        #expect(try store.cachedUpload(sha256: "s1", notBefore: now.addingTimeInterval(60)) == nil)
-        #expect(try store.cachedUpload(sha256: "s2", notBefore: .distantPast) == nil)
+        let fal = "https://rest.fal.ai"
+        try store.recordUpload(sha256: "s1", fileURL: "https://fal/u1", byteCount: 3, contentType: "image/png", origin: fal, at: now)
+        #expect(try store.cachedUpload(sha256: "s1", origin: fal, notBefore: now.addingTimeInterval(-60)) == "https://fal/u1")
+        #expect(try store.cachedUpload(sha256: "s1", origin: fal, notBefore: now.addingTimeInterval(60)) == nil)
+        #expect(try store.cachedUpload(sha256: "s2", origin: fal, notBefore: .distantPast) == nil)
+        // An upload made through an emulator that is gone is never handed to a run against another origin.
+        #expect(try store.cachedUpload(sha256: "s1", origin: "http://127.0.0.1:4545", notBefore: .distantPast) == nil)
     }
 
     @Test("two processes' pools write the same file at once without 'database is locked'")

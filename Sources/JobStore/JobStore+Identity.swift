@@ -1,0 +1,117 @@
+import Foundation
+import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file's device and inode: what stays the same while the file is the same file.
+public struct FileID: Sendable, Equatable, CustomStringConvertible {
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+
+    /// The file at `path` now, not following a final symlink; nil when nothing is there.
+    public init?(path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+
+    public var description: String { "device \(device), inode \(inode)" }
+}
+
+/// What is at the store's path compared with the file the store opened.
+public enum StoreFileCheck: Sendable, Equatable {
+    case intact
+    /// Nothing at the path: deleted or moved away.
+    case deleted
+    /// Another file at the path.
+    case replaced(FileID)
+    /// The same file, cut to 0 bytes.
+    case emptied
+}
+
+extension JobStore {
+    /// The identity row, created for a new store (or one made before stores had identities).
+    static func ensureIdentity(_ db: Database, purpose: StorePurpose) throws -> StoreIdentity {
+        let fresh = StoreIdentity(purpose: purpose)
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?), ('created_at', ?), ('purpose', ?)",
+            arguments: [fresh.id, timestamp(fresh.createdAt), fresh.purpose.rawValue])
+        let rows = Dictionary(
+            uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key IN ('store_id', 'created_at', 'purpose')")
+                .map { ($0["key"] as String, $0["value"] as String) })
+        guard let id = rows["store_id"], let created = rows["created_at"].flatMap(parseTimestamp),
+            let stored = rows["purpose"].flatMap(StorePurpose.init(rawValue:))
+        else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "the store's identity rows are damaged") }
+        return StoreIdentity(id: id, createdAt: created, purpose: stored)
+    }
+
+    /// Whether the file this store opened is still the one at its path.
+    public func checkFile() -> StoreFileCheck {
+        guard let file else { return .intact }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .deleted }
+        let now = FileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        if now != file { return .replaced(now) }
+        return info.st_size == 0 ? .emptied : .intact
+    }
+
+    /// Copies everything this process can still read (through its open connection, even when the file was
+    /// unlinked) to a new database at `destination`.
+    public func rescue(to destination: String) throws {
+        do {
+            try writer.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) }
+        } catch let error as DatabaseError {
+            throw classify(error)
+        }
+    }
+
+    /// Where `rescue` copies go in a state folder: `kling-batch.sqlite.rescued-<UTC time>`.
+    public static func rescuePath(in directory: String, at now: Date = Date()) -> String {
+        (directory as NSString).appendingPathComponent(fileName + ".rescued-" + compactTimestamp(now))
+    }
+
+    /// The rescued copies in a state folder, oldest first.
+    static func rescuedCopies(in directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix(fileName + ".rescued-") }.sorted().map { (directory as NSString).appendingPathComponent($0) }
+    }
+
+    /// Starts over in `directory`: moves the database (and its WAL) aside and forgets the marker, so the next
+    /// open creates an empty store. Returns where the old files went. The caller holds the state lock.
+    public static func reset(directory: String, at now: Date = Date()) throws -> [String] {
+        var moved: [String] = []
+        let suffix = ".reset-" + compactTimestamp(now)
+        for name in [fileName, fileName + "-wal", fileName + "-shm"] {
+            let source = (directory as NSString).appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: source) else { continue }
+            let target = source + suffix
+            guard rename(source, target) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            moved.append(target)
+        }
+        StoreMarker.remove(in: directory)
+        return moved
+    }
+
+    /// `20261201T144312Z`: sorts by time and is safe in a file name.
+    static func compactTimestamp(_ date: Date) -> String {
+        var time = time_t(date.timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))T\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))Z"
+    }
+
+    static func parseTimestamp(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}

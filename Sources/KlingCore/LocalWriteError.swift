@@ -1,0 +1,56 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A write to our own disk that failed: the output tree, a manifest, the state folder.
+///
+/// Its errno decides what happens next. A full disk, a quota, a read-only remount, a permission taken away or an
+/// I/O error says nothing about the job: the job waits until writing works again and never fails or spends an
+/// attempt for it. Anything else (a path that is not a folder, say) is a fault of the job's own.
+public struct LocalWriteError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What was being written: `video`, `manifest`, `folder`.
+    public var what: String
+    public var path: String
+    public var code: Int32
+
+    public init(what: String, path: String, code: Int32) {
+        self.what = what
+        self.path = path
+        self.code = code
+    }
+
+    /// The error of the last failed system call.
+    public static func current(_ what: String, path: String) -> LocalWriteError {
+        LocalWriteError(what: what, path: path, code: errno)
+    }
+
+    /// The errnos after which the same write may work later without anything changing in the job.
+    public static let waitableCodes: Set<Int32> = [ENOSPC, EDQUOT, EACCES, EPERM, EROFS, EIO]
+
+    /// Whether the job should wait for the disk instead of failing.
+    public var isWaitable: Bool { Self.waitableCodes.contains(code) }
+
+    /// `No space left on device`, as strerror says it.
+    public var reason: String { String(cString: strerror(code)) }
+
+    public var description: String { "cannot write the \(what) \(path): \(reason)" }
+}
+
+extension LocalWriteError {
+    /// The `LocalWriteError` inside `error`: itself, or a POSIX/Cocoa error from Foundation's file calls.
+    public init?(_ error: any Error, what: String, path: String) {
+        if let local = error as? LocalWriteError {
+            self = local
+        } else if let posix = error as? POSIXError {
+            self.init(what: what, path: path, code: posix.code.rawValue)
+        } else if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            self.init(what: what, path: path, code: Int32(underlying.code))
+        } else if (error as NSError).domain == NSPOSIXErrorDomain {
+            self.init(what: what, path: path, code: Int32((error as NSError).code))
+        } else {
+            return nil
+        }
+    }
+}
