@@ -9,22 +9,20 @@ import SystemPackage
 extension FalClient {
     /// Streams a result file to `destination` without holding it in memory.
     ///
-    /// Bytes go to `<destination>.part`, which is renamed onto `destination` only when the promised length
-    /// has arrived; a transfer cut in the middle is resumed with a Range request (also across process
-    /// restarts, since the `.part` file stays). No key is sent: result URLs are public CDN URLs.
+    /// Bytes go to a hidden `.<name>.part` beside `destination`, renamed onto `destination` only when the promised
+    /// length has arrived, so nothing half-written is ever visible under the video's name; a transfer cut in the
+    /// middle is resumed with a Range request (also across process restarts, since the `.part` file stays).
+    /// No key is sent: result URLs are public CDN URLs. A failure to write our own disk throws `LocalWriteError`.
     /// - Parameters:
     ///   - expectedBytes: fal's `file_size`, when it gave one; a different length is an error.
     ///   - maxResumes: how many cut transfers to resume before giving up with a retryable error.
     public func download(
         from url: URL, to destination: FilePath, expectedBytes: Int64? = nil, maxResumes: Int = 5
     ) async throws -> DownloadReport {
-        let partPath = FilePath(destination.string + ".part")
-        var sink: FileSink
-        do {
-            sink = try FileSink(path: partPath)
-        } catch {
-            throw FalError(kind: .transport("cannot write \(partPath): \(error)"), operation: .download, url: url.absoluteString)
-        }
+        let partPath = Self.partPath(for: destination)
+        // A partial file left under the visible name by an older version is carried over, hidden.
+        _ = rename(destination.string + ".part", partPath.string)
+        var sink = try FileSink(path: partPath)
         var resumes = 0
         var totalBytes: Int64? = expectedBytes
         while true {
@@ -48,13 +46,16 @@ extension FalClient {
             }
         }
         let size = sink.size
-        do {
-            let sha256 = try sink.finish()
-            try FileManager.default.moveItemReplacing(at: partPath.string, to: destination.string)
-            return DownloadReport(bytes: size, sha256: sha256, resumes: resumes)
-        } catch {
-            throw FalError(kind: .transport("cannot finish \(destination): \(error)"), operation: .download, url: url.absoluteString)
-        }
+        let sha256 = try sink.finish()
+        guard rename(partPath.string, destination.string) == 0 else { throw LocalWriteError.current("video", path: destination.string) }
+        return DownloadReport(bytes: size, sha256: sha256, resumes: resumes)
+    }
+
+    /// `<folder>/.<name>.part`: hidden from people and from anything that picks up `*.mp4`.
+    public static func partPath(for destination: FilePath) -> FilePath {
+        let text = destination.string
+        let slash = text.lastIndex(of: "/").map { text.index(after: $0) } ?? text.startIndex
+        return FilePath(String(text[..<slash]) + "." + String(text[slash...]) + ".part")
     }
 
     /// One GET (following up to 5 redirects), appending to `sink` from its current size.
@@ -118,6 +119,8 @@ extension FalClient {
                 }
             } catch let error as FalError {
                 throw error
+            } catch let error as LocalWriteError {
+                throw error
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 throw FalError(
@@ -130,11 +133,7 @@ extension FalClient {
     }
 
     private func resetSink(_ sink: inout FileSink, url: URL) throws {
-        do {
-            try sink.reset()
-        } catch {
-            throw FalError(kind: .transport("cannot truncate \(sink.path): \(error)"), operation: .download, url: url.absoluteString)
-        }
+        try sink.reset()
     }
 
     /// The whole file's length as the server states it must agree with what fal promised.
@@ -178,9 +177,4 @@ struct ContentRange: Equatable {
     }
 }
 
-extension FileManager {
-    /// Renames `source` onto `destination`, replacing it atomically (rename(2) within one filesystem).
-    func moveItemReplacing(at source: String, to destination: String) throws {
-        if rename(source, destination) != 0 { throw Errno(rawValue: errno) }
-    }
-}
+

@@ -17,6 +17,9 @@ extension FalClient {
             components.queryItems = [URLQueryItem(name: "fal_webhook", value: webhook.absoluteString)]
         }
         let url = components.url!
+        guard endpoints.mayReceiveKey(url) else {
+            throw FalError(kind: .foreignOrigin(FalOrigin.of(url) ?? url.absoluteString), operation: .submit, url: url.absoluteString)
+        }
         var headers = HTTPHeaders()
         headers.add(name: "Authorization", value: key.authorizationHeader)
         headers.add(name: "Content-Type", value: "application/json")
@@ -79,12 +82,18 @@ extension FalClient {
                 falRequestID: answer.header("x-fal-request-id"))
         }
         let built = FalRequestHandle(requestID: requestID, endpoint: endpoint, queueBase: endpoints.queue)
-        let handle = FalRequestHandle(
+        let answered = FalRequestHandle(
             requestID: requestID, endpoint: endpoint,
             statusURL: json["status_url"]?.stringValue.flatMap(URL.init(string:)) ?? built.statusURL,
             responseURL: json["response_url"]?.stringValue.flatMap(URL.init(string:)) ?? built.responseURL,
             cancelURL: json["cancel_url"]?.stringValue.flatMap(URL.init(string:)) ?? built.cancelURL
         )
+        let (handle, replaced) = answered.confined(to: endpoints.queue)
+        if !replaced.isEmpty {
+            logger.warning(
+                "fal's submit answer named request URLs on another origin; they are rebuilt on \(endpoints.queueOrigin) instead of followed",
+                metadata: ["request": "\(requestID)", "named": "\(replaced.map(\.absoluteString).joined(separator: " "))"])
+        }
         return SubmitReceipt(handle: handle, queuePosition: json["queue_position"]?.intValue.map { Int($0) })
     }
 

@@ -71,6 +71,9 @@ public struct FalClient: Sendable {
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
         configuration.redirectConfiguration = .disallow
         configuration.connectionPool.idleTimeout = .seconds(30)
+        // fal allows up to 40 requests at once per account: each may be mid-submit (or, over HTTP/1, mid-poll) at
+        // the same moment, and AsyncHTTPClient's default of 8 connections per host would queue them behind each other.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         configuration.decompression = .disabled
         if let eventLoopGroup {
             return HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
@@ -86,6 +89,9 @@ public struct FalClient: Sendable {
         extraHeaders: [(String, String)] = [], operation: FalOperation, timeout: Duration, authorized: Bool = true,
         maxBytes: Int = FalClient.maxJSONBytes
     ) async throws -> FalHTTPAnswer {
+        if authorized && !endpoints.mayReceiveKey(url) {
+            throw FalError(kind: .foreignOrigin(FalOrigin.of(url) ?? url.absoluteString), operation: operation, url: url.absoluteString)
+        }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
         if authorized { request.headers.add(name: "Authorization", value: key.authorizationHeader) }

@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 
 /// Where fal's three services live; one base URL points all of them at an emulator.
 ///
@@ -41,6 +42,18 @@ public struct FalEndpoints: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var isProduction: Bool { self == .production }
+
+    /// The origins the key may be sent to: these three services and nothing else.
+    public var origins: Set<String> { Set([queue, storage, platform].compactMap(FalOrigin.of)) }
+
+    /// The queue's origin, recorded with every request so that a run configured for another never touches it.
+    public var queueOrigin: String { FalOrigin.of(queue) ?? queue.absoluteString }
+
+    /// The storage origin an upload went through, recorded with the upload cache.
+    public var storageOrigin: String { FalOrigin.of(storage) ?? storage.absoluteString }
+
+    /// Whether an authenticated call to `url` may carry the key.
+    public func mayReceiveKey(_ url: URL) -> Bool { FalOrigin.of(url).map(origins.contains) ?? false }
 
     public var description: String {
         isProduction ? "fal (production hosts)" : "fal at \(queue.absoluteString)"

@@ -31,6 +31,8 @@ public struct FalError: Error, Sendable, CustomStringConvertible {
         case notFound
         /// Any other 4xx: our request was wrong in a way retrying will not fix.
         case rejected
+        /// Not sent: the URL is on an origin the key must never go to (not one of the configured fal hosts).
+        case foreignOrigin(String)
     }
 
     public let kind: Kind
@@ -66,7 +68,7 @@ public struct FalError: Error, Sendable, CustomStringConvertible {
     public var isRetryable: Bool {
         if let retryableHeader { return retryableHeader }
         switch kind {
-        case .validation, .unauthorized, .notFound, .rejected: return false
+        case .validation, .unauthorized, .notFound, .rejected, .foreignOrigin: return false
         case .rateLimited, .transport, .submitOutcomeUnknown, .malformedResponse: return true
         case .serverError(let errorType): return errorType.map(FalErrorType.isRetryable) ?? true
         }
@@ -106,6 +108,7 @@ public struct FalError: Error, Sendable, CustomStringConvertible {
         case .malformedResponse: return "malformed_response"
         case .notFound: return "not_found"
         case .rejected: return "http_\(httpStatus ?? 0)"
+        case .foreignOrigin: return "foreign_origin"
         }
     }
 
@@ -134,6 +137,8 @@ public struct FalError: Error, Sendable, CustomStringConvertible {
             text += ": not found (expired or never existed)"
         case .rejected:
             text += ": request rejected"
+        case .foreignOrigin(let origin):
+            text += ": not sent, because \(origin) is not one of the configured fal hosts and the key goes to those only"
         }
         if let detail, !detail.isEmpty { text += ": \(detail)" }
         return text

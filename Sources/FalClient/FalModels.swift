@@ -29,6 +29,22 @@ public struct FalRequestHandle: Sendable, Codable, Hashable {
             cancelURL: base.appendingPathComponent("cancel")
         )
     }
+
+    /// The handle with every URL on `queueBase`'s origin: a URL that an answer (or an old store) put on another
+    /// origin is rebuilt from the request id instead of followed, since following it would send the key there.
+    /// Returns the handle and the URLs that were replaced, so the caller can log the mismatch.
+    public func confined(to queueBase: URL) -> (handle: FalRequestHandle, replaced: [URL]) {
+        let origin = FalOrigin.of(queueBase)
+        let built = FalRequestHandle(requestID: requestID, endpoint: endpoint, queueBase: queueBase)
+        var handle = self
+        var replaced: [URL] = []
+        for (path, fallback) in [(\FalRequestHandle.statusURL, built.statusURL), (\.responseURL, built.responseURL), (\.cancelURL, built.cancelURL)]
+        where FalOrigin.of(self[keyPath: path]) != origin {
+            replaced.append(self[keyPath: path])
+            handle[keyPath: path] = fallback
+        }
+        return (handle, replaced)
+    }
 }
 
 /// Optional submit settings, each mapped to fal's own header or query parameter.

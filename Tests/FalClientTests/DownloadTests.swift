@@ -52,7 +52,7 @@ struct DownloadTests {
                 let reference = directory.file("reference.mp4")
                 let clean = try await harness.client.download(from: video.url, to: .init(reference.path))
                 let destination = directory.file("video.mp4")
-                try Data(try Data(contentsOf: reference).prefix(300_000)).write(to: URL(fileURLWithPath: destination.path + ".part"))
+                try Data(try Data(contentsOf: reference).prefix(300_000)).write(to: URL(fileURLWithPath: FalClient.partPath(for: .init(destination.path)).string))
                 let report = try await harness.client.download(from: video.url, to: .init(destination.path), expectedBytes: video.fileSize)
                 #expect(report.sha256 == clean.sha256)
                 let counters = await harness.emulator.state.counters()
@@ -121,7 +121,7 @@ struct DownloadTests {
                 }
                 #expect(error?.isRetryable == true)
                 #expect(!FileManager.default.fileExists(atPath: destination.path))
-                #expect(FileManager.default.fileExists(atPath: destination.path + ".part"))
+                #expect(FileManager.default.fileExists(atPath: FalClient.partPath(for: .init(destination.path)).string))
             }
         }
     }

@@ -45,7 +45,7 @@ struct QueueCallTests {
                 #expect(report.bytes == video.fileSize)
                 #expect(report.resumes == 0)
                 #expect(report.sha256.count == 64)
-                #expect(!FileManager.default.fileExists(atPath: destination.path + ".part"))
+                #expect(!FileManager.default.fileExists(atPath: FalClient.partPath(for: .init(destination.path)).string))
                 let mp4 = try MP4Inspector(file: destination)
                 #expect(mp4.isPlayable)
                 #expect(mp4.dimensions?.width == 180 && mp4.dimensions?.height == 320)  // 9:16
