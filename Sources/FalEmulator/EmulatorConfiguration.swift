@@ -20,6 +20,13 @@ public struct EmulatorConfiguration: Sendable, Codable, Equatable {
     public var listingShowsUnfinished: Bool = false
     /// When true, new requests stay IN_QUEUE until released at `/_emulator/release`: for deterministic tests.
     public var holdRequests: Bool = false
+    /// When true, a submit creates its request and then holds its answer until `/_emulator/release-answers`:
+    /// the request exists (and would be billed) while the client still waits, so a test can fail the client's
+    /// disk at exactly that moment.
+    public var holdSubmitAnswers: Bool = false
+    /// The base URL put in answers' `status_url`, `response_url` and `cancel_url` (nil: the emulator's own). A
+    /// test points it elsewhere to check that a client never follows such URLs with its key.
+    public var answerBaseURL: String? = nil
     /// Keys that are accepted (nil: any non-empty key). Others get 401.
     public var acceptedKeys: [String]? = nil
     /// Keys that are known but refused with 403.

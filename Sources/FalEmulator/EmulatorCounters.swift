@@ -42,6 +42,8 @@ public struct EmulatorCounters: Sendable, Codable, Equatable {
     public var maxActivePerKey = 0
     /// The most HTTP calls being answered at one moment.
     public var maxConcurrentCalls = 0
+    /// Submit answers held right now (see `holdSubmitAnswers`): created requests whose client still waits.
+    public var submitAnswersHeld = 0
 
     public init() {}
 

@@ -46,12 +46,14 @@ extension EmulatorResponder {
             }
         case (.post, ["release"]):
             return Self.json(.ok, ["released": .int(Int64(await state.releaseHeldRequests()))])
+        case (.post, ["release-answers"]):
+            return Self.json(.ok, ["released": .int(Int64(await state.releaseSubmitAnswers()))])
         case (.get, ["requests"]):
             return Self.encoded(await state.requestSummaries())
         case (.get, ["health"]):
             return Self.json(.ok, ["status": "ok"])
         default:
-            return Self.json(.notFound, ["detail": "admin calls: GET counters, GET|PUT config, POST release, GET requests, GET health"])
+            return Self.json(.notFound, ["detail": "admin calls: GET counters, GET|PUT config, POST release, POST release-answers, GET requests, GET health"])
         }
     }
 }

@@ -27,7 +27,8 @@ extension EmulatorResponder {
             case .gatewayError?: return Self.gatewayPage()
             default: break
             }
-            let base = await state.baseURL.appendingPathComponent("\(app)/requests/\(id)")
+            await state.holdSubmitAnswerIfAsked()
+            let base = await state.answerBase.appendingPathComponent("\(app)/requests/\(id)")
             return Self.json(.ok, [
                 "request_id": .string(id),
                 "response_url": .string(base.absoluteString),
@@ -50,7 +51,7 @@ extension EmulatorResponder {
     func statusBody(app: String, id: String, logs: Bool, poll: Bool) async -> JSONValue? {
         let now = Date()
         guard let emulated = await state.lookUp(app: app, id: id, now: now, poll: poll) else { return nil }
-        let base = await state.baseURL.appendingPathComponent("\(app)/requests/\(id)")
+        let base = await state.answerBase.appendingPathComponent("\(app)/requests/\(id)")
         var body: [String: JSONValue] = [
             "status": .string(emulated.phase.rawValue),
             "request_id": .string(id),

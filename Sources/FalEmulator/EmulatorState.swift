@@ -26,6 +26,8 @@ public actor EmulatorState {
     var ruleFirings: [Int: Int] = [:]
     /// The emulator's own base URL once listening; result and upload URLs are built from it.
     public internal(set) var baseURL = URL(string: "http://127.0.0.1")!
+    /// Submit answers waiting for `releaseSubmitAnswers`.
+    var heldAnswers: [CheckedContinuation<Void, Never>] = []
 
     struct PendingUpload: Sendable {
         let fileName: String
@@ -72,6 +74,26 @@ public actor EmulatorState {
             released += 1
         }
         return released
+    }
+
+    /// Where answers say a request's status, result and cancel live.
+    var answerBase: URL { configuration.answerBaseURL.flatMap(URL.init(string:)) ?? baseURL }
+
+    /// Holds a created request's submit answer until released, when `holdSubmitAnswers` asks for it.
+    func holdSubmitAnswerIfAsked() async {
+        guard configuration.holdSubmitAnswers else { return }
+        tallies.submitAnswersHeld += 1
+        await withCheckedContinuation { heldAnswers.append($0) }
+    }
+
+    /// Sends every held submit answer; returns how many.
+    @discardableResult
+    public func releaseSubmitAnswers() -> Int {
+        let waiting = heldAnswers
+        heldAnswers = []
+        tallies.submitAnswersHeld = 0
+        waiting.forEach { $0.resume() }
+        return waiting.count
     }
 
     /// A summary of every request, for tests and the admin endpoint.

@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
 
-/// The playable MP4s the emulator serves as results, one per aspect ratio (SwiftPM resources).
+/// The playable MP4s the emulator serves as results, one per aspect ratio, embedded in the binary (see
+/// `VideoAsset+Embedded.swift`): nothing to find at run time, wherever the binary was installed.
 enum VideoAsset {
     /// The base MP4 for an aspect ratio; 16:9 for anything unknown.
     static func base(for aspectRatio: String) -> ByteBuffer {
@@ -12,16 +13,13 @@ enum VideoAsset {
         }
     }
 
-    static let landscape = load("kling-16x9")
-    static let portrait = load("kling-9x16")
-    static let square = load("kling-1x1")
+    static let landscape = decode(landscapeBase64)
+    static let portrait = decode(portraitBase64)
+    static let square = decode(squareBase64)
 
-    private static func load(_ name: String) -> ByteBuffer {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "mp4", subdirectory: "Videos"),
-            let data = try? Data(contentsOf: url)
-        else {
-            fatalError("the emulator's video resource \(name).mp4 is missing from \(Bundle.module.bundlePath)")
-        }
+    private static func decode(_ text: String) -> ByteBuffer {
+        let data = Data(base64Encoded: text, options: .ignoreUnknownCharacters) ?? Data()
+        precondition(data.count > 8, "the embedded emulator video is damaged; run scripts/make-fixtures")
         return ByteBuffer(bytes: data)
     }
 }

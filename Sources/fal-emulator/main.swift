@@ -43,6 +43,8 @@ struct FalEmulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("accept-key"), help: "Accept only this key (repeatable); default: any key.") var acceptedKeys: [String] = []
     @Option(help: "A JSON file of knobs (as GET /_emulator/config prints them); flags override it.") var config: String?
     @Flag(help: "Keep new requests IN_QUEUE until POST /_emulator/release.") var hold = false
+    @Flag(help: "Create each submitted request, then hold its answer until POST /_emulator/release-answers.") var holdAnswers = false
+    @Option(help: "Put this base URL in answers' status/response/cancel URLs instead of the emulator's own.") var answerBaseUrl: String?
     @Flag(help: "List requests that have not ended yet in the request listing.") var listUnfinished = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "notice"
 
@@ -72,6 +74,8 @@ struct FalEmulatorCommand: AsyncParsableCommand {
         if !faults.isEmpty { configuration.faults = try faults.map(FaultRule.init(parsing:)) }
         if !acceptedKeys.isEmpty { configuration.acceptedKeys = acceptedKeys }
         if hold { configuration.holdRequests = true }
+        if holdAnswers { configuration.holdSubmitAnswers = true }
+        if let answerBaseUrl { configuration.answerBaseURL = answerBaseUrl }
         if listUnfinished { configuration.listingShowsUnfinished = true }
 
         var logger = Logger(label: "fal-emulator")
