@@ -17,30 +17,74 @@ public enum SpecFiles {
     }
 
     /// The spec files among `paths`: files as given, and the spec files directly inside folders, sorted by name.
+    /// Inside a folder, a symlink is followed only when its target is a file inside that same folder; others are
+    /// refused without being read (a link to `/etc/shadow` must not end up in an errors file or a log).
     /// Throws when a path does not exist.
-    public static func expand(_ paths: [String]) throws -> [String] {
-        var found: [String] = []
+    public static func expand(_ paths: [String]) throws -> SpecFileList {
+        var list = SpecFileList()
         for path in paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw SpecFilesError(message: "\(path): no such file or folder")
             }
-            if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path).filter(isSpecFile).sorted()
-                let folder = path.hasSuffix("/") ? String(path.dropLast()) : path
-                for name in names {
-                    var entryIsDirectory: ObjCBool = false
-                    let full = folder + "/" + name
-                    if FileManager.default.fileExists(atPath: full, isDirectory: &entryIsDirectory), !entryIsDirectory.boolValue {
-                        found.append(full)
-                    }
+            guard isDirectory.boolValue else {
+                list.files.append(path)
+                continue
+            }
+            let folder = path.hasSuffix("/") ? String(path.dropLast()) : path
+            for name in try FileManager.default.contentsOfDirectory(atPath: path).filter(isSpecFile).sorted() {
+                let full = folder + "/" + name
+                switch link(name, in: folder) {
+                case .notALink(isFile: true), .inside: list.files.append(full)
+                case .notALink(isFile: false): continue
+                case .outside, .dangling: list.refused.append(.refused(file: full, message: linkRefusal))
                 }
-            } else {
-                found.append(path)
             }
         }
-        return found
+        return list
     }
+
+    /// The one message for a link that is not followed.
+    public static let linkRefusal = "is a symbolic link to something outside the jobs folder (or to nothing); it was not read. "
+        + "Links are followed only to spec files inside the folder: copy the file in instead."
+
+    /// What an entry of `folder` is, as far as following it goes.
+    public enum LinkCheck: Sendable, Equatable {
+        /// Not a link; `isFile` when it is a regular file.
+        case notALink(isFile: Bool)
+        /// A link to a regular file inside the folder: followed.
+        case inside
+        /// A link to somewhere else: refused.
+        case outside
+        /// A link to nothing (or to something that is not a regular file): refused.
+        case dangling
+    }
+
+    /// Resolves a link with realpath(3) and compares it with the folder's own real path, so `..` and chains of
+    /// links cannot lead out; only the target's kind is looked at, never its content.
+    public static func link(_ name: String, in folder: String) -> LinkCheck {
+        let path = folder + "/" + name
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .dangling }
+        guard (info.st_mode & S_IFMT) == S_IFLNK else { return .notALink(isFile: (info.st_mode & S_IFMT) == S_IFREG) }
+        guard let target = realPath(path), let root = realPath(folder) else { return .dangling }
+        guard target.hasPrefix(root == "/" ? "/" : root + "/") else { return .outside }
+        var targetInfo = stat()
+        guard stat(target, &targetInfo) == 0, (targetInfo.st_mode & S_IFMT) == S_IFREG else { return .dangling }
+        return .inside
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
+/// Spec files found on the command line: the ones to read, and the ones refused without reading.
+public struct SpecFileList: Sendable {
+    public var files: [String] = []
+    public var refused: [SpecReport] = []
 }
 
 /// A path given on the command line that is not there.

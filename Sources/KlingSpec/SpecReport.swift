@@ -24,3 +24,12 @@ public struct SpecReport: Sendable {
     /// What all jobs would cost at `rate`.
     public func estimatedCost(rate: USD = .klingO1PerSecond) -> USD { rate * totalSeconds }
 }
+
+extension SpecReport {
+    /// A file refused before it was read (a link out of the jobs folder): one error, no jobs, no content echoed.
+    public static func refused(file: String, message: String) -> SpecReport {
+        SpecReport(
+            file: file, absolutePath: SpecValidator.absolute(file), sha256: nil, batchName: SpecValidator.stem(of: file), jobs: [],
+            diagnostics: [SpecDiagnostic(severity: .error, file: file, line: nil, column: nil, fieldPath: "", message: message)])
+    }
+}

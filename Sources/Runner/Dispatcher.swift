@@ -53,19 +53,24 @@ public final class Dispatcher: Service, Sendable {
         if recovered.requeued + recovered.unknown > 0 {
             logger.notice("recovered after an interruption: \(recovered.requeued) requeued, \(recovered.unknown) submits to reconcile")
         }
-        try writeMissingManifests()
+        writeMissingManifests()
+        reportForeignJobs()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for job in (try? store.jobs(in: JobState.resumable)) ?? [] {
+                for job in (try? store.jobs(in: JobState.resumable)) ?? [] where !environment.isForeign(job) {
                     start(job, in: &group)
                 }
                 while true {
                     if book.withLock({ $0.stopping }) || Task.isCancelled { break }
                     var wake: Date?
                     do {
-                        wake = try await fillSlots(in: &group)
+                        wake = try await checkLocal()
+                        if let claimWake = try await fillSlots(in: &group) { wake = min(wake ?? claimWake, claimWake) }
                         if mode == .untilDone, try await isDone() { break }
                         if let due = try store.nextDueTime() { wake = min(wake ?? due, due) }
+                    } catch let error as StoreError where error.isTransient {
+                        await environment.pauseLocal(.store, error.description)
+                        wake = Date() + environment.configuration.localRecheck
                     } catch {
                         logger.error("dispatcher cannot read the store: \(error); retrying in 5 s")
                         wake = Date().addingTimeInterval(5)
@@ -108,12 +113,41 @@ public final class Dispatcher: Service, Sendable {
         return nil
     }
 
+    /// Our own machine, before anything is claimed: room in the state folder above the floor, and, while a local
+    /// pause is in force, a probe write to what failed (the store, the output tree) to lift it once writes work.
+    /// Returns when to look again while anything is still wrong.
+    private func checkLocal() async throws -> Date? {
+        let configuration = environment.configuration
+        let gate = environment.gate
+        if configuration.minimumFreeStateBytes > 0, let free = DiskSpace.available(at: configuration.stateDirectory) {
+            if free < configuration.minimumFreeStateBytes {
+                await environment.pauseLocal(.stateSpace, "the state folder \(configuration.stateDirectory) has \(DiskSpace.describe(free)) free, "
+                    + "below the floor of \(DiskSpace.describe(configuration.minimumFreeStateBytes)) (min_free_space)")
+            } else {
+                await environment.clearLocal(.stateSpace)
+            }
+        }
+        if await gate.isPaused(.store) {
+            try environment.store.probeWrite()
+            await environment.clearLocal(.store)
+        }
+        if await gate.isPaused(.output) {
+            do {
+                try DiskSpace.probeWrite(in: configuration.outputDirectory)
+                await environment.clearLocal(.output)
+            } catch {}
+        }
+        let local = await gate.pauseCauses.filter(\.isLocal)
+        return local.isEmpty ? nil : Date() + configuration.localRecheck
+    }
+
     /// For `untilDone`: finished when nothing is active and nothing unfinished is left, or when going on is useless.
+    /// A pause of our own machine is not a reason to stop: it clears by itself, and the run waits for it.
     private func isDone() async throws -> Bool {
         let active = book.withLock { $0.active.count }
-        if active == 0, try environment.store.unfinishedCount() == 0 { return true }
+        if active == 0, try environment.store.unfinishedCount(origin: environment.origin) == 0 { return true }
         let gate = environment.gate
-        if let reason = await gate.pausedReason, active == 0 {
+        if let reason = await gate.keyPausedReason, active == 0 {
             book.withLock { $0.abortReason = "submission is paused: \(reason)" }
             return true
         }
@@ -205,12 +239,31 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
-    /// A crash between a job's final state and its manifest leaves the manifest missing; write those now.
-    private func writeMissingManifests() throws {
-        let store = environment.store
-        let missing = try store.jobs(in: [.failed, .cancelled]).filter { $0.manifestPath == nil }
+    /// A crash between a job's final state and its manifest leaves the manifest missing; write those now. One
+    /// that cannot be written yet (a full disk) is left for the next start.
+    private func writeMissingManifests() {
+        let missing = ((try? environment.store.jobs(in: [.failed, .cancelled])) ?? []).filter { $0.manifestPath == nil }
         for job in missing {
-            try environment.writeManifest(job.id)
+            do {
+                try environment.writeManifest(job.id)
+            } catch {
+                environment.logger.warning("cannot write the manifest of a finished job yet (\(error)); trying again at the next start", metadata: ["job": "\(job.id)"])
+            }
+        }
+    }
+
+    /// Jobs whose request went to another origin (an emulator that is gone, or fal when this run is pointed at
+    /// an emulator) are left alone, and said so once with what to do.
+    private func reportForeignJobs() {
+        guard let foreign = try? environment.store.foreignJobs(origin: environment.origin), !foreign.isEmpty else { return }
+        for (origin, ids) in foreign.sorted(by: { $0.key < $1.key }) {
+            let one = ids.count == 1
+            let which = one ? "1 job's request was" : "\(ids.count) jobs' requests were"
+            let them = one ? "it" : "them"
+            let advice = "To finish \(them), run against \(origin) again (--fal-url \(origin)); if that server is gone for good, "
+                + "`kling-batch store abandon \(origin)` marks \(them) failed, to be retried with `kling-batch retry --resubmit`."
+            environment.logger.warning(
+                "\(which) sent to \(origin), not to \(environment.origin) as configured now; \(them) left untouched and no key is sent there. \(advice)")
         }
     }
 }

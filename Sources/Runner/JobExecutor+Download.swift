@@ -7,45 +7,72 @@ import SystemPackage
 extension JobExecutor {
     /// downloading: streams the video into the output tree, then writes the manifest (→ completed).
     /// The video is written first and the manifest last, each atomically: a manifest on disk means a complete job.
+    ///
+    /// A disk that cannot take the video or the manifest (full, read-only, a quota, an I/O error) never fails the
+    /// job and spends none of its tries: the job waits here, with submission paused (new jobs would only make more
+    /// videos that cannot land), and goes on by itself once a write works again.
     func download(_ job: JobRecord) async throws -> JobRecord? {
         guard let batch = try store.batch(job.batchId), let source = job.videoUrl.flatMap(URL.init(string:)) else {
-            return try fail(job, StoredError(reason: "no_video", message: "nothing to download: the job has no video URL"))
+            return try await fail(job, StoredError(reason: "no_video", message: "nothing to download: the job has no video URL"), retryBy: .paidResubmit)
         }
         let videoPath = environment.layout.videoPath(of: job, in: batch)
-        try FileManager.default.createDirectory(atPath: (videoPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var tries = 0
+        var waited = false
         while !Task.isCancelled {
-            tries += 1
             do {
-                let report: DownloadReport
-                if let existing = Self.alreadyDownloaded(videoPath, expectedBytes: job.videoExpectedBytes) {
-                    report = existing
-                } else {
-                    report = try await environment.downloads.withPermit {
-                        try await environment.client.download(from: source, to: FilePath(videoPath), expectedBytes: job.videoExpectedBytes)
-                    }
-                }
-                guard Self.looksLikeMP4(videoPath) else {
-                    try? FileManager.default.removeItem(atPath: videoPath)
-                    throw FalError(kind: .malformedResponse("the downloaded file is not an MP4 video"), operation: .download, url: source.absoluteString)
-                }
-                environment.crash.pass(.beforeManifest)
-                let manifestPath = try environment.writeManifest(job.id, video: (videoPath, report.bytes, report.sha256), finalState: .completed) ?? ""
-                let done = try store.recordDownloaded(job.id, videoPath: videoPath, bytes: report.bytes, sha256: report.sha256, manifestPath: manifestPath)
-                RunnerMetrics.downloaded(bytes: report.bytes)
-                logger.info("completed: \(videoPath) (\(report.bytes) bytes\(report.resumes > 0 ? ", resumed \(report.resumes)×" : ""))", metadata: metadata(done))
+                let done = try await fetchAndRecord(job, from: source, to: videoPath)
+                if waited { await environment.clearLocal(.output) }
                 return done
+            } catch let error as LocalWriteError where error.isWaitable {
+                waited = true
+                await waitForOutput(job, error)
             } catch let error as FalError {
+                tries += 1
                 if error.kind == .notFound || tries >= configuration.maxDownloadTries {
                     var stored = environment.stored(error)
                     if error.kind == .notFound { stored.message = "the result video is gone (it expired before it was downloaded): \(source.absoluteString)" }
-                    return try fail(job, stored)
+                    return try await fail(job, stored, retryBy: error.kind == .notFound ? .paidResubmit : .download)
                 }
                 logger.warning("download failed (try \(tries) of \(configuration.maxDownloadTries)): \(error)", metadata: metadata(job))
                 guard await pause(configuration.retry.backoff(step: tries, cap: .seconds(120))) else { break }
             }
         }
         throw CancellationError()
+    }
+
+    /// One try: the video (unless a complete one is already there), its manifest, then the move to completed.
+    private func fetchAndRecord(_ job: JobRecord, from source: URL, to videoPath: String) async throws -> JobRecord {
+        let folder = (videoPath as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw LocalWriteError(error, what: "folder", path: folder) ?? LocalWriteError(what: "folder", path: folder, code: EIO)
+        }
+        let report: DownloadReport
+        if let existing = Self.alreadyDownloaded(videoPath, expectedBytes: job.videoExpectedBytes) {
+            report = existing
+        } else {
+            report = try await environment.downloads.withPermit {
+                try await environment.client.download(from: source, to: FilePath(videoPath), expectedBytes: job.videoExpectedBytes)
+            }
+        }
+        guard Self.looksLikeMP4(videoPath) else {
+            try? FileManager.default.removeItem(atPath: videoPath)
+            throw FalError(kind: .malformedResponse("the downloaded file is not an MP4 video"), operation: .download, url: source.absoluteString)
+        }
+        environment.crash.pass(.beforeManifest)
+        let manifestPath = try environment.writeManifest(job.id, video: (videoPath, report.bytes, report.sha256), finalState: .completed) ?? ""
+        let done = try store.recordDownloaded(job.id, videoPath: videoPath, bytes: report.bytes, sha256: report.sha256, manifestPath: manifestPath)
+        RunnerMetrics.downloaded(bytes: report.bytes)
+        logger.info("completed: \(videoPath) (\(report.bytes) bytes\(report.resumes > 0 ? ", resumed \(report.resumes)×" : ""))", metadata: metadata(done))
+        return done
+    }
+
+    /// Pauses submission, shows why on the job, and waits until the output can be written or the recheck is due.
+    private func waitForOutput(_ job: JobRecord, _ error: LocalWriteError) async {
+        await environment.pauseLocal(.output, "\(error) (videos wait for space; no new job is submitted)", metadata: metadata(job))
+        _ = try? store.update(job.id, in: .downloading, set: [.lastError("waiting to write the video: \(error)")])
+        _ = await environment.waitForLocal(.output)
     }
 
     /// A complete video left by a run that stopped before its manifest: no need to fetch it again.

@@ -8,7 +8,7 @@ extension JobExecutor {
     /// its result (→ downloading) or handles its failure (a new attempt, or failed).
     func poll(_ job: JobRecord) async throws -> JobRecord? {
         guard let handle = environment.handle(of: job) else {
-            return try fail(job, StoredError(reason: "request", message: "the job is at fal but has no request URLs"))
+            return try await fail(job, StoredError(reason: "request", message: "the job is at fal but has no request URLs"))
         }
         var current = job
         var polls = 0
@@ -33,7 +33,9 @@ extension JobExecutor {
                 failures = 0
             } catch let error as FalError {
                 if error.kind == .notFound {
-                    return try fail(current, StoredError(reason: "not_found", message: "fal no longer knows request \(handle.requestID)", httpStatus: 404))
+                    return try await fail(
+                        current, StoredError(reason: "not_found", message: "fal no longer knows request \(handle.requestID)", httpStatus: 404),
+                        retryBy: .paidResubmit)
                 }
                 if error.disposition == .pauseSubmissions { await environment.gate.pause(error.description) }
                 failures += 1
@@ -83,7 +85,9 @@ extension JobExecutor {
             do {
                 let output = try await environment.client.result(handle)
                 guard let video = VideoOutput(result: output) else {
-                    return try fail(job, StoredError(reason: "no_video", message: "fal's result has no video URL: \(output.canonicalString().prefix(300))"))
+                    return try await fail(
+                        job, StoredError(reason: "no_video", message: "fal's result has no video URL: \(output.canonicalString().prefix(300))"),
+                        retryBy: .paidResubmit)
                 }
                 let next = try store.recordResult(
                     job.id, from: job.state, resultJSON: output.canonicalString(), videoURL: video.url.absoluteString,
@@ -92,23 +96,31 @@ extension JobExecutor {
                 return next
             } catch let error as FalError {
                 let failedAtFal = falError != nil || falErrorType != nil || error.kind.isModelRejection || error.httpStatus == 499
-                if !failedAtFal && error.isRetryable && fetches < configuration.maxResultFetches {
-                    // fal says it finished fine, the result call hiccupped: ask again, no new attempt.
-                    guard await pause(configuration.retry.backoff(step: fetches, cap: .seconds(30))) else { break }
-                    continue
+                if !failedAtFal {
+                    // fal says it finished fine, so the result is paid for: ask again, never submit again.
+                    if error.isRetryable && fetches < configuration.maxResultFetches {
+                        guard await pause(configuration.retry.backoff(step: fetches, cap: .seconds(30))) else { break }
+                        continue
+                    }
+                    let gone = error.kind == .notFound
+                    return try await fail(
+                        job, environment.stored(error).with(message: gone
+                            ? "fal no longer has the result of request \(handle.requestID): \(error)"
+                            : "fal finished request \(handle.requestID) but its result could not be fetched: \(error)"),
+                        retryBy: gone ? .paidResubmit : .result)
                 }
-                return try requestFailed(job, error, metrics: metrics)
+                return try await requestFailed(job, error, metrics: metrics)
             }
         }
         throw CancellationError()
     }
 
     /// The request failed at fal: a new attempt if the failure may pass, else the job fails.
-    private func requestFailed(_ job: JobRecord, _ error: FalError, metrics: String?) throws -> JobRecord? {
+    private func requestFailed(_ job: JobRecord, _ error: FalError, metrics: String?) async throws -> JobRecord? {
         let stored = environment.stored(error)
         if error.errorType == "client_cancelled" || error.httpStatus == 499 {
             if job.cancelRequested { return nil }
-            return try finishIfFinal(store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: nil, metrics: metrics))
+            return try await finishIfFinal(store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: nil, metrics: metrics))
         }
         if error.isRetryable,
             case .retry(let at) = configuration.retry.decide(jobID: job.id, attempt: job.attempts, failure: .attemptFailed, now: Date())
@@ -118,7 +130,7 @@ extension JobExecutor {
             logger.warning("request failed at fal (\(error.reason)); submitting a new request (attempt \(job.attempts + 1) of \(configuration.retry.maxAttempts))", metadata: metadata(job))
             return next
         }
-        return try finishIfFinal(store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: nil, metrics: metrics))
+        return try await finishIfFinal(store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: nil, metrics: metrics))
     }
 
 }

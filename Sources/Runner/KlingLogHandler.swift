@@ -44,11 +44,9 @@ public struct KlingLogHandler: LogHandler {
         let line: String
         switch format {
         case .text:
-            let context = Self.ordered(all).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = "\(Date().iso8601Milliseconds) \(event.level.rawValue)\(context.isEmpty ? "" : " [\(context)]") \(event.message)"
+            line = "\(Date().iso8601Milliseconds) \(event.level.rawValue)\(Self.context(all)) \(LogSafe.escape("\(event.message)"))"
         case .journal:
-            let context = Self.ordered(all).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = "<\(Self.priority(event.level))>\(context.isEmpty ? "" : "[\(context)] ")\(event.message)"
+            line = "<\(Self.priority(event.level))>\(Self.context(all).dropFirst())\(all.isEmpty ? "" : " ")\(LogSafe.escape("\(event.message)"))"
         case .json:
             var object: [String: String] = ["time": Date().iso8601Milliseconds, "level": event.level.rawValue, "message": "\(event.message)", "logger": label]
             for (key, value) in all { object[key] = "\(value)" }
@@ -56,6 +54,13 @@ public struct KlingLogHandler: LogHandler {
             line = String(decoding: data, as: UTF8.self)
         }
         Self.emit(line + "\n")
+    }
+
+    /// ` [job=… request=…]`, every value escaped: a file name or fal's text with a newline must not start a
+    /// forged line of its own (JSON lines are escaped by the encoder instead).
+    static func context(_ metadata: Logger.Metadata) -> String {
+        guard !metadata.isEmpty else { return "" }
+        return " [" + ordered(metadata).map { "\($0.key)=\(LogSafe.escape("\($0.value)"))" }.joined(separator: " ") + "]"
     }
 
     /// syslog priorities, as journald reads them from `<N>` prefixes.

@@ -1,6 +1,11 @@
 import Foundation
+import KlingCore
 import Synchronization
 import JobStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a job's files go: `<out>/<YYYY-MM-DD>/<batch>/<job>.mp4` and `<job>.json` beside it.
 public struct OutputLayout: Sendable {
@@ -25,24 +30,37 @@ public struct OutputLayout: Sendable {
     }
 }
 
-/// Writes a file so that it is either absent or complete: temp file, fsync, rename.
+/// Writes a file so that it is either absent or complete: temp file, fsync, rename. A failure to write throws
+/// `LocalWriteError` with its errno (a full disk, a read-only remount), and leaves no temp file behind.
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
+    public static func write(_ data: Data, to path: String, what: String = "file") throws {
         let folder = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw LocalWriteError(error, what: "folder", path: folder) ?? LocalWriteError(what: "folder", path: folder, code: EIO)
+        }
         let temporary = folder + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LocalWriteError.current(what, path: path) }
+        var failure: LocalWriteError?
+        data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let count = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if count <= 0 {
+                    failure = .current(what, path: path)
+                    return
+                }
+                offset += count
+            }
         }
-        let descriptor = open(temporary, O_RDONLY)
-        if descriptor >= 0 {
-            fsync(descriptor)
-            close(descriptor)
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
+        if failure == nil, fsync(fd) != 0 { failure = .current(what, path: path) }
+        close(fd)
+        if failure == nil, rename(temporary, path) != 0 { failure = .current(what, path: path) }
+        if let failure {
             unlink(temporary)
-            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+            throw failure
         }
         removeLeftovers(of: path)
     }

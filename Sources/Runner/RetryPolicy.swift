@@ -42,12 +42,22 @@ public struct RetryPolicy: Sendable, Equatable {
             guard attempt < maxAttempts else { return .giveUp }
             return .retry(at: now + jittered(backoff(step: attempt, cap: cap), jobID: jobID, step: attempt))
         case .rateLimited(let retryAfter):
-            // fal's word is a floor; spreading upwards keeps many waiting jobs from returning at the same instant.
-            let floor = retryAfter ?? rateLimitDefault
-            return .retry(at: now + floor + floor * (jitter * unit(jobID: jobID, step: attempt + 1000)))
+            return .retry(at: rateLimitedUntil(jobID: jobID, attempt: attempt, retryAfter: retryAfter, now: now))
         case .notReached(let count):
-            return .retry(at: now + jittered(backoff(step: max(1, count), cap: deferralCap), jobID: jobID, step: count + 2000))
+            return .retry(at: notReachedUntil(jobID: jobID, count: count, now: now))
         }
+    }
+
+    /// After a 429: fal's word is a floor; spreading upwards keeps many waiting jobs from returning at one instant.
+    /// A rate limit never gives up on a job.
+    public func rateLimitedUntil(jobID: Int64, attempt: Int, retryAfter: Duration?, now: Date) -> Date {
+        let floor = retryAfter ?? rateLimitDefault
+        return now + floor + floor * (jitter * unit(jobID: jobID, step: attempt + 1000))
+    }
+
+    /// After a call that never reached fal: backoff by how many in a row, capped; it never gives up on a job.
+    public func notReachedUntil(jobID: Int64, count: Int, now: Date) -> Date {
+        now + jittered(backoff(step: max(1, count), cap: deferralCap), jobID: jobID, step: count + 2000)
     }
 
     /// `base × 2^(step-1)`, capped.

@@ -18,12 +18,17 @@ public enum RunOnce {
         defer { withExtendedLifetime(lock) {} }
         let clock = ContinuousClock()
         let started = clock.now
-        let store = try JobStore.open(directory: configuration.stateDirectory)
+        let store = try JobStore.open(directory: configuration.stateDirectory, purpose: configuration.storePurpose)
         let environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: logger)
         var report = RunReport()
         var touched = Set(try store.jobs(in: JobState.allCases.filter { !$0.isTerminal }).map(\.id))
         let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
-        for file in try SpecFiles.expand(specPaths) {
+        let list = try SpecFiles.expand(specPaths)
+        for refused in list.refused {
+            report.rejected.append(refused)
+            for diagnostic in refused.diagnostics { logger.error("\(diagnostic)") }
+        }
+        for file in list.files {
             switch try ingestor.ingest(file: file, allowDuplicate: allowDuplicate) {
             case .accepted(let batch, let jobs, let warnings):
                 touched.formUnion(jobs.map(\.id))
@@ -40,11 +45,18 @@ public enum RunOnce {
         }
         let dispatcher = Dispatcher(environment: environment, mode: .untilDone)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: dispatcher, successTerminationBehavior: .gracefullyShutdownGroup)
+            .init(service: dispatcher, successTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: StoreGuard(environment: environment)),
         ]
         if let progress { services.append(.init(service: progress(environment, touched))) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let lost as StoreLost {
+            lost.rescue(store, logger: logger)
+            throw lost
+        }
+        report.foreign = try store.foreignJobs(origin: environment.origin)
         report.abortReason = dispatcher.abortReason
         report.jobs = try touched.sorted().compactMap { try store.job($0) }
         report.batchNames = Dictionary(uniqueKeysWithValues: try store.batches().map { ($0.id, $0.name) })
@@ -70,6 +82,8 @@ public struct RunReport: Sendable {
     public var jobs: [JobRecord] = []
     public var batchNames: [Int64: String] = [:]
     public var abortReason: String?
+    /// Unfinished jobs left alone because their request went to another origin, by that origin.
+    public var foreign: [String: [Int64]] = [:]
     public var elapsed: Duration = .zero
     public var pricePerSecond = USD.klingO1PerSecond
 
@@ -97,6 +111,10 @@ public struct RunReport: Sendable {
             lines.append("  held \(batchNames[job.batchId] ?? "?")/\(job.name): \(job.heldReason ?? "waiting for budget") (raise the budget and run again)")
         }
         for report in rejected { lines.append("  rejected \(report.file): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s")") }
+        for (origin, ids) in foreign.sorted(by: { $0.key < $1.key }) {
+            lines.append("  left untouched: \(ids.count) job\(ids.count == 1 ? "" : "s") whose request went to \(origin) (run against it with --fal-url \(origin), "
+                + "or `kling-batch store abandon \(origin)`)")
+        }
         if let abortReason { lines.append("stopped early: \(abortReason)") }
         return lines.joined(separator: "\n")
     }

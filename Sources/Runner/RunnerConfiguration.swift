@@ -1,5 +1,6 @@
 import FalClient
 import Foundation
+import JobStore
 import KlingCore
 
 /// Everything that tunes a runner; defaults suit a real fal account. Reloadable parts are noted.
@@ -38,6 +39,14 @@ public struct RunnerConfiguration: Sendable {
     public var settle: Duration = .seconds(2)
     /// Full rescans of the jobs folder besides inotify (reloadable).
     public var rescanInterval: Duration = .seconds(30)
+    /// Below this much free space in the state folder, nothing is claimed for submission (0: no floor).
+    public var minimumFreeStateBytes: Int64 = 64_000_000
+    /// While our own disk or store refuses writes, how often a paused runner tries again (at most 30 s).
+    public var localRecheck: Duration = .seconds(10)
+    /// How often a runner checks that its database file is still the one it opened.
+    public var storeCheckInterval: Duration = .seconds(2)
+    /// What the store is for: a simulated run never uses a real store, nor the reverse.
+    public var storePurpose: StorePurpose = .real
 
     public init(stateDirectory: String, outputDirectory: String) {
         self.stateDirectory = stateDirectory

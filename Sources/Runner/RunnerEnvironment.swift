@@ -30,7 +30,8 @@ public final class RunnerEnvironment: Sendable {
         doorbell = Doorbell()
         gate = SubmissionGate(limit: configuration.concurrency, recoveryInterval: configuration.concurrencyRecovery.seconds, doorbell: doorbell)
         uploads = UploadCoordinator(
-            store: store, client: client, permits: AsyncSemaphore(permits: configuration.uploadConcurrency), reuse: configuration.uploadReuse)
+            store: store, client: client, permits: AsyncSemaphore(permits: configuration.uploadConcurrency), reuse: configuration.uploadReuse,
+            origin: client.endpoints.storageOrigin)
         finder = RequestFinder(client: client)
         downloads = AsyncSemaphore(permits: configuration.downloadConcurrency)
         settings = Mutex(configuration)
@@ -55,7 +56,14 @@ public final class RunnerEnvironment: Sendable {
         return "\(batch)/\(job.name)"
     }
 
-    /// The request's URLs as stored (rebuilt from the queue base when fal gave none); nil before a submit.
+    /// The origin this runner sends requests to; jobs whose request went elsewhere are not touched.
+    public var origin: String { client.endpoints.queueOrigin }
+
+    /// Whether the job's request went to another origin than this runner's (an emulator that is gone, say).
+    public func isForeign(_ job: JobRecord) -> Bool { job.falOrigin.map { $0 != origin } ?? false }
+
+    /// The request's URLs as stored, each on the configured queue origin (a URL elsewhere is rebuilt from the
+    /// request id, and the mismatch logged: following it would send the key there); nil before a submit.
     func handle(of job: JobRecord) -> FalRequestHandle? {
         guard let id = job.requestId, let endpoint = FalEndpointID(job.endpoint) else { return nil }
         guard let status = job.statusUrl.flatMap(URL.init(string:)), let response = job.responseUrl.flatMap(URL.init(string:)),
@@ -63,7 +71,42 @@ public final class RunnerEnvironment: Sendable {
         else {
             return FalRequestHandle(requestID: id, endpoint: endpoint, queueBase: client.endpoints.queue)
         }
-        return FalRequestHandle(requestID: id, endpoint: endpoint, statusURL: status, responseURL: response, cancelURL: cancel)
+        let stored = FalRequestHandle(requestID: id, endpoint: endpoint, statusURL: status, responseURL: response, cancelURL: cancel)
+        let (handle, replaced) = stored.confined(to: client.endpoints.queue)
+        if !replaced.isEmpty {
+            logger.warning("stored request URLs are on another origin; using \(origin) instead of following them",
+                           metadata: ["job": "\(job.id)", "request": "\(id)", "named": "\(replaced.map(\.absoluteString).joined(separator: " "))"])
+        }
+        return handle
+    }
+
+    /// Pauses submission for a fault of our own machine and says so once; the runner resumes by itself.
+    func pauseLocal(_ cause: SubmissionGate.PauseCause, _ reason: String, metadata: Logger.Metadata? = nil) async {
+        if await gate.pause(cause, reason) {
+            logger.critical("submission paused: \(reason); resuming by itself once it is fixed (checked every \(configuration.localRecheck.formattedSeconds))",
+                            metadata: metadata)
+            doorbell.ring()
+        }
+    }
+
+    /// Lifts a local pause after a write worked, and says so once.
+    func clearLocal(_ cause: SubmissionGate.PauseCause) async {
+        if await gate.clear(cause) { logger.notice("\(Self.recovered(cause)); submission resumes") }
+    }
+
+    static func recovered(_ cause: SubmissionGate.PauseCause) -> String {
+        switch cause {
+        case .key: "the key was reloaded"
+        case .store: "the job store can be written again"
+        case .stateSpace: "the state folder has room again"
+        case .output: "the output folder can be written again"
+        }
+    }
+
+    /// Waits until `cause` clears or the recheck interval passes; false when the runner is stopping.
+    func waitForLocal(_ cause: SubmissionGate.PauseCause) async -> Bool {
+        await gate.waitUntilClear(cause, atMost: configuration.localRecheck)
+        return !Task.isCancelled
     }
 
     /// A fal error as the store keeps it, with the key redacted from anything fal echoed back.
@@ -81,14 +124,16 @@ public final class RunnerEnvironment: Sendable {
         let spec = try? JSONDecoder().decode(JobSpec.self, from: Data(job.specJson.utf8))
         var uploads: [String: String] = [:]
         for image in spec?.localImages ?? [] {
-            if let url = try store.cachedUpload(sha256: image.sha256, notBefore: .distantPast) { uploads[image.sha256] = url }
+            if let url = try store.cachedUpload(sha256: image.sha256, origin: client.endpoints.storageOrigin, notBefore: .distantPast) {
+                uploads[image.sha256] = url
+            }
         }
         let manifest = Manifest(
             batch: batch, job: job, spec: spec, attempts: try store.attempts(of: jobID),
             logs: try store.events(of: jobID).filter { $0.kind == .log }, uploads: uploads, video: video,
             pricePerSecond: configuration.pricePerSecond)
         let path = layout.manifestPath(of: job, in: batch)
-        try AtomicFile.write(manifest.json.prettyData(), to: path)
+        try AtomicFile.write(manifest.json.prettyData(), to: path, what: "manifest")
         if finalState == nil { try store.update(jobID, in: recordedState, set: [.manifestPath(path)]) }
         return path
     }

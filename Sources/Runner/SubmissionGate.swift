@@ -1,21 +1,42 @@
 import Foundation
 
 /// Decides, for the whole runner, whether and how much may be submitted: fal's `Retry-After` as a floor for
-/// every submission, a pause after a refused key, and a concurrency that shrinks on 429 and grows back slowly.
+/// every submission, pauses (a refused key, our own disk or store failing), and a concurrency that shrinks on
+/// 429 and grows back slowly.
 public actor SubmissionGate {
+    /// Why submission stops. Each cause is set and cleared by the part of the runner that sees it.
+    public enum PauseCause: String, Sendable, CaseIterable, Comparable {
+        /// fal refused the key: until an operator reloads (SIGHUP).
+        case key
+        /// The job store cannot be written: until a probe write works.
+        case store
+        /// The state folder has less free space than the configured floor: until it has more.
+        case stateSpace = "state_space"
+        /// Videos or manifests cannot be written: until a probe write to the output tree works.
+        case output
+
+        /// Causes of our own machine, which clear by themselves once the disk works again.
+        public var isLocal: Bool { self != .key }
+
+        public static func < (lhs: PauseCause, rhs: PauseCause) -> Bool {
+            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        }
+    }
+
     /// The configured limit of requests at fal at once.
     public private(set) var configuredLimit: Int
     /// The limit in force now: lowered by 429s, raised by one per quiet `recoveryInterval`.
     public private(set) var limit: Int
     /// No submission before this (from the latest `Retry-After`).
     public private(set) var notBefore: Date?
-    /// Why submission is paused (a refused key); nil when it is not.
-    public private(set) var pausedReason: String?
     /// Submits in a row that could not reach fal at all.
     public private(set) var consecutiveUnreachable = 0
+    private var pauses: [PauseCause: String] = [:]
     private var lastChange = Date.distantPast
     private let recoveryInterval: TimeInterval
     private let doorbell: Doorbell
+    /// Fired whenever a cause clears, so everything waiting on our own disk retries at once.
+    private let cleared = Broadcast()
 
     public init(limit: Int, recoveryInterval: TimeInterval = 30, doorbell: Doorbell) {
         configuredLimit = max(1, limit)
@@ -23,6 +44,19 @@ public actor SubmissionGate {
         self.recoveryInterval = recoveryInterval
         self.doorbell = doorbell
     }
+
+    /// Why submission is paused, every cause in one line; nil when it is not.
+    public var pausedReason: String? {
+        pauses.isEmpty ? nil : pauses.keys.sorted().map { pauses[$0]! }.joined(separator: "; ")
+    }
+
+    /// Why fal refused the key, when it did: the one pause that needs an operator.
+    public var keyPausedReason: String? { pauses[.key] }
+
+    /// The causes in force now.
+    public var pauseCauses: Set<PauseCause> { Set(pauses.keys) }
+
+    public func isPaused(_ cause: PauseCause) -> Bool { pauses[cause] != nil }
 
     /// A 429 on submit: nobody submits before `until`, and the limit drops below what is at fal now.
     ///
@@ -58,12 +92,34 @@ public actor SubmissionGate {
 
     /// The key was refused: stop every submission until `resume`.
     public func pause(_ reason: String) {
-        pausedReason = reason
+        pause(.key, reason)
     }
 
-    public func resume() {
-        pausedReason = nil
+    /// Stops every submission for `cause`; true when it was not paused for it already (the caller logs once).
+    @discardableResult
+    public func pause(_ cause: PauseCause, _ reason: String) -> Bool {
+        defer { pauses[cause] = reason }
+        return pauses[cause] == nil
+    }
+
+    /// Lifts `cause`; true when it was in force. Everything waiting on it is woken.
+    @discardableResult
+    public func clear(_ cause: PauseCause) -> Bool {
+        guard pauses.removeValue(forKey: cause) != nil else { return false }
+        cleared.fire()
         doorbell.ring()
+        return true
+    }
+
+    /// An operator reloaded: the key may be good now.
+    public func resume() {
+        clear(.key)
+    }
+
+    /// Waits until `cause` is lifted, or `limit` has passed (the caller then tries its own write again).
+    public func waitUntilClear(_ cause: PauseCause, atMost limit: Duration) async {
+        guard pauses[cause] != nil else { return }
+        await cleared.wait(after: cleared.generation, atMost: limit)
     }
 
     /// A new configured limit (SIGHUP); the limit in force follows it.
@@ -75,7 +131,7 @@ public actor SubmissionGate {
 
     /// Whether a submission may go now; when it may not only because of `Retry-After`, when it may.
     public func check(now: Date = Date()) -> (allowed: Bool, after: Date?) {
-        if pausedReason != nil { return (false, nil) }
+        if !pauses.isEmpty { return (false, nil) }
         if let notBefore, notBefore > now { return (false, notBefore) }
         return (true, nil)
     }

@@ -10,26 +10,30 @@ actor UploadCoordinator {
     private let client: FalClient
     private let permits: AsyncSemaphore
     private let reuse: Duration
+    /// The storage origin uploads go through: a cached URL from another one is never reused.
+    private let origin: String
     private var inFlight: [String: Task<String, any Error>] = [:]
 
-    init(store: JobStore, client: FalClient, permits: AsyncSemaphore, reuse: Duration) {
+    init(store: JobStore, client: FalClient, permits: AsyncSemaphore, reuse: Duration, origin: String) {
         self.store = store
         self.client = client
         self.permits = permits
         self.reuse = reuse
+        self.origin = origin
     }
 
     /// The fal URL for `image`, uploading it if needed.
     func url(for image: LocalImage) async throws -> String {
-        if let cached = try store.cachedUpload(sha256: image.sha256, notBefore: Date().addingTimeInterval(-reuse.seconds)) {
+        if let cached = try store.cachedUpload(sha256: image.sha256, origin: origin, notBefore: Date().addingTimeInterval(-reuse.seconds)) {
             return cached
         }
         if let running = inFlight[image.sha256] { return try await running.value }
-        let task = Task { [store, client, permits] in
+        let task = Task { [store, client, permits, origin] in
             try await permits.withPermit {
                 let data = try Self.read(image)
                 let url = try await client.upload(data, fileName: (image.written as NSString).lastPathComponent, contentType: image.header.format.contentType)
-                try store.recordUpload(sha256: image.sha256, fileURL: url.absoluteString, byteCount: data.count, contentType: image.header.format.contentType)
+                try store.recordUpload(
+                    sha256: image.sha256, fileURL: url.absoluteString, byteCount: data.count, contentType: image.header.format.contentType, origin: origin)
                 return url.absoluteString
             }
         }

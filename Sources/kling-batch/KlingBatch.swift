@@ -1,5 +1,8 @@
 import ArgumentParser
+import Foundation
+import JobStore
 import KlingCore
+import Runner
 
 /// `kling-batch`: validates job specs, runs them through fal's Kling O1 reference-to-video queue, and operates the runner.
 @main
@@ -19,12 +22,52 @@ struct KlingBatch: AsyncParsableCommand {
               kling-batch daemon                  keep watching the jobs folder
               kling-batch status                  what is running, what it cost
 
+            Exit codes: 0 done; 1 a job did not complete, or a spec was invalid; 3 another kling-batch holds the \
+            state folder; 4 the store or the drop folder cannot be used safely (deleted, replaced, damaged, a \
+            symlink where a folder must be), see the message; 64 a usage error.
+
             Shell completions: kling-batch --generate-completion-script bash|zsh|fish
             """,
         version: KlingBatchVersion.current,
         subcommands: [
             ValidateCommand.self, PlanCommand.self, RunCommand.self, DaemonCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
-            RetryCommand.self, CancelCommand.self, RerunCommand.self, PurgeCommand.self, ConfigCommand.self,
+            RetryCommand.self, CancelCommand.self, RerunCommand.self, PurgeCommand.self, StoreCommand.self, ConfigCommand.self,
         ]
     )
+
+    /// Exit code 3: another runner holds the state folder.
+    static let lockHeld: Int32 = 3
+    /// Exit code 4: the store or the drop folder cannot be used safely; the message says why and what to do.
+    static let unsafeState: Int32 = 4
+
+    /// ArgumentParser's own `main`, with the errors that have an exit code of their own printed plainly.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if let code = exitCode(for: error) {
+                Console.error("error: \(LogSafe.escape(String(describing: error)))")
+                Foundation.exit(code)
+            }
+            exit(withError: error)
+        }
+    }
+
+    static func exitCode(for error: any Error) -> Int32? {
+        switch error {
+        case is StateLock.Held: return lockHeld
+        case is StoreLost, is DropFolderError: return unsafeState
+        case let store as StoreError:
+            switch store {
+            case .refused, .corrupt, .newerSchema: return unsafeState
+            default: return nil
+            }
+        default: return nil
+        }
+    }
 }

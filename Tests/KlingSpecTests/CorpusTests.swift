@@ -55,7 +55,7 @@ struct CorpusTests {
     func examples() throws {
         let jobs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("jobs")
-        let files = try SpecFiles.expand([jobs.path])
+        let files = try SpecFiles.expand([jobs.path]).files
         #expect(files.count >= 3)
         for file in files {
             let report = SpecValidator().validate(fileAt: file)

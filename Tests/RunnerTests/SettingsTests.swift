@@ -56,18 +56,17 @@ struct SettingsTests {
     func dropFolder() throws {
         let folder = try TemporaryDirectory("drop")
         defer { folder.remove() }
-        let drop = DropFolder(root: folder.path)
-        try drop.prepare()
+        let drop = try DropFolder(root: folder.path)
         let noon = ISO8601DateFormatter().date(from: "2026-11-25T12:00:00Z")!
         var moved: [String] = []
         for _ in 0..<2 {
             try "prompt: a".write(toFile: folder.path + "/a.yaml", atomically: true, encoding: .utf8)
-            moved.append(try drop.archiveAccepted(folder.path + "/a.yaml", now: noon))
+            moved.append(try drop.archiveAccepted("a.yaml", now: noon))
         }
         #expect(moved.map { ($0 as NSString).lastPathComponent } == ["a.yaml", "a-2.yaml"])
         #expect(moved.allSatisfy { $0.contains("/accepted/") })
         try "prompt: ''".write(toFile: folder.path + "/b.yaml", atomically: true, encoding: .utf8)
-        let rejected = try drop.archiveRejected(folder.path + "/b.yaml", reasons: ["b.yaml:1:9: error: prompt: the prompt is empty"], now: noon)
+        let rejected = try drop.archiveRejected("b.yaml", reasons: ["b.yaml:1:9: error: prompt: the prompt is empty"], now: noon)
         #expect(rejected == folder.path + "/rejected/b.yaml")
         let errors = try String(contentsOfFile: rejected + ".errors.txt", encoding: .utf8)
         #expect(errors.contains("the prompt is empty") && errors.contains("was rejected at 2026-11-25T12:00:00Z"))
@@ -76,11 +75,11 @@ struct SettingsTests {
         // An errors.txt left alone (its spec taken away to fix) keeps its name: the next b.yaml is b-2.yaml.
         try FileManager.default.removeItem(atPath: rejected)
         try "prompt: ''".write(toFile: folder.path + "/b.yaml", atomically: true, encoding: .utf8)
-        let again = try drop.archiveRejected(folder.path + "/b.yaml", reasons: ["again"], now: noon)
+        let again = try drop.archiveRejected("b.yaml", reasons: ["again"], now: noon)
         #expect(again == folder.path + "/rejected/b-2.yaml")
         #expect(try String(contentsOfFile: rejected + ".errors.txt", encoding: .utf8).contains("the prompt is empty"))
         // A file that vanished before its move is an error, not a silent success.
-        #expect(throws: (any Error).self) { try drop.archiveAccepted(folder.path + "/gone.yaml", now: noon) }
+        #expect(throws: (any Error).self) { try drop.archiveAccepted("gone.yaml", now: noon) }
     }
 
     @Test("inotify records are decoded: moved in, closed after write, overflow; directories skipped")

@@ -14,6 +14,7 @@ public final class ChildProcess: @unchecked Sendable {
     private var collectedStderr = Data()
     private var stdoutIterator: AsyncStream<String>.AsyncIterator
     private var stderrWatchers: [(String, Int, CheckedContinuation<Void, Never>)] = []
+    private var predicateWatchers: [(@Sendable (String) -> Bool, CheckedContinuation<Void, Never>)] = []
     /// Set once the process closed stderr (it exited): waiting for more output is pointless.
     private var stderrClosed = false
 
@@ -77,8 +78,11 @@ public final class ChildProcess: @unchecked Sendable {
             }
             let all = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
                 stderrClosed = true
-                defer { stderrWatchers = [] }
-                return stderrWatchers.map(\.2)
+                defer {
+                    stderrWatchers = []
+                    predicateWatchers = []
+                }
+                return stderrWatchers.map(\.2) + predicateWatchers.map(\.1)
             }
             all.forEach { $0.resume() }
         }
@@ -109,6 +113,21 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits until stderr, as a whole, satisfies `condition` (checked on every new chunk), or the process closed it.
+    public func waitForStderr(where condition: @escaping @Sendable (String) -> Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = lock.withLock { () -> Bool in
+                if condition(String(decoding: collectedStderr, as: UTF8.self)) || stderrClosed { return true }
+                predicateWatchers.append((condition, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// How many times `text` occurs in stderr so far.
+    public func stderrCount(_ text: String) -> Int { lock.withLock { occurrences(of: text) } }
+
     private func occurrences(of text: String) -> Int {
         String(decoding: collectedStderr, as: UTF8.self).components(separatedBy: text).count - 1
     }
@@ -120,6 +139,14 @@ public final class ChildProcess: @unchecked Sendable {
             guard occurrences(of: text) >= count else { return false }
             ready.append(continuation)
             return true
+        }
+        if !predicateWatchers.isEmpty {
+            let text = String(decoding: collectedStderr, as: UTF8.self)
+            predicateWatchers.removeAll { condition, continuation in
+                guard condition(text) else { return false }
+                ready.append(continuation)
+                return true
+            }
         }
         return ready
     }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FalEmulator
 import Foundation
+import KlingCore
 
 /// The `fal-emulator` executable running as its own process, with its admin endpoint at hand.
 public final class EmulatorProcess: Sendable {
@@ -23,6 +24,46 @@ public final class EmulatorProcess: Sendable {
         let body = try await response.body.collect(upTo: 16 << 20)
         try await http.shutdown()
         return try JSONDecoder().decode(EmulatorCounters.self, from: Data(body.readableBytesView))
+    }
+
+    /// Sends the submit answers the emulator holds (`--hold-answers`); returns how many.
+    @discardableResult
+    public func releaseAnswers() async throws -> Int {
+        try await post("release-answers")["released"]?.intValue.map { Int($0) } ?? 0
+    }
+
+    /// Lets requests held IN_QUEUE (`--hold`) run.
+    @discardableResult
+    public func releaseRequests() async throws -> Int {
+        try await post("release")["released"]?.intValue.map { Int($0) } ?? 0
+    }
+
+    /// Waits until the counters satisfy `condition` (asked every 50 ms: the emulator has no way to push them),
+    /// or throws after `timeout` with the last counters seen.
+    @discardableResult
+    public func waitForCounters(timeout: Duration = .seconds(120), _ condition: (EmulatorCounters) -> Bool) async throws -> EmulatorCounters {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let counters = try await counters()
+            if condition(counters) { return counters }
+            guard ContinuousClock.now < deadline else { throw HarnessError("emulator counters never got there: \(counters)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private func post(_ path: String) async throws -> JSONValue {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var request = HTTPClientRequest(url: url.absoluteString + "/_emulator/" + path)
+        request.method = .POST
+        do {
+            let response = try await http.execute(request, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            try await http.shutdown()
+            return try JSONValue.parse(Data(body.readableBytesView))
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
     }
 
     public func stop() async {

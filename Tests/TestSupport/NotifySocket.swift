@@ -11,7 +11,7 @@ public final class NotifySocket: @unchecked Sendable {
     private let descriptor: Int32
     private let lock = NSLock()
     private var received: [String] = []
-    private var waiters: [(String, CheckedContinuation<String, Never>)] = []
+    private var waiters: [(@Sendable (String) -> Bool, CheckedContinuation<String, Never>)] = []
 
     /// Binds a socket at `path` (which must not exist) and starts reading.
     public init(path: String) throws {
@@ -45,8 +45,8 @@ public final class NotifySocket: @unchecked Sendable {
             let ready = lock.withLock { () -> [(CheckedContinuation<String, Never>, String)] in
                 received.append(message)
                 var ready: [(CheckedContinuation<String, Never>, String)] = []
-                waiters.removeAll { prefix, continuation in
-                    guard message.hasPrefix(prefix) else { return false }
+                waiters.removeAll { matches, continuation in
+                    guard matches(message) else { return false }
                     ready.append((continuation, message))
                     return true
                 }
@@ -61,10 +61,15 @@ public final class NotifySocket: @unchecked Sendable {
 
     /// The first message (already received or still to come) that starts with `prefix`.
     public func first(startingWith prefix: String) async -> String {
+        await first { $0.hasPrefix(prefix) }
+    }
+
+    /// The first message (already received or still to come) for which `matches` holds.
+    public func first(where matches: @escaping @Sendable (String) -> Bool) async -> String {
         await withCheckedContinuation { continuation in
             let found = lock.withLock { () -> String? in
-                if let message = received.first(where: { $0.hasPrefix(prefix) }) { return message }
-                waiters.append((prefix, continuation))
+                if let message = received.first(where: matches) { return message }
+                waiters.append((matches, continuation))
                 return nil
             }
             if let found { continuation.resume(returning: found) }
@@ -86,7 +91,7 @@ public final class NotifySocket: @unchecked Sendable {
             let found = lock.withLock { () -> String? in
                 let matching = received.filter { $0.hasPrefix(prefix) }
                 if matching.count > seen { return matching[seen] }
-                waiters.append((prefix, continuation))
+                waiters.append(({ $0.hasPrefix(prefix) }, continuation))
                 return nil
             }
             if let found { continuation.resume(returning: found) }

@@ -35,7 +35,7 @@ public struct Daemon: Sendable {
         let configuration = settings.runner
         let lock = try StateLock(stateDirectory: configuration.stateDirectory, purpose: "daemon")
         defer { withExtendedLifetime(lock) {} }
-        let store = try JobStore.open(directory: configuration.stateDirectory)
+        let store = try JobStore.open(directory: configuration.stateDirectory, purpose: configuration.storePurpose)
         let environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: logger)
         let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
         let notifier = self.notifier
@@ -49,7 +49,7 @@ public struct Daemon: Sendable {
             watcher.rescan()
         })
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: dispatcher), .init(service: watcher), .init(service: signals),
+            .init(service: dispatcher), .init(service: watcher), .init(service: signals), .init(service: StoreGuard(environment: environment)),
         ]
         services += try extraServices(environment).map { .init(service: $0) }
         // Last in the list, so it is the first told to stop: STOPPING=1 goes out before anything else winds down.
@@ -57,7 +57,13 @@ public struct Daemon: Sendable {
         var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = drainLimit
         logger.notice("kling-batch daemon starting: jobs \(settings.jobsDirectory), output \(configuration.outputDirectory), state \(configuration.stateDirectory), fal \(client.endpoints), concurrency \(configuration.concurrency)")
-        try await ServiceGroup(configuration: group).run()
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch let lost as StoreLost {
+            // Every part has stopped writing now: what the open connection still reads is complete.
+            lost.rescue(store, logger: logger)
+            throw lost
+        }
         let counts = try store.counts()
         let atFal = JobState.atFal.reduce(0) { $0 + counts[$1, default: 0] }
         let downloading = counts[.downloading, default: 0]
@@ -99,6 +105,8 @@ actor Reloader {
                 current.rescanInterval = new.rescanInterval
                 current.reconcileGrace = new.reconcileGrace
                 current.reconcileInterval = new.reconcileInterval
+                current.minimumFreeStateBytes = new.minimumFreeStateBytes
+                current.localRecheck = new.localRecheck
             }
             client.replaceKey(key)
             await environment.gate.resume()

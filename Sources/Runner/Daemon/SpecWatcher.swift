@@ -24,7 +24,8 @@ public final class SpecWatcher: Service, Sendable {
         var stopping = false
     }
 
-    public let folder: DropFolder
+    /// The jobs folder.
+    public let root: String
     private let ingestor: BatchIngestor
     private let environment: RunnerEnvironment
     private let onReady: @Sendable () -> Void
@@ -32,7 +33,7 @@ public final class SpecWatcher: Service, Sendable {
     private let bell = Doorbell()
 
     public init(folder: String, ingestor: BatchIngestor, environment: RunnerEnvironment, onReady: @escaping @Sendable () -> Void = {}) {
-        self.folder = DropFolder(root: folder)
+        self.root = folder
         self.ingestor = ingestor
         self.environment = environment
         self.onReady = onReady
@@ -44,8 +45,10 @@ public final class SpecWatcher: Service, Sendable {
         bell.ring()
     }
 
+    /// Runs until shutdown; throws `DropFolderError` at once when the folder cannot be used safely (a symlink
+    /// as `accepted/`, say), which stops the daemon.
     public func run() async throws {
-        try folder.prepare()
+        let folder = try DropFolder(root: root)
         let logger = environment.logger
         let inotify: Inotify?
         do {
@@ -64,7 +67,7 @@ public final class SpecWatcher: Service, Sendable {
                         }
                     }
                 }
-                await watch(announceReady: true)
+                await watch(folder, announceReady: true)
                 inotify?.stop()
                 group.cancelAll()
             }
@@ -76,7 +79,7 @@ public final class SpecWatcher: Service, Sendable {
     }
 
     /// The loop: take what the kernel said, rescan when due, read files that have settled, sleep until the next of those.
-    private func watch(announceReady: Bool) async {
+    private func watch(_ folder: DropFolder, announceReady: Bool) async {
         var pending: [String: Observation] = [:]
         var nextRescan = ContinuousClock.now
         var ready = !announceReady
@@ -103,7 +106,7 @@ public final class SpecWatcher: Service, Sendable {
                 }
             }
             if rescanNow {
-                for name in scan() where pending[name] == nil {
+                for name in scan(folder) where pending[name] == nil {
                     guard let seen = observe(name, at: now) else { continue }
                     // A file untouched for the settle time already (there at startup, or missed by inotify) is read now.
                     if Date().timeIntervalSince(seen.modified) >= settings.settle.seconds { due.append(name) } else { pending[name] = seen }
@@ -122,7 +125,7 @@ public final class SpecWatcher: Service, Sendable {
                     pending[name] = Observation(size: current.size, modified: current.modified, stableSince: now)
                 }
             }
-            take(due)
+            take(due, from: folder)
             if !ready {
                 ready = true
                 environment.logger.notice("watching \(folder.root) for spec files")
@@ -134,14 +137,15 @@ public final class SpecWatcher: Service, Sendable {
     }
 
     /// The spec files directly in the folder now.
-    private func scan() -> [String] {
+    private func scan(_ folder: DropFolder) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder.root)) ?? []).filter(SpecFiles.isSpecFile).sorted()
     }
 
-    /// Size and mtime of a regular file in the folder (not following a link); nil when it is gone or not a regular file.
+    /// Size and mtime of a regular file or a symlink in the folder (not following a link: a link is judged, not
+    /// read, when it is taken); nil when it is gone or something else.
     private func observe(_ name: String, at instant: ContinuousClock.Instant) -> Observation? {
         var info = stat()
-        guard lstat(folder.root + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard lstat(root + "/" + name, &info) == 0, [S_IFREG, S_IFLNK].contains(info.st_mode & S_IFMT) else { return nil }
         let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
         return Observation(size: Int64(info.st_size), modified: modified, stableSince: instant)
     }
@@ -151,25 +155,34 @@ public final class SpecWatcher: Service, Sendable {
     static let chunkSize = 64
 
     /// Validates, accepts and archives files; a store failure leaves them in place for the next rescan.
-    private func take(_ names: [String]) {
+    private func take(_ names: [String], from folder: DropFolder) {
         var start = 0
         while start < names.count {
             let end = min(names.count, start + Self.chunkSize)
-            take(chunk: names[start..<end])
+            take(chunk: names[start..<end], from: folder)
             start = end
         }
     }
 
-    private func take(chunk names: ArraySlice<String>) {
+    private func take(chunk names: ArraySlice<String>, from folder: DropFolder) {
         var valid: [(name: String, path: String, report: SpecReport, sha256: String)] = []
         for name in names {
             let path = folder.root + "/" + name
-            guard FileManager.default.fileExists(atPath: path) else { continue }
+            switch SpecFiles.link(name, in: folder.root) {
+            case .notALink(isFile: true), .inside:
+                break
+            case .notALink(isFile: false):
+                continue
+            case .outside, .dangling:
+                // Refused unread: the target's content must reach neither the errors file nor the log.
+                settle(name, at: path, .rejected(.refused(file: path, message: SpecFiles.linkRefusal)), in: folder)
+                continue
+            }
             let report = ingestor.validator.validate(fileAt: path)
             if report.isValid, let sha256 = report.sha256 {
                 valid.append((name, path, report, sha256))
             } else {
-                settle(name, at: path, .rejected(report))
+                settle(name, at: path, .rejected(report), in: folder)
             }
         }
         let outcomes: [BatchIngestor.Outcome]
@@ -184,32 +197,32 @@ public final class SpecWatcher: Service, Sendable {
         var acceptedAny = false
         for (file, outcome) in zip(valid, outcomes) {
             if case .accepted = outcome { acceptedAny = true }
-            settle(file.name, at: file.path, outcome)
+            settle(file.name, at: file.path, outcome, in: folder)
         }
         if acceptedAny { environment.doorbell.ring() }
     }
 
     /// Moves a file to where its outcome says and logs why; a failed move leaves it for the next rescan, where an
     /// accepted file is recognised as such and only moved.
-    private func settle(_ name: String, at path: String, _ outcome: BatchIngestor.Outcome) {
+    private func settle(_ name: String, at path: String, _ outcome: BatchIngestor.Outcome, in folder: DropFolder) {
         let logger = environment.logger
         do {
             switch outcome {
             case .accepted(let batch, let jobs, let warnings):
                 for warning in warnings { logger.warning("\(warning)") }
-                let moved = try folder.archiveAccepted(path)
+                let moved = try folder.archiveAccepted(name)
                 logger.notice("accepted \(name) as batch \(batch.name) (\(jobs.count) job\(jobs.count == 1 ? "" : "s")); moved to \(moved)")
             case .duplicate(let existing) where existing.sourcePath == path && (observe(name, at: .now)?.modified ?? .distantFuture) <= existing.acceptedAt:
                 // This very file was accepted, then the process stopped before moving it: finish the move.
-                let moved = try folder.archiveAccepted(path)
+                let moved = try folder.archiveAccepted(name)
                 logger.notice("\(name) was accepted as batch \(existing.name) before a restart; moved to \(moved)")
             case .duplicate(let existing):
                 let reason = "\(name): the same content was already accepted as batch \(existing.name) (from \(existing.sourcePath)); not running it again. "
                     + "To run it again: kling-batch rerun <this file>"
-                let moved = try folder.archiveRejected(path, reasons: [reason])
+                let moved = try folder.archiveRejected(name, reasons: [reason])
                 logger.notice("duplicate: \(name) has the same content as batch \(existing.name); not run again; moved to \(moved)")
             case .rejected(let report):
-                let moved = try folder.archiveRejected(path, reasons: DropFolder.reasons(for: report))
+                let moved = try folder.archiveRejected(name, reasons: DropFolder.reasons(for: report))
                 for diagnostic in report.diagnostics { logger.error("\(diagnostic)") }
                 logger.error("rejected \(name): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s"); moved to \(moved) with \((moved as NSString).lastPathComponent).errors.txt")
             }

@@ -7,6 +7,8 @@ import Logging
 public struct EffectiveSettings: Sendable {
     public var runner: RunnerConfiguration
     public var jobsDirectory: String
+    /// Whether the state folder is the default one (no flag, variable, config key or `$STATE_DIRECTORY` chose it).
+    public var stateDirectoryIsDefault: Bool
     public var endpoints: FalEndpoints
     public var keyFile: String?
     /// Where `/metrics` and `/healthz` listen; nil: not served.
@@ -40,9 +42,9 @@ public struct EffectiveSettings: Sendable {
             return amount
         }
 
-        let state = path(.stateDir) ?? processEnvironment["STATE_DIRECTORY"].map { String($0.split(separator: ":").first ?? "") }
-            ?? ((processEnvironment["XDG_STATE_HOME"] ?? (NSHomeDirectory() + "/.local/state")) + "/kling-batch")
-        var runner = RunnerConfiguration(stateDirectory: state, outputDirectory: path(.out)!)
+        let chosen = path(.stateDir) ?? processEnvironment["STATE_DIRECTORY"].map { String($0.split(separator: ":").first ?? "") }
+        stateDirectoryIsDefault = chosen == nil
+        var runner = RunnerConfiguration(stateDirectory: chosen ?? Self.defaultStateDirectory(processEnvironment), outputDirectory: path(.out)!)
         runner.concurrency = try integer(.concurrency)
         runner.uploadConcurrency = try integer(.uploads)
         runner.downloadConcurrency = try integer(.downloads)
@@ -55,6 +57,15 @@ public struct EffectiveSettings: Sendable {
         runner.settle = try duration(.settle)
         runner.rescanInterval = try duration(.rescanInterval)
         guard runner.rescanInterval >= .milliseconds(100) else { throw ConfigurationError("\(text(.rescanInterval)!.origin) must be at least 100ms") }
+        runner.localRecheck = try duration(.localRecheck)
+        guard runner.localRecheck >= .milliseconds(10), runner.localRecheck <= .seconds(30) else {
+            throw ConfigurationError("\(text(.localRecheck)!.origin) must be between 10ms and 30s")
+        }
+        let floor = text(.minFreeSpace)!
+        guard let bytes = DiskSpace.parseSize(floor.text) else {
+            throw ConfigurationError("\(floor.origin) must be a size such as 64MB, 1GB or 0, got '\(floor.text)'")
+        }
+        runner.minimumFreeStateBytes = bytes
         runner.pricePerSecond = try dollars(.pricePerSecond) ?? .klingO1PerSecond
         runner.budget = Budget(perDay: try dollars(.maxSpendPerDay), perBatch: try dollars(.maxSpendPerBatch))
         self.runner = runner
@@ -84,6 +95,19 @@ public struct EffectiveSettings: Sendable {
         }
     }
 
+    /// `$XDG_STATE_HOME/kling-batch`, or `$HOME/.local/state/kling-batch`.
+    public static func defaultStateDirectory(_ environment: [String: String]) -> String {
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/kling-batch" }
+        return (environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()) + "/.local/state/kling-batch"
+    }
+
+    /// Settings for a `--simulate` run: its own store (the default folder's `simulate/`, unless a folder was
+    /// chosen), made for simulated runs only, so emulator URLs and pretend spend never reach a real store.
+    public mutating func simulate() {
+        if stateDirectoryIsDefault { runner.stateDirectory += "/simulate" }
+        runner.storePurpose = .simulated
+    }
+
     /// `host:port`, `:port` (loopback) or `[::1]:port`.
     public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
@@ -94,7 +118,8 @@ public struct EffectiveSettings: Sendable {
 
     /// Paths as people write them: `~/x`, relative to the current folder, or absolute.
     public static func absolute(_ path: String, in folder: String = FileManager.default.currentDirectoryPath) -> String {
-        let expanded = path.hasPrefix("~/") ? NSHomeDirectory() + path.dropFirst(1) : path
+        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let expanded = path.hasPrefix("~/") ? home + path.dropFirst(1) : path
         return expanded.hasPrefix("/") ? expanded : (folder as NSString).appendingPathComponent(expanded)
     }
 }

@@ -21,6 +21,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case pollMaxInProgress = "poll_max_in_progress"
     case settle
     case rescanInterval = "rescan_interval"
+    case minFreeSpace = "min_free_space"
+    case localRecheck = "local_recheck"
     case maxSpendPerDay = "max_spend_per_day"
     case maxSpendPerBatch = "max_spend_per_batch"
     case pricePerSecond = "price_per_second"
@@ -59,6 +61,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .pollMaxInProgress: "10s"
         case .settle: "2s"
         case .rescanInterval: "30s"
+        case .minFreeSpace: "64MB"
+        case .localRecheck: "10s"
         case .pricePerSecond: "0.112"
         case .logLevel: "info"
         }
@@ -68,7 +72,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     public var isReloadable: Bool {
         switch self {
         case .concurrency, .maxAttempts, .pollFirst, .pollMaxInQueue, .pollMaxInProgress, .maxSpendPerDay, .maxSpendPerBatch,
-            .pricePerSecond, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel:
+            .pricePerSecond, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck:
             true
         default: false
         }
@@ -79,7 +83,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         switch self {
         case .jobs: "the folder the daemon watches for spec files"
         case .out: "root of the output tree: <out>/<YYYY-MM-DD>/<batch>/<job>.mp4 and .json"
-        case .stateDir: "folder of the job database and lock (default $STATE_DIRECTORY, else ~/.local/state/kling-batch)"
+        case .stateDir: "folder of the job database and lock (default $STATE_DIRECTORY, else $XDG_STATE_HOME/kling-batch or ~/.local/state/kling-batch; --simulate uses its simulate/ subfolder)"
         case .falURL: "send every fal call to this base URL, e.g. an emulator (default: fal's real hosts)"
         case .keyFile: "file holding the fal key (else FAL_KEY, FAL_KEY_ID+FAL_KEY_SECRET, or $CREDENTIALS_DIRECTORY/fal-key)"
         case .concurrency: "requests at fal at once"
@@ -93,6 +97,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .pollMaxInProgress: "longest wait between polls while a job runs at fal"
         case .settle: "how long a written file must stay unchanged before the daemon reads it"
         case .rescanInterval: "full rescan of the jobs folder, besides inotify"
+        case .minFreeSpace: "free space the state folder must keep; below it nothing new is submitted (e.g. 64MB, 1GB; 0: no floor)"
+        case .localRecheck: "while a full or read-only disk has paused the runner, how often it checks again (at most 30s)"
         case .maxSpendPerDay: "dollars that may be committed per day (UTC); jobs beyond it wait as held"
         case .maxSpendPerBatch: "dollars that may be committed per batch; jobs beyond it wait as held"
         case .pricePerSecond: "dollars per second of video, for estimates and the budget"

@@ -57,11 +57,8 @@ struct DaemonCommand: AsyncParsableCommand {
         do {
             try await daemon.run()
             try await http.shutdown()
-        } catch let error as StateLock.Held {
-            try? await http.shutdown()
-            Console.error("error: \(error)")
-            throw ExitCode(3)
         } catch {
+            // The lock held by another (exit 3), a lost store or an unsafe drop folder (exit 4): see KlingBatch.main.
             try? await http.shutdown()
             throw error
         }

@@ -8,7 +8,7 @@ import Runner
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "One line per job: name, state, attempts, age, request id, cost.",
+        abstract: "One line per job: name, state, attempts, age, request id, cost, and what `retry` would do.",
         discussion: """
             Examples:
               kling-batch list --state failed
@@ -52,6 +52,7 @@ struct ListCommand: ParsableCommand {
                     "estimated_cost_usd": .double(USD(micros: job.estimatedCostMicros).dollars),
                     "held_reason": job.heldReason.map(JSONValue.string) ?? .null, "last_error": job.lastError.map(JSONValue.string) ?? .null,
                     "video": job.videoPath.map(JSONValue.string) ?? .null,
+                    "retry": job.retryRoute.map { .string($0.rawValue) } ?? .null,
                 ])
             }))
             return
@@ -60,11 +61,15 @@ struct ListCommand: ParsableCommand {
             Console.out("no jobs" + (state.isEmpty && batch == nil && since == nil ? " yet" : " match"))
             return
         }
-        var table = TextTable([("JOB", .left), ("STATE", .left), ("ATTEMPTS", .right), ("AGE", .right), ("REQUEST", .left), ("COST", .right)])
+        var table = TextTable([("JOB", .left), ("STATE", .left), ("ATTEMPTS", .right), ("AGE", .right), ("REQUEST", .left), ("COST", .right), ("RETRY", .left)])
         for job in jobs {
-            table.add([resolver.name(job), job.state.label, "\(job.attempts)", Age.text(since: job.createdAt), job.requestId ?? "-", "\(USD(micros: job.estimatedCostMicros))"])
+            table.add([resolver.name(job), job.state.label, "\(job.attempts)", Age.text(since: job.createdAt), job.requestId ?? "-",
+                       "\(USD(micros: job.estimatedCostMicros))", job.retryWord])
         }
         let total = USD(micros: jobs.reduce(0) { $0 + $1.estimatedCostMicros })
-        Console.out(table.render(footer: ["\(jobs.count) job\(jobs.count == 1 ? "" : "s")", "", "", "", "", "\(total)"]))
+        Console.out(table.render(footer: ["\(jobs.count) job\(jobs.count == 1 ? "" : "s")", "", "", "", "", "\(total)", ""]))
+        if jobs.contains(where: { $0.retryRoute != nil }) {
+            Console.out("RETRY: download/fetch are free (fal still has the result); submit pays again; resubmit needs --resubmit (fal lost a paid result)")
+        }
     }
 }

@@ -24,9 +24,10 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let files = try SpecFiles.expand(paths)
+        let list = try SpecFiles.expand(paths)
+        let files = list.files + list.refused.map(\.file)
         let validator = spec.validator
-        let reports = files.map { validator.validate(fileAt: $0) }
+        let reports = list.files.map { validator.validate(fileAt: $0) } + list.refused
         let valid = reports.filter(\.isValid)
         let invalid = reports.filter { !$0.isValid }
         let rate = spec.pricePerSecond

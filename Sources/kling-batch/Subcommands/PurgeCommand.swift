@@ -10,7 +10,8 @@ struct PurgeCommand: ParsableCommand {
         abstract: "Forget finished jobs older than a given age from the database; never deletes videos or manifests.",
         discussion: """
             Completed, failed and cancelled jobs that finished before the cutoff are removed with their attempts \
-            and events; batches left empty go too. Queued and running jobs are never touched.
+            and events; batches left empty go too. Queued and running jobs are never touched, and neither is the \
+            spend ledger: budgets, `status` and reports keep counting what purged jobs cost.
 
             Example:
               kling-batch purge --older-than 30d
@@ -30,6 +31,6 @@ struct PurgeCommand: ParsableCommand {
         let (store, _) = try self.store.openStore()
         let cutoff = Date().addingTimeInterval(-DurationText.parse(olderThan)!.inSeconds)
         let (jobs, batches) = try store.purge(finishedBefore: cutoff)
-        Console.out("forgot \(jobs) finished job\(jobs == 1 ? "" : "s") and \(batches) empty batch\(batches == 1 ? "" : "es") (finished before \(ISO8601DateFormatter().string(from: cutoff))); videos and manifests are untouched")
+        Console.out("forgot \(jobs) finished job\(jobs == 1 ? "" : "s") and \(batches) empty batch\(batches == 1 ? "" : "es") (finished before \(ISO8601DateFormatter().string(from: cutoff))); videos, manifests and the spend ledger are untouched")
     }
 }

@@ -16,9 +16,13 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Validates and accepts the given spec files (or the jobs folder), then submits every unfinished job in \
             the store with bounded concurrency, polls, downloads each video with its manifest, and prints a \
-            summary. Exits 0 when every job completed, 1 otherwise. Jobs still at fal when it is stopped (Ctrl-C, \
-            SIGTERM) are picked up by the next run without being paid for twice. The same spec content is not run \
-            twice unless --rerun is given.
+            summary. Exits 0 when every job completed, 1 otherwise (3: another runner holds the state folder; 4: \
+            the store cannot be used safely). Jobs still at fal when it is stopped (Ctrl-C, SIGTERM) are picked up \
+            by the next run without being paid for twice. The same spec content is not run twice unless --rerun is \
+            given. A full or read-only disk pauses the run until it can write again; nothing is lost or paid twice.
+
+            --simulate runs against an emulator started in this process, with its own store (the state folder's \
+            simulate/ subfolder): simulated jobs and spend never mix with real ones.
 
             Examples:
               kling-batch run --once jobs/                       # against fal (needs FAL_KEY)
@@ -63,9 +67,11 @@ struct RunCommand: AsyncParsableCommand {
             knobs.runSeconds = 2
             knobs.runnerCapacity = 8
             let emulator = FalEmulator(configuration: knobs, logger: emulatorLogger)
-            report = try await emulator.withRunning { url in
-                logger.notice("simulating: fal's emulator is listening at \(url.absoluteString); no key or network is used")
-                var local = settings
+            var simulated = settings
+            simulated.simulate()
+            report = try await emulator.withRunning { [simulated] url in
+                logger.notice("simulating: fal's emulator is listening at \(url.absoluteString); no key or network is used; store \(simulated.runner.stateDirectory)")
+                var local = simulated
                 local.endpoints = FalEndpoints(baseURL: url)
                 return try await execute(local, logger: logger, specPaths: specPaths)
             }

@@ -45,6 +45,12 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .customLong("reconcile-interval"), help: ArgumentHelp("How often fal's request listing is read while reconciling (default 10s).", valueName: "duration"))
     var reconcileInterval: String?
 
+    @Option(name: .customLong("min-free-space"), help: ArgumentHelp("Free space the state folder must keep; below it nothing new is submitted (default 64MB; 0: no floor).", valueName: "size"))
+    var minFreeSpace: String?
+
+    @Option(name: .customLong("local-recheck"), help: ArgumentHelp("While a full or read-only disk has paused the runner, how often it checks again (default 10s, at most 30s).", valueName: "duration"))
+    var localRecheck: String?
+
     @Option(name: .customLong("fal-url"), help: ArgumentHelp("Send every fal call (queue, storage, listing) to this base URL, e.g. an emulator.", valueName: "url"))
     var falURL: String?
 
@@ -71,6 +77,8 @@ struct RunnerOptions: ParsableArguments {
         flags[.maxSpendPerBatch] = maxSpendPerBatch
         flags[.reconcileGrace] = reconcileGrace
         flags[.reconcileInterval] = reconcileInterval
+        flags[.minFreeSpace] = minFreeSpace
+        flags[.localRecheck] = localRecheck
         flags[.falURL] = falURL
         flags[.keyFile] = keyFile
         flags[.logLevel] = logLevel

@@ -43,7 +43,9 @@ struct ShowCommand: ParsableCommand {
         Console.out("  video:      \(job.durationSeconds) s, estimated \(USD(micros: job.estimatedCostMicros))")
         if let request = job.requestId { Console.out("  request:    \(request)") }
         if let reason = job.heldReason { Console.out("  held:       \(reason)") }
-        if let error = job.lastError { Console.out("  last error: \(error)") }
+        if let error = job.lastError { Console.out("  \(job.state == .downloading ? "waiting:   " : "last error:") \(LogSafe.escape(error))") }
+        if let route = job.retryRoute { Console.out("  retry:      \(route.label)") }
+        if let origin = job.falOrigin { Console.out("  sent to:    \(origin)") }
         if job.possibleDuplicate { Console.out("  note:       possibly submitted twice (a lost submit was given up on after the grace period)") }
         Console.out("  output:     \(job.videoPath ?? "-")")
         Console.out("  manifest:   \(job.manifestPath ?? "-")")
@@ -84,6 +86,8 @@ struct ShowCommand: ParsableCommand {
         object["held_reason"] = text(job.heldReason)
         object["last_error"] = text(job.lastError)
         object["possible_duplicate"] = .bool(job.possibleDuplicate)
+        object["retry"] = job.retryRoute.map { .string($0.rawValue) } ?? .null
+        object["fal_origin"] = text(job.falOrigin)
         object["video"] = text(job.videoPath)
         object["manifest"] = text(job.manifestPath)
         object["estimated_cost_usd"] = .double(USD(micros: job.estimatedCostMicros).dollars)

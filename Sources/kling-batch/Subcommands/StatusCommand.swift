@@ -31,6 +31,13 @@ struct StatusCommand: ParsableCommand {
         let atFal = JobState.atFal.reduce(0) { $0 + summary.counts[$1, default: 0] }
         var paused: [String] = []
         if let reason = summary.pausedReason { paused.append(reason) }
+        // Seen from here too: a daemon whose disk is full may not be able to write its status file.
+        let floor = settings.runner.minimumFreeStateBytes
+        if floor > 0, let free = DiskSpace.available(at: settings.runner.stateDirectory), free < floor,
+            !paused.contains(where: { $0.contains("below the floor") })
+        {
+            paused.append("the state folder \(settings.runner.stateDirectory) has \(DiskSpace.describe(free)) free, below the floor of \(DiskSpace.describe(floor)) (min_free_space)")
+        }
         if let held = summary.heldReason { paused.append("budget: \(held)") }
         if output.json {
             var counts: [String: JSONValue] = [:]

@@ -8,26 +8,28 @@ struct StoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Config file (env KLING_BATCH_CONFIG; default /etc/kling-batch/config.yaml when it exists).", valueName: "path"))
     var config: String?
 
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Folder of the job database (default $STATE_DIRECTORY or ~/.local/state/kling-batch).", valueName: "dir"))
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Folder of the job database (default $STATE_DIRECTORY, $XDG_STATE_HOME/kling-batch or ~/.local/state/kling-batch).", valueName: "dir"))
     var stateDir: String?
+
+    @Flag(help: "Use the store of `run --once --simulate` (the state folder's simulate/ subfolder) instead of the real one.")
+    var simulate = false
 
     func settings() throws -> EffectiveSettings {
         do {
             let layers = try ConfigurationLayers.load(flags: [.stateDir: stateDir].compactMapValues { $0 }, explicitFile: config, processEnvironment: ProcessInfo.processInfo.environment)
-            return try EffectiveSettings(layers, processEnvironment: ProcessInfo.processInfo.environment)
+            var settings = try EffectiveSettings(layers, processEnvironment: ProcessInfo.processInfo.environment)
+            if simulate { settings.simulate() }
+            return settings
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
     }
 
-    /// The store, which must exist already: a typo in --state-dir should not look like an empty store.
+    /// The store, which must exist already: a typo in --state-dir should not look like an empty store, and a store
+    /// that vanished must not be replaced by an empty one.
     func openStore() throws -> (JobStore, EffectiveSettings) {
         let settings = try settings()
-        let path = settings.runner.stateDirectory + "/" + JobStore.fileName
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("no job store at \(path); nothing has run with this state folder yet (see --state-dir)")
-        }
-        return (try JobStore.open(directory: settings.runner.stateDirectory), settings)
+        return (try JobStore.open(directory: settings.runner.stateDirectory, purpose: simulate ? .simulated : nil, mode: .existing), settings)
     }
 }
 

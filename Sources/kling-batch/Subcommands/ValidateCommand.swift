@@ -24,9 +24,10 @@ struct ValidateCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let files = try SpecFiles.expand(paths)
+        let list = try SpecFiles.expand(paths)
+        let files = list.files + list.refused.map(\.file)
         let validator = spec.validator
-        let reports = files.map { validator.validate(fileAt: $0) }
+        let reports = list.files.map { validator.validate(fileAt: $0) } + list.refused
         if output.json {
             Console.json(.array(reports.map { $0.json(rate: spec.pricePerSecond) }))
         } else {

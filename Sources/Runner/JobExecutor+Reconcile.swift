@@ -1,0 +1,53 @@
+import FalClient
+import Foundation
+import JobStore
+import KlingCore
+
+extension JobExecutor {
+    /// submit_unknown: looks for the request in fal's listing; adopts it, or after the grace period submits again.
+    func reconcile(_ job: JobRecord) async throws -> JobRecord? {
+        guard let text = job.submittedInput, let input = try? JSONValue.parse(text), let endpoint = FalEndpointID(job.endpoint) else {
+            return try await fail(job, StoredError(reason: "spec", message: "the job has no recorded input to look for"))
+        }
+        let started = job.submitStartedAt ?? job.updatedAt
+        // Allow for clocks that disagree a little between us and fal.
+        let since = started.addingTimeInterval(-120)
+        while !Task.isCancelled {
+            do {
+                let store = self.store
+                if let found = try await environment.finder.find(endpoint: endpoint, input: input, since: since, isKnown: { try store.isKnownRequestID($0) }) {
+                    let handle = FalRequestHandle(requestID: found.requestID, endpoint: endpoint, queueBase: environment.client.endpoints.queue)
+                    let request = StoredRequest(
+                        id: handle.requestID, statusURL: handle.statusURL.absoluteString, responseURL: handle.responseURL.absoluteString,
+                        cancelURL: handle.cancelURL.absoluteString)
+                    let adopted = try await durably(job, holding: "fal's request \(found.requestID), found in the listing") {
+                        try store.adopt(job.id, request: request)
+                    }
+                    logger.notice("found the lost submit in fal's listing; adopted it instead of paying again", metadata: metadata(adopted))
+                    return adopted
+                }
+            } catch let error as FalError {
+                if error.disposition == .pauseSubmissions { await environment.gate.pause(error.description) }
+                logger.warning("cannot read fal's request listing yet: \(error)", metadata: metadata(job))
+            }
+            let grace = configuration.reconcileGrace
+            if Date().timeIntervalSince(started) >= grace.seconds {
+                return try await giveUp(job, grace: grace)
+            }
+            let remaining = grace.seconds - Date().timeIntervalSince(started)
+            guard await pause(min(configuration.reconcileInterval, .milliseconds(Int64(max(0.05, remaining) * 1000)))) else { break }
+        }
+        throw CancellationError()
+    }
+
+    /// Nothing appeared within the grace period: submit again, flagged as a possible duplicate, or fail when
+    /// that was the last attempt.
+    private func giveUp(_ job: JobRecord, grace: Duration) async throws -> JobRecord {
+        let requeued = try await durably(job) { try store.giveUpReconciling(job.id, graceDescription: grace.formattedSeconds) }
+        logger.warning("no matching request within \(grace.formattedSeconds); submitting again, flagged as a possible duplicate", metadata: metadata(requeued))
+        if requeued.attempts >= configuration.retry.maxAttempts {
+            return try await fail(requeued, StoredError(reason: "attempts", message: "gave up after \(requeued.attempts) attempts"))
+        }
+        return requeued
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import JobStore
+import Logging
+import ServiceLifecycle
+
+/// Notices the database file deleted, replaced or emptied under a running runner, and stops it.
+///
+/// SQLite keeps writing to an unlinked file without a word, so a store deleted under a running daemon would take
+/// every job, and every request already paid for, with it at exit. Every `interval` this compares what is at the
+/// store's path with the file the store opened; on a difference it pauses submission and throws `StoreLost`,
+/// which stops the whole service group. The runner then saves what its open connection can still read (see
+/// `StoreLost.rescue`) and exits non-zero.
+public struct StoreGuard: Service {
+    let environment: RunnerEnvironment
+
+    public init(environment: RunnerEnvironment) { self.environment = environment }
+
+    public func run() async throws {
+        let store = environment.store
+        let interval = environment.configuration.storeCheckInterval
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let check = store.checkFile()
+            if check != .intact {
+                await environment.gate.pause(.store, "the job store \(store.path) vanished")
+                throw StoreLost(path: store.path, check: check, identity: store.identity)
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+/// The store's file is not the one the runner opened any more.
+public struct StoreLost: Error, CustomStringConvertible {
+    public let path: String
+    public let check: StoreFileCheck
+    public let identity: StoreIdentity
+
+    public var description: String {
+        let what: String
+        switch check {
+        case .intact: what = "is intact"
+        case .deleted: what = "was deleted or moved away"
+        case .replaced(let other): what = "was replaced by another file (\(other))"
+        case .emptied: what = "was emptied (cut to 0 bytes)"
+        }
+        return "the job store \(path) (\(identity)) \(what) while running"
+    }
+
+    /// Saves what the runner's open connection can still read beside the lost file, once every part of the runner
+    /// has stopped writing, and says how to put it back. Returns the copy's path, or nil when none could be made.
+    @discardableResult
+    public func rescue(_ store: JobStore, logger: Logger) -> String? {
+        let directory = (path as NSString).deletingLastPathComponent
+        let copy = JobStore.rescuePath(in: directory)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try store.rescue(to: copy)
+            logger.critical(
+                "\(self); stopped. Everything this process knew (every job, and every request at fal) is saved in \(copy). To go on: make sure no kling-batch is running, put it back with `mv \(copy) \(path)`, and start again.")
+            return copy
+        } catch {
+            logger.critical("\(self); stopped. Saving a copy failed (\(error)); restore the store from a backup before starting again.")
+            return nil
+        }
+    }
+}
