@@ -39,18 +39,16 @@ public struct LocalWriteError: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension LocalWriteError {
-    /// The `LocalWriteError` inside `error`: itself, or a POSIX/Cocoa error from Foundation's file calls.
-    public init?(_ error: any Error, what: String, path: String) {
-        if let local = error as? LocalWriteError {
-            self = local
-        } else if let posix = error as? POSIXError {
-            self.init(what: what, path: path, code: posix.code.rawValue)
-        } else if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            self.init(what: what, path: path, code: Int32(underlying.code))
-        } else if (error as NSError).domain == NSPOSIXErrorDomain {
-            self.init(what: what, path: path, code: Int32((error as NSError).code))
-        } else {
-            return nil
+    /// `mkdir -p` with the errno of what failed: Foundation's own errors lose it (a read-only file system comes
+    /// back as a generic "file write unknown"), and the errno is what decides whether to wait.
+    public static func makeFolders(_ path: String, mode: mode_t = 0o755) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw LocalWriteError(what: "folder", path: path, code: ENOTDIR) }
+            return
         }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeFolders(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw LocalWriteError.current("folder", path: path) }
     }
 }

@@ -17,11 +17,7 @@ public enum DiskSpace {
     /// Writes, syncs and removes a hidden probe file of `bytes` in `folder`; throws the `LocalWriteError` that a
     /// video written there now would meet. The folder is created if missing.
     public static func probeWrite(in folder: String, bytes: Int = 256 << 10) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw LocalWriteError(error, what: "folder", path: folder) ?? LocalWriteError(what: "folder", path: folder, code: EIO)
-        }
+        try LocalWriteError.makeFolders(folder)
         let path = folder + "/.kling-batch-probe-\(getpid())"
         let chunk = [UInt8](repeating: 0, count: min(bytes, 64 << 10))
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)

@@ -138,7 +138,10 @@ public final class Dispatcher: Service, Sendable {
             } catch {}
         }
         let local = await gate.pauseCauses.filter(\.isLocal)
-        return local.isEmpty ? nil : Date() + configuration.localRecheck
+        guard !local.isEmpty else { return nil }
+        let reason = await gate.pausedReason ?? local.map(\.rawValue).joined(separator: ", ")
+        environment.logger.debug("still paused: \(reason); checking again in \(configuration.localRecheck.formattedSeconds)")
+        return Date() + configuration.localRecheck
     }
 
     /// For `untilDone`: finished when nothing is active and nothing unfinished is left, or when going on is useless.

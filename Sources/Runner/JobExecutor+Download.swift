@@ -42,12 +42,7 @@ extension JobExecutor {
 
     /// One try: the video (unless a complete one is already there), its manifest, then the move to completed.
     private func fetchAndRecord(_ job: JobRecord, from source: URL, to videoPath: String) async throws -> JobRecord {
-        let folder = (videoPath as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw LocalWriteError(error, what: "folder", path: folder) ?? LocalWriteError(what: "folder", path: folder, code: EIO)
-        }
+        try LocalWriteError.makeFolders((videoPath as NSString).deletingLastPathComponent)
         let report: DownloadReport
         if let existing = Self.alreadyDownloaded(videoPath, expectedBytes: job.videoExpectedBytes) {
             report = existing

@@ -35,11 +35,7 @@ public struct OutputLayout: Sendable {
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String, what: String = "file") throws {
         let folder = (path as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw LocalWriteError(error, what: "folder", path: folder) ?? LocalWriteError(what: "folder", path: folder, code: EIO)
-        }
+        try LocalWriteError.makeFolders(folder)
         let temporary = folder + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LocalWriteError.current(what, path: path) }
