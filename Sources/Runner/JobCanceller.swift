@@ -55,6 +55,10 @@ public struct JobCanceller: Sendable {
 
     /// PUT cancel for the job's request; a request fal already finished is noted (its result is discarded).
     func cancelAtFal(_ job: JobRecord) async throws -> String {
+        if environment.isForeign(job) {
+            // The key goes to the configured origin only; the request stays wherever it is.
+            return "its request was sent to \(job.falOrigin ?? "?"), not to \(environment.origin); it was not asked to cancel there"
+        }
         guard let handle = environment.handle(of: job) else { return "it had no request at fal" }
         switch try await environment.client.cancel(handle) {
         case .requested: return "fal cancelled request \(handle.requestID)"
