@@ -73,6 +73,25 @@ extension JobStore {
         }
     }
 
+    /// What a rescued copy holds, for the operator deciding whether to put it back: SQLite's integrity check and
+    /// the jobs it knows.
+    public static func describeCopy(at path: String) -> String {
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            return try queue.read { db in
+                let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+                let jobs = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job") ?? 0
+                let atFal = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE request_id IS NOT NULL AND state NOT IN ('completed', 'failed', 'cancelled')") ?? 0
+                let check = integrity == ["ok"] ? "it passes SQLite's integrity check" : "it FAILS SQLite's integrity check (\(integrity.prefix(3).joined(separator: "; "))): parts were lost"
+                return "\(jobs) jobs, \(atFal) with a request at fal; \(check)"
+            }
+        } catch {
+            return "it cannot be read (\(error)): parts were lost"
+        }
+    }
+
     /// Where `rescue` copies go in a state folder: `kling-batch.sqlite.rescued-<UTC time>`.
     public static func rescuePath(in directory: String, at now: Date = Date()) -> String {
         (directory as NSString).appendingPathComponent(fileName + ".rescued-" + compactTimestamp(now))

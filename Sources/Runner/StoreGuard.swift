@@ -2,6 +2,7 @@ import Foundation
 import JobStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Notices the database file deleted, replaced or emptied under a running runner, and stops it.
 ///
@@ -47,20 +48,29 @@ public struct StoreLost: Error, CustomStringConvertible {
     }
 
     /// Saves what the runner's open connection can still read beside the lost file, once every part of the runner
-    /// has stopped writing, and says how to put it back. Returns the copy's path, or nil when none could be made.
+    /// has stopped writing, checks the copy, and says how to put it back. Returns the copy's path, or nil when none
+    /// could be made.
+    ///
+    /// The store is then kept open until the process exits: closing it would checkpoint its WAL into whatever file
+    /// now has its inode (an emptied one would come back as a damaged store that looks whole).
     @discardableResult
     public func rescue(_ store: JobStore, logger: Logger) -> String? {
+        Self.keptOpen.withLock { $0.append(store) }
         let directory = (path as NSString).deletingLastPathComponent
         let copy = JobStore.rescuePath(in: directory)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try store.rescue(to: copy)
-            logger.critical(
-                "\(self); stopped. Everything this process knew (every job, and every request at fal) is saved in \(copy). To go on: make sure no kling-batch is running, put it back with `mv \(copy) \(path)`, and start again.")
-            return copy
         } catch {
             logger.critical("\(self); stopped. Saving a copy failed (\(error)); restore the store from a backup before starting again.")
             return nil
         }
+        let verdict = JobStore.describeCopy(at: copy)
+        logger.critical(
+            "\(self); stopped. What this process could still read (jobs, and requests at fal) is saved in \(copy): \(verdict). To go on: make sure no kling-batch is running, put it back with `mv \(copy) \(path)`, and start again.")
+        return copy
     }
+
+    /// Stores whose file was lost: never closed, see `rescue`.
+    private static let keptOpen = Mutex<[JobStore]>([])
 }

@@ -26,6 +26,28 @@ enum Processes {
         ] + extra, environment: environment)
     }
 
+    /// `kling-batch daemon` on `<folder>/jobs`, with state and output in `folder`.
+    static func daemon(
+        _ emulator: EmulatorProcess, folder: TemporaryDirectory, extra: [String] = [], environment: [String: String] = environment()
+    ) throws -> ChildProcess {
+        try ChildProcess("kling-batch", [
+            "daemon", "--fal-url", emulator.url.absoluteString, "--jobs", folder.path + "/jobs", "--state-dir", folder.path + "/state",
+            "--out", folder.path + "/out", "--settle", "100ms", "--local-recheck", "200ms", "--log-level", "info",
+        ] + extra, environment: environment)
+    }
+
+    /// Writes `count` specs in a staging folder and moves them into `<folder>/jobs` (images copied first).
+    static func drop(_ count: Int, into folder: TemporaryDirectory, prefix: String = "job") throws {
+        let stage = folder.url.appendingPathComponent("stage-\(prefix)")
+        let specs = try SpecWriter.writeJobs(count: count, in: stage, sharedImages: 1, prefix: prefix)
+        let jobs = folder.path + "/jobs"
+        try FileManager.default.createDirectory(atPath: jobs + "/refs", withIntermediateDirectories: true)
+        for image in try FileManager.default.contentsOfDirectory(atPath: stage.path + "/refs") where !FileManager.default.fileExists(atPath: jobs + "/refs/" + image) {
+            try FileManager.default.copyItem(atPath: stage.path + "/refs/" + image, toPath: jobs + "/refs/" + image)
+        }
+        for spec in specs { try FileManager.default.moveItem(atPath: spec, toPath: jobs + "/" + (spec as NSString).lastPathComponent) }
+    }
+
     /// A kling-batch command run to its end: exit status, stdout and stderr.
     static func command(_ arguments: [String], environment: [String: String] = environment()) async throws -> (status: Int32, out: String, err: String) {
         let child = try ChildProcess("kling-batch", arguments, environment: environment)
