@@ -23,16 +23,26 @@ public final class ChildProcess: @unchecked Sendable {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }
 
-    /// Starts `executable` (a product name such as `kling-batch`) with `arguments`.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil) throws {
-        var url = Self.productsDirectory.appendingPathComponent(executable)
+    /// The built product `executable` (such as `kling-batch`) of this package.
+    public static func product(_ executable: String) throws -> URL {
+        var url = productsDirectory.appendingPathComponent(executable)
         if !FileManager.default.isExecutableFile(atPath: url.path) {
             // `swift test` runs the bundle from inside `…/debug/X.xctest/…` on some layouts.
-            url = Self.productsDirectory.deletingLastPathComponent().appendingPathComponent(executable)
+            url = productsDirectory.deletingLastPathComponent().appendingPathComponent(executable)
         }
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw HarnessError("no built executable \(executable) next to \(Self.productsDirectory.path); run `swift build` first")
+            throw HarnessError("no built executable \(executable) next to \(productsDirectory.path); run `swift build` first")
         }
+        return url
+    }
+
+    /// Starts `executable` (a product name such as `kling-batch`) with `arguments`.
+    public convenience init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil) throws {
+        try self.init(at: Self.product(executable), arguments, environment: environment, currentDirectory: currentDirectory)
+    }
+
+    /// Starts the program at `url` with `arguments`.
+    public init(at url: URL, _ arguments: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil) throws {
         process.executableURL = url
         process.arguments = arguments
         if let environment { process.environment = environment }

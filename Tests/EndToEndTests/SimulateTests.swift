@@ -1,0 +1,64 @@
+import FalEmulator
+import Foundation
+import Testing
+import TestSupport
+
+/// `--simulate` works from a binary installed alone, and its store never mixes with a real one.
+@Suite("Simulated runs", .serialized, .timeLimit(.minutes(5)))
+struct SimulateTests {
+    /// The repository's own example jobs.
+    static let exampleJobs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("jobs")
+
+    @Test("the binary copied alone into an empty folder runs the example jobs with run --once --simulate, in a store of its own under $HOME")
+    func binaryAlone() async throws {
+        let folder = try TemporaryDirectory("simulate-alone")
+        defer { folder.remove() }
+        let bin = folder.url.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: try ChildProcess.product("kling-batch"), to: bin.appendingPathComponent("kling-batch"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: bin.path) == ["kling-batch"])
+        try FileManager.default.copyItem(at: Self.exampleJobs, to: folder.url.appendingPathComponent("jobs"))
+        let home = folder.path + "/home"
+        var environment = Processes.environment()
+        environment.removeValue(forKey: "FAL_KEY")
+        environment.removeValue(forKey: "XDG_STATE_HOME")
+        environment["HOME"] = home
+        let run = try ChildProcess(at: bin.appendingPathComponent("kling-batch"), ["run", "--once", "--simulate", "jobs"], environment: environment, currentDirectory: folder.url)
+        let status = await run.waitForExit()
+        #expect(status == 0, "\(run.stdout)\n\(run.stderr.suffix(2000))")
+        #expect(run.stdout.contains("5 of 5 jobs completed"), "\(run.stdout)")
+        try Processes.expectOutputs(folder.path + "/out", count: 5)
+        #expect(FileManager.default.fileExists(atPath: home + "/.local/state/kling-batch/simulate/kling-batch.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: home + "/.local/state/kling-batch/kling-batch.sqlite"), "a simulated run made the real store")
+    }
+
+    @Test("a real run on a simulated store, or --simulate on a real one, is refused with exit 4; $XDG_STATE_HOME is honoured; status --simulate reads the simulated store")
+    func storesNeverMix() async throws {
+        let folder = try TemporaryDirectory("simulate-mix")
+        defer { folder.remove() }
+        try SpecWriter.writeJobs(count: 1, in: folder.url.appendingPathComponent("jobs"), sharedImages: 0)
+        var environment = Processes.environment()
+        environment["XDG_STATE_HOME"] = folder.path + "/xdg"
+        let simulated = folder.path + "/xdg/kling-batch/simulate"
+        let sim = try ChildProcess("kling-batch", ["run", "--once", "--simulate", "--out", folder.path + "/out", folder.path + "/jobs"], environment: environment)
+        #expect(await sim.waitForExit() == 0, "\(sim.stderr.suffix(2000))")
+        #expect(FileManager.default.fileExists(atPath: simulated + "/kling-batch.sqlite"))
+        let status = try await Processes.command(["status", "--simulate"], environment: environment)
+        #expect(status.status == 0 && status.out.contains("completed 1"), "\(status)")
+
+        let emulator = try await EmulatorProcess(["--run-seconds", "0.05"])
+        let real = try Processes.runOnce(emulator, state: simulated, out: folder.path + "/out", jobs: folder.path + "/jobs", environment: environment)
+        #expect(await real.waitForExit() == 4)
+        #expect(real.stderr.contains("was made by --simulate runs"), "\(real.stderr)")
+        #expect(try await emulator.counters().submitCalls == 0)
+
+        let realRun = try Processes.runOnce(emulator, state: folder.path + "/real", out: folder.path + "/out", jobs: folder.path + "/jobs", environment: environment)
+        #expect(await realRun.waitForExit() == 0)
+        let simOnReal = try ChildProcess(
+            "kling-batch", ["run", "--once", "--simulate", "--state-dir", folder.path + "/real", folder.path + "/jobs"], environment: environment)
+        #expect(await simOnReal.waitForExit() == 4)
+        #expect(simOnReal.stderr.contains("holds real jobs"), "\(simOnReal.stderr)")
+        await emulator.stop()
+    }
+}
