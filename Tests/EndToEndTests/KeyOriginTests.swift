@@ -65,6 +65,10 @@ struct KeyOriginTests {
         // Abandon them; retry needs --resubmit for a paid result that is out of reach, and says what it costs.
         let abandon = try await Processes.command(["store", "abandon", oldOrigin, "--state-dir", state], environment: environment)
         #expect(abandon.status == 0 && abandon.out.contains("abandoned a-0/a-0"), "\(abandon)")
+        let list = try await Processes.command(["list", "--state", "failed", "--state-dir", state], environment: environment)
+        #expect(list.out.contains("RETRY") && list.out.components(separatedBy: "resubmit").count > 3, "\(list.out)")
+        let show = try await Processes.command(["show", "a-0/a-0", "--state-dir", state], environment: environment)
+        #expect(show.out.contains("retry:      submit again with --resubmit") && show.out.contains("sent to:    \(oldOrigin)"), "\(show.out)")
         let refused = try await Processes.command(["retry", "--failed", "--state-dir", state], environment: environment)
         #expect(refused.status == 1 && refused.err.contains("--resubmit") && refused.err.contains("costs $"), "\(refused)")
         let retried = try await Processes.command(["retry", "--failed", "--resubmit", "--state-dir", state], environment: environment)

@@ -81,4 +81,61 @@ actor Counter {
     var total = 0
     func enter() { current += 1; total += 1; maximum = max(maximum, current) }
     func leave() { current -= 1 }
+
+    @Test("pause causes: each is set and cleared on its own; only the key needs an operator; a clear wakes every waiter at once")
+    func pauseCauses() async throws {
+        let gate = SubmissionGate(limit: 4, doorbell: Doorbell())
+        #expect(await gate.pause(.output, "the output disk is full"))
+        #expect(await !gate.pause(.output, "still full"), "a second report of the same cause is not news")
+        await gate.pause("the key was refused")
+        #expect(await gate.check().allowed == false)
+        #expect(await gate.pausedReason == "the key was refused; still full")
+        #expect(await gate.keyPausedReason == "the key was refused")
+        #expect(await gate.pauseCauses == [.key, .output])
+        await gate.resume()
+        #expect(await gate.pauseCauses == [.output], "a reload lifts the key pause only")
+
+        // Three executors wait for the disk; one clear wakes them all, long before their recheck is due.
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<3 { group.addTask { await gate.waitUntilClear(.output, atMost: .seconds(60)) } }
+            await Task.yield()
+            #expect(await gate.clear(.output))
+            try await group.waitForAll()
+        }
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(await gate.check().allowed)
+        #expect(await !gate.clear(.output), "clearing what is not paused says so")
+        // Waiting on a cause that is not in force returns at once.
+        await gate.waitUntilClear(.store, atMost: .seconds(60))
+    }
+
+    @Test("a broadcast wakes every waiter, and one that registers after a fire it already missed returns at once")
+    func broadcast() async {
+        let broadcast = Broadcast()
+        let seen = broadcast.generation
+        broadcast.fire()
+        await broadcast.wait(after: seen, atMost: .seconds(60))
+        let now = broadcast.generation
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { await broadcast.wait(after: now, atMost: .seconds(60)) } }
+            await Task.yield()
+            broadcast.fire()
+        }
+        #expect(broadcast.generation == now + 1)
+    }
+
+    @Test("sizes as people write them, and as they read them")
+    func sizes() {
+        #expect(DiskSpace.parseSize("64MB") == 64_000_000)
+        #expect(DiskSpace.parseSize("1.5 GB") == 1_500_000_000)
+        #expect(DiskSpace.parseSize("512k") == 512_000)
+        #expect(DiskSpace.parseSize("2MiB") == 2_097_152)
+        #expect(DiskSpace.parseSize("0") == 0)
+        #expect(DiskSpace.parseSize("lots") == nil)
+        #expect(DiskSpace.parseSize("-1MB") == nil)
+        #expect(DiskSpace.describe(64_000_000) == "64 MB")
+        #expect(DiskSpace.describe(1_500_000) == "1.5 MB")
+        #expect(DiskSpace.available(at: "/") ?? 0 > 0)
+    }
 }
