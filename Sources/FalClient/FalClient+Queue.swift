@@ -12,34 +12,8 @@ extension FalClient {
     /// answer came back (timeout, reset, a gateway error that did not come from fal, a 2xx without a readable
     /// request id): the caller must reconcile through the request listing rather than submit again.
     public func submit(endpoint: FalEndpointID, input: JSONValue, options: SubmitOptions = .init()) async throws -> SubmitReceipt {
-        var components = URLComponents(url: endpoints.queue.appendingPathComponent(endpoint.rawValue), resolvingAgainstBaseURL: false)!
-        if let webhook = options.webhookURL {
-            components.queryItems = [URLQueryItem(name: "fal_webhook", value: webhook.absoluteString)]
-        }
-        let url = components.url!
-        guard endpoints.mayReceiveKey(url) else {
-            throw FalError(kind: .foreignOrigin(FalOrigin.of(url) ?? url.absoluteString), operation: .submit, url: url.absoluteString)
-        }
-        var headers = HTTPHeaders()
-        headers.add(name: "Authorization", value: key.authorizationHeader)
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Accept", value: "application/json")
-        headers.add(name: "User-Agent", value: FalClient.userAgent)
-        if let timeout = options.startTimeout {
-            headers.add(name: "X-Fal-Request-Timeout", value: String(max(1, timeout.components.seconds)))
-        }
-        if let priority = options.priority { headers.add(name: "X-Fal-Queue-Priority", value: priority.rawValue) }
-        if let lifetime = options.outputLifetime {
-            headers.add(name: "X-Fal-Object-Lifecycle-Preference", value: "{\"expiration_duration_seconds\": \(lifetime.components.seconds)}")
-        }
-        let request: HTTPClient.Request
-        do {
-            request = try HTTPClient.Request(
-                url: url.absoluteString, method: .POST, headers: headers, body: .byteBuffer(ByteBuffer(data: input.canonicalData())))
-        } catch {
-            throw FalError(kind: .rejected, operation: .submit, url: url.absoluteString, detail: "invalid request: \(error)")
-        }
-
+        let request = try submitRequest(endpoint: endpoint, input: input, options: options)
+        let url = request.url
         let delegate = SubmitDelegate(maxBytes: 1 << 20)
         let started = ContinuousClock.now
         defer { Self.recordLatency(.submit, since: started) }
@@ -63,7 +37,41 @@ extension FalClient {
             if Task.isCancelled && !delegate.headWasSent { throw CancellationError() }
             throw FalError(kind: .submitOutcomeUnknown(description), operation: .submit, url: url.absoluteString)
         }
+        return try receipt(from: answer, endpoint: endpoint, url: url)
+    }
 
+    /// The submit as it goes on the wire: on the configured queue origin only, with fal's option headers.
+    private func submitRequest(endpoint: FalEndpointID, input: JSONValue, options: SubmitOptions) throws -> HTTPClient.Request {
+        var components = URLComponents(url: endpoints.queue.appendingPathComponent(endpoint.rawValue), resolvingAgainstBaseURL: false)!
+        if let webhook = options.webhookURL {
+            components.queryItems = [URLQueryItem(name: "fal_webhook", value: webhook.absoluteString)]
+        }
+        let url = components.url!
+        guard endpoints.mayReceiveKey(url) else {
+            throw FalError(kind: .foreignOrigin(FalOrigin.of(url) ?? url.absoluteString), operation: .submit, url: url.absoluteString)
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Authorization", value: key.authorizationHeader)
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Accept", value: "application/json")
+        headers.add(name: "User-Agent", value: FalClient.userAgent)
+        if let timeout = options.startTimeout {
+            headers.add(name: "X-Fal-Request-Timeout", value: String(max(1, timeout.components.seconds)))
+        }
+        if let priority = options.priority { headers.add(name: "X-Fal-Queue-Priority", value: priority.rawValue) }
+        if let lifetime = options.outputLifetime {
+            headers.add(name: "X-Fal-Object-Lifecycle-Preference", value: "{\"expiration_duration_seconds\": \(lifetime.components.seconds)}")
+        }
+        do {
+            return try HTTPClient.Request(
+                url: url.absoluteString, method: .POST, headers: headers, body: .byteBuffer(ByteBuffer(data: input.canonicalData())))
+        } catch {
+            throw FalError(kind: .rejected, operation: .submit, url: url.absoluteString, detail: "invalid request: \(error)")
+        }
+    }
+
+    /// What a submit's answer means: a request handle confined to the queue origin, or the error that says what to do.
+    private func receipt(from answer: FalHTTPAnswer, endpoint: FalEndpointID, url: URL) throws -> SubmitReceipt {
         let fromFal = answer.header("x-fal-request-id") != nil
         if [502, 504].contains(answer.status) && !fromFal {
             // A gateway between us and fal gave up waiting; fal may still have taken the request.

@@ -18,81 +18,55 @@ public struct EffectiveSettings: Sendable {
 
     /// Resolves and checks every setting; the first bad one is reported with where it came from.
     public init(_ layers: ConfigurationLayers, processEnvironment: [String: String], currentDirectory: String = FileManager.default.currentDirectoryPath) throws {
-        func text(_ key: SettingKey) -> ConfigurationLayers.Value? { layers.value(key) }
-        func path(_ key: SettingKey) -> String? { text(key).map { Self.absolute($0.text, in: currentDirectory) } }
-        func integer(_ key: SettingKey, minimum: Int = 1) throws -> Int {
-            let value = text(key)!
-            guard let number = Int(value.text.trimmingCharacters(in: .whitespaces)), number >= minimum else {
-                throw ConfigurationError("\(value.origin) must be a whole number of at least \(minimum), got '\(value.text)'")
-            }
-            return number
-        }
-        func duration(_ key: SettingKey) throws -> Duration {
-            let value = text(key)!
-            guard let parsed = DurationText.parse(value.text) else {
-                throw ConfigurationError("\(value.origin) must be a duration such as 500ms, 10s, 30m or 2h, got '\(value.text)'")
-            }
-            return parsed
-        }
-        func dollars(_ key: SettingKey) throws -> USD? {
-            guard let value = text(key) else { return nil }
-            guard let amount = USD(parsing: value.text.replacingOccurrences(of: "$", with: "")), amount.micros >= 0 else {
-                throw ConfigurationError("\(value.origin) must be an amount in dollars such as 25 or 0.112, got '\(value.text)'")
-            }
-            return amount
-        }
-
-        let chosen = path(.stateDir) ?? processEnvironment["STATE_DIRECTORY"].map { String($0.split(separator: ":").first ?? "") }
+        let read = SettingReader(layers: layers, currentDirectory: currentDirectory)
+        let chosen = read.path(.stateDir) ?? processEnvironment["STATE_DIRECTORY"].map { String($0.split(separator: ":").first ?? "") }
         stateDirectoryIsDefault = chosen == nil
-        var runner = RunnerConfiguration(stateDirectory: chosen ?? Self.defaultStateDirectory(processEnvironment), outputDirectory: path(.out)!)
-        runner.concurrency = try integer(.concurrency)
-        runner.uploadConcurrency = try integer(.uploads)
-        runner.downloadConcurrency = try integer(.downloads)
-        runner.retry.maxAttempts = try integer(.maxAttempts)
-        runner.reconcileGrace = try duration(.reconcileGrace)
-        runner.reconcileInterval = try duration(.reconcileInterval)
-        runner.polling.first = try duration(.pollFirst)
-        runner.polling.maxInQueue = try duration(.pollMaxInQueue)
-        runner.polling.maxInProgress = try duration(.pollMaxInProgress)
-        runner.settle = try duration(.settle)
-        runner.rescanInterval = try duration(.rescanInterval)
-        guard runner.rescanInterval >= .milliseconds(100) else { throw ConfigurationError("\(text(.rescanInterval)!.origin) must be at least 100ms") }
-        runner.localRecheck = try duration(.localRecheck)
-        guard runner.localRecheck >= .milliseconds(10), runner.localRecheck <= .seconds(30) else {
-            throw ConfigurationError("\(text(.localRecheck)!.origin) must be between 10ms and 30s")
-        }
-        let floor = text(.minFreeSpace)!
-        guard let bytes = DiskSpace.parseSize(floor.text) else {
-            throw ConfigurationError("\(floor.origin) must be a size such as 64MB, 1GB or 0, got '\(floor.text)'")
-        }
-        runner.minimumFreeStateBytes = bytes
-        runner.pricePerSecond = try dollars(.pricePerSecond) ?? .klingO1PerSecond
-        runner.budget = Budget(perDay: try dollars(.maxSpendPerDay), perBatch: try dollars(.maxSpendPerBatch))
-        self.runner = runner
-        jobsDirectory = path(.jobs)!
-
-        if let value = text(.falURL) {
+        guard let out = read.path(.out), let jobs = read.path(.jobs) else { throw ConfigurationError("out and jobs_dir must be set") }
+        runner = try Self.runner(read, state: chosen ?? Self.defaultStateDirectory(processEnvironment), out: out)
+        jobsDirectory = jobs
+        if let value = read.text(.falURL) {
             guard let url = FalEndpoints.parseBaseURL(value.text) else { throw ConfigurationError("\(value.origin) must be an http(s) URL, got '\(value.text)'") }
             endpoints = FalEndpoints(baseURL: url)
         } else {
             endpoints = .production
         }
-        keyFile = path(.keyFile)
-        if let value = text(.http) {
+        keyFile = read.path(.keyFile)
+        if let value = read.text(.http) {
             guard let address = Self.parseAddress(value.text) else {
                 throw ConfigurationError("\(value.origin) must be HOST:PORT such as 127.0.0.1:9464, got '\(value.text)'")
             }
             httpAddress = address
         }
-        let level = text(.logLevel)!
+        let level = try read.required(.logLevel)
         guard let parsedLevel = Logger.Level(rawValue: level.text) else {
             throw ConfigurationError("\(level.origin) must be one of trace, debug, info, notice, warning, error, critical; got '\(level.text)'")
         }
         logLevel = parsedLevel
-        if let format = text(.logFormat) {
+        if let format = read.text(.logFormat) {
             guard KlingLogHandler.Format(rawValue: format.text) != nil else { throw ConfigurationError("\(format.origin) must be text, json or journal, got '\(format.text)'") }
             logFormat = format.text
         }
+    }
+
+    /// The runner's own settings.
+    private static func runner(_ read: SettingReader, state: String, out: String) throws -> RunnerConfiguration {
+        var runner = RunnerConfiguration(stateDirectory: state, outputDirectory: out)
+        runner.concurrency = try read.integer(.concurrency)
+        runner.uploadConcurrency = try read.integer(.uploads)
+        runner.downloadConcurrency = try read.integer(.downloads)
+        runner.retry.maxAttempts = try read.integer(.maxAttempts)
+        runner.reconcileGrace = try read.duration(.reconcileGrace)
+        runner.reconcileInterval = try read.duration(.reconcileInterval)
+        runner.polling.first = try read.duration(.pollFirst)
+        runner.polling.maxInQueue = try read.duration(.pollMaxInQueue)
+        runner.polling.maxInProgress = try read.duration(.pollMaxInProgress)
+        runner.settle = try read.duration(.settle)
+        runner.rescanInterval = try read.duration(.rescanInterval, within: .milliseconds(100)...(.seconds(86_400)))
+        runner.localRecheck = try read.duration(.localRecheck, within: .milliseconds(10)...(.seconds(30)))
+        runner.minimumFreeStateBytes = try read.bytes(.minFreeSpace)
+        runner.pricePerSecond = try read.dollars(.pricePerSecond) ?? .klingO1PerSecond
+        runner.budget = Budget(perDay: try read.dollars(.maxSpendPerDay), perBatch: try read.dollars(.maxSpendPerBatch))
+        return runner
     }
 
     /// `$XDG_STATE_HOME/kling-batch`, or `$HOME/.local/state/kling-batch`.

@@ -1,0 +1,55 @@
+import Foundation
+import KlingCore
+
+/// Reads one setting's effective value as a typed value, with an error that names where a bad value came from.
+/// One reader for every kind of value, so `EffectiveSettings` is a list of settings rather than of parsers.
+struct SettingReader {
+    let layers: ConfigurationLayers
+    let currentDirectory: String
+
+    func text(_ key: SettingKey) -> ConfigurationLayers.Value? { layers.value(key) }
+
+    /// A path as people write it, made absolute.
+    func path(_ key: SettingKey) -> String? { text(key).map { EffectiveSettings.absolute($0.text, in: currentDirectory) } }
+
+    /// A setting that must have a value (every one read this way has a default).
+    func required(_ key: SettingKey) throws -> ConfigurationLayers.Value {
+        guard let value = text(key) else { throw ConfigurationError("\(key.rawValue) must be set (\(key.flag), \(key.environmentName), or in the config file)") }
+        return value
+    }
+
+    func integer(_ key: SettingKey, minimum: Int = 1) throws -> Int {
+        let value = try required(key)
+        guard let number = Int(value.text.trimmingCharacters(in: .whitespaces)), number >= minimum else {
+            throw ConfigurationError("\(value.origin) must be a whole number of at least \(minimum), got '\(value.text)'")
+        }
+        return number
+    }
+
+    func duration(_ key: SettingKey, within range: ClosedRange<Duration>? = nil) throws -> Duration {
+        let value = try required(key)
+        guard let parsed = DurationText.parse(value.text) else {
+            throw ConfigurationError("\(value.origin) must be a duration such as 500ms, 10s, 30m or 2h, got '\(value.text)'")
+        }
+        if let range, !range.contains(parsed) {
+            throw ConfigurationError("\(value.origin) must be between \(range.lowerBound.formattedSeconds) and \(range.upperBound.formattedSeconds), got '\(value.text)'")
+        }
+        return parsed
+    }
+
+    func dollars(_ key: SettingKey) throws -> USD? {
+        guard let value = text(key) else { return nil }
+        guard let amount = USD(parsing: value.text.replacingOccurrences(of: "$", with: "")), amount.micros >= 0 else {
+            throw ConfigurationError("\(value.origin) must be an amount in dollars such as 25 or 0.112, got '\(value.text)'")
+        }
+        return amount
+    }
+
+    func bytes(_ key: SettingKey) throws -> Int64 {
+        let value = try required(key)
+        guard let bytes = DiskSpace.parseSize(value.text) else {
+            throw ConfigurationError("\(value.origin) must be a size such as 64MB, 1GB or 0, got '\(value.text)'")
+        }
+        return bytes
+    }
+}
