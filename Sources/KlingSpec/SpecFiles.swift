@@ -18,7 +18,8 @@ public enum SpecFiles {
 
     /// The spec files among `paths`: files as given, and the spec files directly inside folders, sorted by name.
     /// Inside a folder, a symlink is followed only when its target is a file inside that same folder; others are
-    /// refused without being read (a link to `/etc/shadow` must not end up in an errors file or a log).
+    /// refused without being read (a link to `/etc/shadow` must not end up in an errors file or a log), and each
+    /// file is read once, here, so what is judged is what is read.
     /// Throws when a path does not exist.
     public static func expand(_ paths: [String]) throws -> SpecFileList {
         var list = SpecFileList()
@@ -28,16 +29,17 @@ public enum SpecFiles {
                 throw SpecFilesError(message: "\(path): no such file or folder")
             }
             guard isDirectory.boolValue else {
-                list.files.append(path)
+                list.files.append(SpecFile(path: path, contents: nil))
                 continue
             }
             let folder = path.hasSuffix("/") ? String(path.dropLast()) : path
             for name in try FileManager.default.contentsOfDirectory(atPath: path).filter(isSpecFile).sorted() {
                 let full = folder + "/" + name
-                switch link(name, in: folder) {
-                case .notALink(isFile: true), .inside: list.files.append(full)
-                case .notALink(isFile: false): continue
-                case .outside, .dangling: list.refused.append(.refused(file: full, message: linkRefusal))
+                if case .notALink(isFile: false) = link(name, in: folder) { continue }
+                switch readInside(name, in: folder) {
+                case .contents(let bytes): list.files.append(SpecFile(path: full, contents: bytes))
+                case .refused(let message): list.refused.append(.refused(file: full, message: message))
+                case .gone: continue
                 }
             }
         }
@@ -81,10 +83,29 @@ public enum SpecFiles {
     }
 }
 
-/// Spec files found on the command line: the ones to read, and the ones refused without reading.
+/// Spec files found on the command line: the ones to validate, and the ones refused without reading.
 public struct SpecFileList: Sendable {
-    public var files: [String] = []
+    public var files: [SpecFile] = []
     public var refused: [SpecReport] = []
+}
+
+/// A spec file to validate: found in a folder, it was already read (see `readInside`); named by hand, it is read
+/// by its path.
+public struct SpecFile: Sendable {
+    public let path: String
+    public let contents: [UInt8]?
+
+    public init(path: String, contents: [UInt8]?) {
+        self.path = path
+        self.contents = contents
+    }
+}
+
+extension SpecValidator {
+    /// Validates what was read, or the file at its path.
+    public func validate(_ file: SpecFile) -> SpecReport {
+        file.contents.map { validate(contents: $0, path: file.path) } ?? validate(fileAt: file.path)
+    }
 }
 
 /// A path given on the command line that is not there.

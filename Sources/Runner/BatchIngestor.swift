@@ -35,7 +35,12 @@ public struct BatchIngestor: Sendable {
 
     /// Validates and (when valid) accepts the file at `path`.
     public func ingest(file path: String, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
-        let report = validator.validate(fileAt: path)
+        try ingest(SpecFile(path: path, contents: nil), allowDuplicate: allowDuplicate, now: now)
+    }
+
+    /// Validates and (when valid) accepts a spec file already read from its folder (or read now by its path).
+    public func ingest(_ file: SpecFile, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
+        let report = validator.validate(file)
         guard report.isValid, let sha = report.sha256 else { return .rejected(report) }
         return try accept(report, sha256: sha, allowDuplicate: allowDuplicate, now: now)
     }

@@ -28,8 +28,9 @@ public enum RunOnce {
             report.rejected.append(refused)
             for diagnostic in refused.diagnostics { logger.error("\(diagnostic)") }
         }
-        for file in list.files {
-            switch try ingestor.ingest(file: file, allowDuplicate: allowDuplicate) {
+        for spec in list.files {
+            let file = spec.path
+            switch try ingestor.ingest(spec, allowDuplicate: allowDuplicate) {
             case .accepted(let batch, let jobs, let warnings):
                 touched.formUnion(jobs.map(\.id))
                 report.accepted.append(.init(file: file, batch: batch.name, jobs: jobs.count))

@@ -58,7 +58,7 @@ struct CorpusTests {
         let files = try SpecFiles.expand([jobs.path]).files
         #expect(files.count >= 3)
         for file in files {
-            let report = SpecValidator().validate(fileAt: file)
+            let report = SpecValidator().validate(file)
             #expect(report.isValid, "\(file): \(report.errors.map(\.description))")
             #expect(report.warnings.isEmpty, "\(file): \(report.warnings.map(\.description))")
         }

@@ -217,7 +217,7 @@ struct SpecFormatTests {
                 try Data().write(to: directory.file(name))
             }
             try FileManager.default.createDirectory(at: directory.file("sub.yaml"), withIntermediateDirectories: true)
-            let found = try SpecFiles.expand([directory.path]).files.map { ($0 as NSString).lastPathComponent }
+            let found = try SpecFiles.expand([directory.path]).files.map { ($0.path as NSString).lastPathComponent }
             #expect(found == ["a.yaml", "b.yml", "c.json"])
             #expect(throws: SpecFilesError.self) { try SpecFiles.expand([directory.path + "/missing"]) }
         }

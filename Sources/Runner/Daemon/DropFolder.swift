@@ -70,6 +70,11 @@ public final class DropFolder: Sendable {
         return target
     }
 
+    /// A spec file of the folder, read in one open through the held folder descriptor (see `SpecFiles.readInside`).
+    public func read(_ name: String) -> SpecFileRead {
+        SpecFiles.readInside(name, in: root, folderFD: rootFD)
+    }
+
     /// The reasons written for an invalid file: the same lines `kling-batch validate` prints.
     public static func reasons(for report: SpecReport) -> [String] {
         report.diagnostics.map(\.description) + ["invalid \(report.file): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s"); nothing in this file will run"]

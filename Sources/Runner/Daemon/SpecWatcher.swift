@@ -168,17 +168,17 @@ public final class SpecWatcher: Service, Sendable {
         var valid: [(name: String, path: String, report: SpecReport, sha256: String)] = []
         for name in names {
             let path = folder.root + "/" + name
-            switch SpecFiles.link(name, in: folder.root) {
-            case .notALink(isFile: true), .inside:
-                break
-            case .notALink(isFile: false):
-                continue
-            case .outside, .dangling:
+            let report: SpecReport
+            switch folder.read(name) {
+            case .contents(let bytes):
+                report = ingestor.validator.validate(contents: bytes, path: path)
+            case .refused(let message):
                 // Refused unread: the target's content must reach neither the errors file nor the log.
-                settle(name, at: path, .rejected(.refused(file: path, message: SpecFiles.linkRefusal)), in: folder)
+                settle(name, at: path, .rejected(.refused(file: path, message: message)), in: folder)
+                continue
+            case .gone:
                 continue
             }
-            let report = ingestor.validator.validate(fileAt: path)
             if report.isValid, let sha256 = report.sha256 {
                 valid.append((name, path, report, sha256))
             } else {

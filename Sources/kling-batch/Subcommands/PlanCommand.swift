@@ -25,9 +25,9 @@ struct PlanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let list = try SpecFiles.expand(paths)
-        let files = list.files + list.refused.map(\.file)
+        let files = list.files.map(\.path) + list.refused.map(\.file)
         let validator = spec.validator
-        let reports = list.files.map { validator.validate(fileAt: $0) } + list.refused
+        let reports = list.files.map { validator.validate($0) } + list.refused
         let valid = reports.filter(\.isValid)
         let invalid = reports.filter { !$0.isValid }
         let rate = spec.pricePerSecond

@@ -25,9 +25,9 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let list = try SpecFiles.expand(paths)
-        let files = list.files + list.refused.map(\.file)
+        let files = list.files.map(\.path) + list.refused.map(\.file)
         let validator = spec.validator
-        let reports = list.files.map { validator.validate(fileAt: $0) } + list.refused
+        let reports = list.files.map { validator.validate($0) } + list.refused
         if output.json {
             Console.json(.array(reports.map { $0.json(rate: spec.pricePerSecond) }))
         } else {
