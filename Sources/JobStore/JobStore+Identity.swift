@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -35,12 +36,38 @@ public enum StoreFileCheck: Sendable, Equatable {
     case replaced(FileID)
     /// The same file, cut to 0 bytes.
     case emptied
+    /// The WAL (`-wal`) or shared-memory (`-shm`) file was deleted or replaced: the latest commits live only in
+    /// this process's open copy of it.
+    case sidecarLost(String)
+}
+
+/// The store's `-wal` and `-shm` files, recorded the first time they are seen.
+final class SidecarFiles: Sendable {
+    private let seen = Mutex<[String: FileID]>([:])
+
+    /// The first suffix whose file is gone or another file now; records any seen for the first time.
+    func lost(besides path: String) -> String? {
+        seen.withLock { seen in
+            for suffix in ["-wal", "-shm"] {
+                let now = FileID(path: path + suffix)
+                if let before = seen[suffix] {
+                    if now != before { return suffix }
+                } else if let now {
+                    seen[suffix] = now
+                }
+            }
+            return nil
+        }
+    }
 }
 
 extension JobStore {
-    /// The identity row, created for a new store (or one made before stores had identities).
+    /// The identity row, created for a new store (or one made before stores had identities). A store that already
+    /// holds jobs when it gets its identity was made by an older version, which ran real and simulated jobs in one
+    /// store: it is taken as real, whoever opens it first, so a first `--simulate` can never claim it.
     static func ensureIdentity(_ db: Database, purpose: StorePurpose) throws -> StoreIdentity {
-        let fresh = StoreIdentity(purpose: purpose)
+        let hasJobs = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM job)") ?? false
+        let fresh = StoreIdentity(purpose: hasJobs ? .real : purpose)
         try db.execute(
             sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?), ('created_at', ?), ('purpose', ?)",
             arguments: [fresh.id, timestamp(fresh.createdAt), fresh.purpose.rawValue])
@@ -60,7 +87,18 @@ extension JobStore {
         guard lstat(path, &info) == 0 else { return .deleted }
         let now = FileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         if now != file { return .replaced(now) }
-        return info.st_size == 0 ? .emptied : .intact
+        if info.st_size == 0 { return .emptied }
+        return sidecars.lost(besides: path).map { .sidecarLost((path as NSString).lastPathComponent + $0) } ?? .intact
+    }
+
+    /// Writes every commit still only in the WAL into the database file, through this process's open connection:
+    /// after the WAL file was deleted, that connection holds the only copy of them.
+    public func checkpoint() throws {
+        do {
+            try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(FULL)") }
+        } catch let error as DatabaseError {
+            throw classify(error)
+        }
     }
 
     /// Copies everything this process can still read (through its open connection, even when the file was
@@ -90,6 +128,11 @@ extension JobStore {
         } catch {
             return "it cannot be read (\(error)): parts were lost"
         }
+    }
+
+    /// Writes the marker for `identity` in `directory` (beside a rescued copy, when the whole folder was lost).
+    public static func writeMarker(_ identity: StoreIdentity, in directory: String) throws {
+        try StoreMarker.write(identity, in: directory)
     }
 
     /// Where `rescue` copies go in a state folder: `kling-batch.sqlite.rescued-<UTC time>`.

@@ -98,7 +98,8 @@ extension JobStore {
     }
 
     /// v3: the store's identity, the origin every request was sent to, how a failed job can be retried, and the
-    /// spend ledger that `purge` never deletes. Existing reservations that reached fal become ledger rows.
+    /// spend ledger that `purge` never deletes. Every earlier attempt that may have reached fal becomes a ledger
+    /// row; reservations stay open only on jobs that are still to be submitted.
     private static func migrateToLedger(_ db: Database) throws {
         try db.create(table: "meta") { t in
             t.primaryKey("key", .text)
@@ -134,13 +135,18 @@ extension JobStore {
             guard let origin = FalOrigin.of(row["status_url"] as String) else { continue }
             try db.execute(sql: "UPDATE job SET fal_origin = ? WHERE id = ?", arguments: [origin, row["id"] as Int64])
         }
+        // One ledger row per attempt that may have reached fal, on the day it was sent. Requests to a loopback
+        // origin went to an emulator (older versions ran --simulate in the same store): no money was spent there.
         try db.execute(sql: """
             INSERT INTO spend (job_id, batch_id, batch_name, job_name, attempt, request_id, endpoint, origin, micros, day, at, kind)
-            SELECT job.id, job.batch_id, batch.name, job.name, MAX(job.attempts, 1), job.request_id, job.endpoint, job.fal_origin,
-                   job.reserved_micros, job.reserved_day, job.updated_at, 'accepted'
-            FROM job JOIN batch ON batch.id = job.batch_id
-            WHERE job.reserved_micros > 0 AND job.reserved_day IS NOT NULL AND job.state NOT IN ('queued', 'held', 'uploading', 'submitting')
-              AND EXISTS (SELECT 1 FROM attempt WHERE attempt.job_id = job.id AND attempt.outcome NOT IN ('refused', 'not_sent', 'rate_limited'))
+            SELECT job.id, job.batch_id, batch.name, job.name, attempt.number, attempt.request_id, job.endpoint, job.fal_origin,
+                   job.estimated_cost_micros, substr(attempt.started_at, 1, 10), attempt.started_at,
+                   CASE WHEN attempt.outcome IN ('unknown', 'lost') THEN 'unknown' ELSE 'accepted' END
+            FROM attempt JOIN job ON job.id = attempt.job_id JOIN batch ON batch.id = job.batch_id
+            WHERE attempt.outcome IN ('accepted', 'unknown', 'adopted', 'lost', 'failed_at_fal', 'succeeded', 'cancelled')
+              AND NOT (COALESCE(job.fal_origin, '') LIKE 'http://127.0.0.1%' OR COALESCE(job.fal_origin, '') LIKE 'http://localhost%'
+                       OR COALESCE(job.fal_origin, '') LIKE 'http://[::1]%')
+            ORDER BY attempt.started_at, attempt.id
             """)
         try db.execute(sql: "UPDATE job SET reserved_micros = 0, reserved_day = NULL WHERE state NOT IN ('queued', 'held', 'uploading', 'submitting')")
     }

@@ -15,6 +15,8 @@ public struct JobStore: Sendable {
     /// The database file's device and inode when it was opened: a runner compares them with what is at `path`
     /// now to notice the file deleted or replaced under it (SQLite would go on writing to the unlinked inode).
     public let file: FileID?
+    /// The WAL and shared-memory files as first seen: deleting either under a running runner loses what is in them.
+    let sidecars = SidecarFiles()
 
     /// The database file's name inside the state folder.
     public static let fileName = "kling-batch.sqlite"
@@ -34,12 +36,18 @@ public struct JobStore: Sendable {
         let path = (directory as NSString).appendingPathComponent(fileName)
         let marker = StoreMarker.read(in: directory)
         var info = stat()
-        if stat(path, &info) != 0 {
-            if let marker { throw StoreError.refused(.vanished(path: path, identity: marker, copies: rescuedCopies(in: directory))) }
+        let exists = stat(path, &info) == 0
+        if !exists || info.st_size == 0 {
+            // A folder that held a store (its marker, a rescued copy, a WAL in use) never gets a new one silently.
+            let copies = rescuedCopies(in: directory)
+            if !exists && (marker != nil || !copies.isEmpty) {
+                throw StoreError.refused(.vanished(path: path, identity: marker, copies: copies))
+            }
+            if exists && (marker != nil || !copies.isEmpty || FileManager.default.fileExists(atPath: path + "-wal")) {
+                throw StoreError.refused(.emptied(path: path, identity: marker))
+            }
             guard mode == .createIfNew else { throw StoreError.refused(.missing(path: path)) }
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-        } else if info.st_size == 0 {
-            throw StoreError.refused(.emptied(path: path, identity: marker))
+            try create(in: directory, purpose: purpose ?? .real)
         }
         let pool: DatabasePool
         do {
@@ -57,6 +65,35 @@ public struct JobStore: Sendable {
         // An older version wrote no marker, and a CLI user may not be allowed to write one: best effort.
         if marker == nil { try? StoreMarker.write(store.identity, in: directory) }
         return store
+    }
+
+    /// Makes a new store in full under a temporary name (schema, identity, then the marker beside it) and only
+    /// then renames it into place: a disk that fills up half-way leaves no empty database to be refused later,
+    /// and no store without its marker.
+    static func create(in directory: String, purpose: StorePurpose) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        let temporary = path + ".new-\(getpid())"
+        func removeTemporary() { for suffix in ["", "-wal", "-shm"] { unlink(temporary + suffix) } }
+        removeTemporary()
+        do {
+            let identity: StoreIdentity
+            do {
+                // Closed at the end of this scope: its WAL is checkpointed into the file and removed.
+                identity = try JobStore(writer: DatabasePool(path: temporary, configuration: configuration()), path: temporary, newPurpose: purpose).identity
+            } catch let error as DatabaseError {
+                throw classify(error, path: temporary)
+            }
+            try StoreMarker.write(identity, in: directory)
+            guard rename(temporary, path) == 0 else {
+                let code = errno
+                StoreMarker.remove(in: directory)
+                throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+            }
+        } catch {
+            removeTemporary()
+            throw error
+        }
     }
 
     /// A private in-memory store, for tests.

@@ -63,8 +63,8 @@ enum StoreMarker {
 public enum StoreRefusal: Sendable, Equatable, CustomStringConvertible {
     /// No store here, and the command only reads an existing one.
     case missing(path: String)
-    /// The marker says a store lived here, but the database file is gone.
-    case vanished(path: String, identity: StoreIdentity, copies: [String])
+    /// The marker (or a rescued copy) says a store lived here, but the database file is gone.
+    case vanished(path: String, identity: StoreIdentity?, copies: [String])
     /// The database file is empty (0 bytes): not a store, whatever was here before.
     case emptied(path: String, identity: StoreIdentity?)
     /// The database is another store than the marker names.
@@ -77,7 +77,7 @@ public enum StoreRefusal: Sendable, Equatable, CustomStringConvertible {
         case .missing(let path):
             return "no job store at \(path); nothing has run with this state folder yet (see --state-dir)"
         case .vanished(let path, let identity, let copies):
-            return "the job store \(path) is gone: this folder held \(identity), and its database file was deleted or moved. "
+            return "the job store \(path) is gone: this folder held \(identity.map(\.description) ?? "a store (a copy of it was saved here)"), and its database file was deleted or moved. "
                 + "It is not replaced by an empty one, because that would forget every job and every request already paid for at fal. "
                 + restoreAdvice(path: path, copies: copies)
         case .emptied(let path, let identity):

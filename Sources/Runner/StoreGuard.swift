@@ -23,6 +23,15 @@ public struct StoreGuard: Service {
             let check = store.checkFile()
             if check != .intact {
                 await environment.gate.pause(.store, "the job store \(store.path) vanished")
+                if case .sidecarLost = check {
+                    // The database file is still there: put the commits only our open WAL holds into it now.
+                    do {
+                        try store.checkpoint()
+                        environment.logger.notice("the commits of the lost write-ahead log are saved in \(store.path)")
+                    } catch {
+                        environment.logger.error("could not save the lost write-ahead log into \(store.path): \(error)")
+                    }
+                }
                 throw StoreLost(path: store.path, check: check, identity: store.identity)
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
@@ -43,6 +52,7 @@ public struct StoreLost: Error, CustomStringConvertible {
         case .deleted: what = "was deleted or moved away"
         case .replaced(let other): what = "was replaced by another file (\(other))"
         case .emptied: what = "was emptied (cut to 0 bytes)"
+        case .sidecarLost(let name): what = "lost its \(name) file (deleted or replaced)"
         }
         return "the job store \(path) (\(identity)) \(what) while running"
     }
@@ -56,11 +66,17 @@ public struct StoreLost: Error, CustomStringConvertible {
     @discardableResult
     public func rescue(_ store: JobStore, logger: Logger) -> String? {
         Self.keptOpen.withLock { $0.append(store) }
+        if case .sidecarLost = check {
+            logger.critical("\(self); stopped. The database file itself was kept, and the log's commits were written into it: start again (nothing to restore).")
+            return nil
+        }
         let directory = (path as NSString).deletingLastPathComponent
         let copy = JobStore.rescuePath(in: directory)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try store.rescue(to: copy)
+            // The whole folder may have gone: the marker says a store lived here, so no start makes a new one.
+            try? JobStore.writeMarker(identity, in: directory)
         } catch {
             logger.critical("\(self); stopped. Saving a copy failed (\(error)); restore the store from a backup before starting again.")
             return nil

@@ -9,8 +9,9 @@ import TestSupport
 /// never silently replaced by an empty one that has forgotten the requests already paid for.
 @Suite("A lost store", .serialized, .timeLimit(.minutes(5)))
 struct StoreLossTests {
-    @Test("the database deleted under a running daemon: it stops (exit 4) and saves a copy; a restart refuses with how to restore; restored, the 4 jobs finish with exactly 4 submissions")
-    func deletedUnderDaemon() async throws {
+    @Test("the database (or its whole state folder) deleted under a running daemon: it stops (exit 4) and saves a copy; a restart refuses with how to restore; restored, the 4 jobs finish with exactly 4 submissions",
+          arguments: ["database files", "state folder"])
+    func deletedUnderDaemon(what: String) async throws {
         let folder = try TemporaryDirectory("store-deleted")
         defer { folder.remove() }
         let state = folder.path + "/state"
@@ -20,7 +21,11 @@ struct StoreLossTests {
         try Processes.drop(4, into: folder)
         try await emulator.waitForCounters { $0.requestsCreated == 4 }
         await daemon.waitForStderr("submitted (attempt", count: 4)
-        for suffix in ["", "-wal", "-shm"] { try FileManager.default.removeItem(atPath: state + "/kling-batch.sqlite" + suffix) }
+        if what == "state folder" {
+            try FileManager.default.removeItem(atPath: state)
+        } else {
+            for suffix in ["", "-wal", "-shm"] { try FileManager.default.removeItem(atPath: state + "/kling-batch.sqlite" + suffix) }
+        }
 
         #expect(await daemon.waitForExit() == 4, "\(daemon.stderr.suffix(2000))")
         #expect(daemon.stderr.contains("was deleted or moved away while running"), "\(daemon.stderr.suffix(2000))")
@@ -45,6 +50,33 @@ struct StoreLossTests {
         let counters = try await emulator.counters()
         #expect(counters.requestsCreated == 4 && counters.submitCalls == 4 && counters.duplicateSubmissions == 0)
         try Processes.expectOutputs(folder.path + "/out", count: 4)
+        await emulator.stop()
+    }
+
+    @Test("the WAL file deleted under a running daemon: it writes the log's commits into the database and stops (exit 4); the restart goes on with exactly 3 submissions")
+    func walDeleted() async throws {
+        let folder = try TemporaryDirectory("store-wal")
+        defer { folder.remove() }
+        let state = folder.path + "/state"
+        let emulator = try await EmulatorProcess(["--hold", "--run-seconds", "0.1"])
+        let daemon = try Processes.daemon(emulator, folder: folder)
+        await daemon.waitForStderr("watching ")
+        try Processes.drop(3, into: folder)
+        await daemon.waitForStderr("submitted (attempt", count: 3)
+        try FileManager.default.removeItem(atPath: state + "/kling-batch.sqlite-wal")
+        #expect(await daemon.waitForExit() == 4, "\(daemon.stderr.suffix(2000))")
+        #expect(daemon.stderr.contains("lost its kling-batch.sqlite-wal file"), "\(daemon.stderr.suffix(2000))")
+        #expect(daemon.stderr.contains("the commits of the lost write-ahead log are saved"))
+
+        let resumed = try Processes.daemon(emulator, folder: folder)
+        await resumed.waitForStderr("watching ")
+        try await emulator.releaseRequests()
+        await resumed.waitForStderr("completed:", count: 3)
+        resumed.signal(SIGTERM)
+        #expect(await resumed.waitForExit() == 0)
+        let counters = try await emulator.counters()
+        #expect(counters.requestsCreated == 3 && counters.duplicateSubmissions == 0, "\(counters.requestsCreated) requests for 3 jobs")
+        try Processes.expectOutputs(folder.path + "/out", count: 3)
         await emulator.stop()
     }
 

@@ -153,3 +153,67 @@ struct LedgerAndIdentityTests {
         }
     }
 }
+
+@Suite("Opening stores made by older versions, and on full disks")
+struct StoreUpgradeTests {
+    /// A store as version 2 left it: no identity, no ledger, no origins, no marker.
+    func versionTwoStore(in directory: String, _ fill: (JobStore) throws -> Void) throws {
+        do {
+            let store = try JobStore.open(directory: directory)
+            try fill(store)
+        }
+        let queue = try DatabaseQueue(path: directory + "/" + JobStore.fileName)
+        try queue.write { db in
+            try db.execute(sql: "DROP TABLE meta; DROP TABLE spend")
+            for column in ["fal_origin", "retry_by", "resume"] { try db.execute(sql: "ALTER TABLE job DROP COLUMN \(column)") }
+            try db.execute(sql: "ALTER TABLE upload DROP COLUMN origin")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v3-identity-ledger-origins'")
+        }
+        try FileManager.default.removeItem(atPath: directory + "/kling-batch.store-id")
+    }
+
+    @Test("a store of an older version is taken as real whoever opens it first: --simulate cannot claim it; its paid attempts become ledger rows, emulator ones do not")
+    func upgrade() throws {
+        let folder = try TemporaryDirectory("upgrade")
+        defer { folder.remove() }
+        let noon = ISO8601DateFormatter().date(from: "2026-11-20T12:00:00Z")!
+        try versionTwoStore(in: folder.path) { store in
+            let jobs = try acceptedJobs(store, newBatch("old", jobs: 3))
+            _ = try store.claim(limit: 3, now: noon)
+            // Job 1 failed at fal, then was paid again and finished: two attempts that reached fal.
+            try store.beginSubmit(jobs[0].id, input: "{}", at: noon)
+            try store.recordAccepted(jobs[0].id, request: StoredRequest(id: "a1", statusURL: "https://queue.fal.run/x/requests/a1/status", responseURL: "r", cancelURL: "c"), at: noon)
+            try store.recordFalFailure(jobs[0].id, from: .inQueue, error: StoredError(reason: "runner", message: "x"), retryAt: noon, at: noon)
+            _ = try store.claim(limit: 1, now: noon)
+            try store.beginSubmit(jobs[0].id, input: "{}", at: noon)
+            try store.recordAccepted(jobs[0].id, request: StoredRequest(id: "a2", statusURL: "https://queue.fal.run/x/requests/a2/status", responseURL: "r", cancelURL: "c"), at: noon)
+            // Job 2 went to an emulator (an old --simulate run in the same store).
+            try store.beginSubmit(jobs[1].id, input: "{}", at: noon)
+            try store.recordAccepted(jobs[1].id, request: StoredRequest(id: "e1", statusURL: "http://127.0.0.1:4545/x/requests/e1/status", responseURL: "r", cancelURL: "c"), at: noon)
+        }
+        #expect(throws: StoreError.self) { try JobStore.open(directory: folder.path, purpose: .simulated) }
+        let store = try JobStore.open(directory: folder.path)
+        #expect(store.identity.purpose == .real)
+        let ledger = try store.ledger()
+        #expect(ledger.map(\.requestId) == ["a1", "a2"], "\(ledger)")
+        #expect(ledger.allSatisfy { $0.day == "2026-11-20" })
+        #expect(try store.job(3)?.reservedMicros == 560_000, "job 3, claimed but not sent, keeps its reservation")
+        #expect(try store.jobs(in: [.inQueue]).first { $0.requestId == "e1" }?.falOrigin == "http://127.0.0.1:4545")
+    }
+
+    @Test("a first run on a full disk leaves no empty database behind; once there is room, the store is made", .enabled(if: Tmpfs.isAvailable, "needs root to mount a tmpfs"))
+    func firstRunOnFullDisk() throws {
+        let folder = try TemporaryDirectory("first-full")
+        defer { folder.remove() }
+        let disk = try Tmpfs(at: folder.path + "/state", megabytes: 1)
+        defer { disk.unmount() }
+        try disk.fill()
+        #expect(throws: StoreError.self) { try JobStore.open(directory: disk.path) }
+        let left = try FileManager.default.contentsOfDirectory(atPath: disk.path).filter { $0 != ".filler" }
+        #expect(left.isEmpty, "left behind: \(left)")
+        try disk.resize(megabytes: 16)
+        let store = try JobStore.open(directory: disk.path)
+        #expect(FileManager.default.fileExists(atPath: disk.path + "/kling-batch.store-id"))
+        #expect(try JobStore.open(directory: disk.path).identity == store.identity)
+    }
+}
