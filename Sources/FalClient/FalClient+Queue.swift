@@ -30,12 +30,12 @@ extension FalClient {
         } catch {
             // Only a connection that never opened proves fal has nothing; any other failure may have come after fal
             // read the whole body, and a retry would be a second, billed request.
+            // Cancellation is no proof either: the body can be on the wire before the client hears that it was sent.
             let description = Self.describeTransport(error)
             if Self.neverConnected(error) {
                 throw FalError(kind: .transport(description + " (the request was not sent)"), operation: .submit, url: url.absoluteString)
             }
-            if Task.isCancelled && !delegate.headWasSent { throw CancellationError() }
-            throw FalError(kind: .submitOutcomeUnknown(description), operation: .submit, url: url.absoluteString)
+            throw FalError(kind: .submitOutcomeUnknown(Task.isCancelled ? "cancelled while sending" : description), operation: .submit, url: url.absoluteString)
         }
         return try receipt(from: answer, endpoint: endpoint, url: url)
     }

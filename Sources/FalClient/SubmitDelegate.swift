@@ -4,16 +4,16 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
-/// Collects a submit's answer and records whether any of the request was handed to the connection.
+/// Collects a submit's answer, up to `maxBytes`.
 ///
-/// AsyncHTTPClient reports "request sent" only after several hops between event loops, and a server that has the
-/// whole body can answer (or reset) before that report arrives: a soak caught a lost answer classified "not sent"
-/// and paid twice. So the bit kept is the earliest one, the head: once it went out, fal may have the request.
+/// Nothing about whether the request was sent is taken from here: AsyncHTTPClient reports "head sent" and
+/// "request sent" hops later than the bytes go out, and a server that has the whole body can answer (or reset)
+/// first. A soak caught a lost answer classified "not sent" and paid twice, and a review found the same race with
+/// a cancelled submit; only a connection that never opened proves nothing reached fal (`FalClient.neverConnected`).
 final class SubmitDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     typealias Response = FalHTTPAnswer
 
     private let lock = NIOLock()
-    private var headSent = false
     private var status = 0
     private var headers: [String: String] = [:]
     private var body = ByteBuffer()
@@ -21,13 +21,6 @@ final class SubmitDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
 
     init(maxBytes: Int) {
         self.maxBytes = maxBytes
-    }
-
-    /// True once the request head was written to the connection: from then on fal may have the whole request.
-    var headWasSent: Bool { lock.withLock { headSent } }
-
-    func didSendRequestHead(task: HTTPClient.Task<FalHTTPAnswer>, _ head: HTTPRequestHead) {
-        lock.withLock { headSent = true }
     }
 
     func didReceiveHead(task: HTTPClient.Task<FalHTTPAnswer>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {

@@ -9,27 +9,31 @@ extension JobStore {
         try claimWithinBudget(limit: limit, budget: budget, now: now).claimed
     }
 
+
+
     /// What a claim did: the jobs now owned by the caller, and the ones that just started waiting for budget.
     public struct ClaimOutcome: Sendable {
         public var claimed: [JobRecord] = []
         public var held: [(job: JobRecord, reason: String)] = []
     }
 
-    /// `claim`, also reporting which jobs the budget just held, so the caller can log them.
-    public func claimWithinBudget(limit: Int, budget: SpendLimits, now: Date = Date()) throws -> ClaimOutcome {
+    /// `claim`, also reporting which jobs the budget just held, so the caller can log them. With `origin`, a job put
+    /// back to fetch a result at another origin is not claimed: only a runner configured for that origin may ask.
+    public func claimWithinBudget(limit: Int, budget: SpendLimits, origin: String? = nil, now: Date = Date()) throws -> ClaimOutcome {
         guard limit > 0 else { return ClaimOutcome() }
         return try write { db in
             let candidates = try JobRecord.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM job
-                    WHERE (state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) OR state = 'held'
+                    WHERE ((state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) OR state = 'held')
+                      AND (? IS NULL OR \(Self.notForeign))
                     ORDER BY next_attempt_at IS NOT NULL, next_attempt_at, id
                     LIMIT ?
                     """,
                 // Without a budget every candidate is claimed; with one, a window wider than the free slots lets
                 // cheaper jobs go ahead of ones that are held.
-                arguments: [now, budget == SpendLimits() ? limit : max(4 * limit, 64)])
+                arguments: [now, origin, origin, budget == SpendLimits() ? limit : max(4 * limit, 64)])
             var outcome = ClaimOutcome()
             guard !candidates.isEmpty else { return outcome }
             let day = Self.budgetDay(now)

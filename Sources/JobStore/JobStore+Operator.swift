@@ -88,7 +88,8 @@ extension JobStore {
         try write { db in
             let rows = try Row.fetchAll(
                 db, sql: """
-                    SELECT id, state FROM job WHERE fal_origin = ? AND state NOT IN ('completed', 'failed', 'cancelled', 'held', 'queued')
+                    SELECT id, state FROM job WHERE fal_origin = ? AND state NOT IN ('completed', 'failed', 'cancelled', 'held')
+                      AND (state != 'queued' OR resume IS NOT NULL)
                     ORDER BY id
                     """, arguments: [origin])
             return try rows.map { row in

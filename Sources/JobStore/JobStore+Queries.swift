@@ -43,10 +43,16 @@ extension JobStore {
             try Int.fetchOne(
                 $0, sql: """
                     SELECT COUNT(*) FROM job WHERE state NOT IN ('completed', 'failed', 'cancelled', 'held')
-                      AND (? IS NULL OR fal_origin IS NULL OR fal_origin = ?)
+                      AND (? IS NULL OR \(Self.notForeign))
                     """, arguments: [origin, origin]) ?? 0
         }
     }
+
+    /// SQL true for a job a runner configured for the origin bound to `?` may touch: one whose request (if any) is
+    /// there, or one that needs no key (a download). The one definition of "foreign" for every query.
+    static let notForeign = """
+        (fal_origin IS NULL OR fal_origin = ? OR state = 'downloading' OR (state = 'queued' AND COALESCE(resume, '') != 'result'))
+        """
 
     /// Unfinished jobs whose request went to another origin than `origin`, by that origin: a run configured for
     /// `origin` leaves them alone (their URLs, and the key, belong to the other one).
@@ -55,8 +61,7 @@ extension JobStore {
             var found: [String: [Int64]] = [:]
             let rows = try Row.fetchAll(
                 db, sql: """
-                    SELECT id, fal_origin FROM job WHERE fal_origin IS NOT NULL AND fal_origin != ?
-                      AND state NOT IN ('completed', 'failed', 'cancelled', 'held')
+                    SELECT id, fal_origin FROM job WHERE state NOT IN ('completed', 'failed', 'cancelled', 'held') AND NOT \(Self.notForeign)
                     ORDER BY id
                     """, arguments: [origin])
             for row in rows { found[row["fal_origin"], default: []].append(row["id"]) }

@@ -29,6 +29,9 @@ public struct LocalWriteError: Error, Sendable, Equatable, CustomStringConvertib
     /// The errnos after which the same write may work later without anything changing in the job.
     public static let waitableCodes: Set<Int32> = [ENOSPC, EDQUOT, EACCES, EPERM, EROFS, EIO]
 
+    /// The folder the write was in (the path itself when it was a folder).
+    public var folder: String { what == "folder" ? path : (path as NSString).deletingLastPathComponent }
+
     /// Whether the job should wait for the disk instead of failing.
     public var isWaitable: Bool { Self.waitableCodes.contains(code) }
 

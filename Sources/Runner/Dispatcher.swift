@@ -21,6 +21,8 @@ public final class Dispatcher: Service, Sendable {
         var reclaimed: [Int64: Bool] = [:]
         var stopping = false
         var abortReason: String?
+        /// When the store and output were last probed: at most once per `localRecheck`, however often woken.
+        var lastProbe: ContinuousClock.Instant?
     }
 
     public let environment: RunnerEnvironment
@@ -80,6 +82,8 @@ public final class Dispatcher: Service, Sendable {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
+            let active = self.activeJobs.count
+            logger.notice("stopping: nothing new is claimed; \(active) job\(active == 1 ? "" : "s") in hand \(active == 1 ? "is" : "are") left where the next start picks \(active == 1 ? "it" : "them") up (a submit on its way gets \(JobExecutor.stopGrace.formattedSeconds) for its answer)")
             self.stop()
         }
     }
@@ -99,7 +103,7 @@ public final class Dispatcher: Service, Sendable {
         guard free > 0 else { return nil }
         let budget = environment.configuration.budget
         let limits = SpendLimits(perDay: budget.perDay?.micros, perBatch: budget.perBatch?.micros)
-        let outcome = try environment.store.claimWithinBudget(limit: free, budget: limits)
+        let outcome = try environment.store.claimWithinBudget(limit: free, budget: limits, origin: environment.origin)
         for (job, reason) in outcome.held {
             environment.logger.notice("held: \(reason)", metadata: ["job": "\(environment.displayName(job))"])
         }
@@ -127,21 +131,32 @@ public final class Dispatcher: Service, Sendable {
                 await environment.clearLocal(.stateSpace)
             }
         }
-        if await gate.isPaused(.store) {
-            try environment.store.probeWrite()
-            await environment.clearLocal(.store)
-        }
-        if await gate.isPaused(.output) {
-            do {
-                try DiskSpace.probeWrite(in: configuration.outputDirectory)
+        if await probeDue(gate, every: configuration.localRecheck) {
+            if await gate.isPaused(.store) {
+                try environment.store.probeWrite()
+                await environment.clearLocal(.store)
+            }
+            if await gate.isPaused(.output), environment.outputWritableAgain() {
                 await environment.clearLocal(.output)
-            } catch {}
+            }
         }
         let local = await gate.pauseCauses.filter(\.isLocal)
         guard !local.isEmpty else { return nil }
         let reason = await gate.pausedReason ?? local.map(\.rawValue).joined(separator: ", ")
         environment.logger.debug("still paused: \(reason); checking again in \(configuration.localRecheck.formattedSeconds)")
         return Date() + configuration.localRecheck
+    }
+
+    /// Whether the store or output may be probed now: a pause that wakes the dispatcher (and every pause does) must
+    /// not turn into a probe, clear and pause again in a loop.
+    private func probeDue(_ gate: SubmissionGate, every interval: Duration) async -> Bool {
+        guard await !gate.pauseCauses.isDisjoint(with: [.store, .output]) else { return false }
+        let now = ContinuousClock.now
+        return book.withLock { book in
+            if let last = book.lastProbe, now - last < interval { return false }
+            book.lastProbe = now
+            return true
+        }
     }
 
     /// For `untilDone`: finished when nothing is active and nothing unfinished is left, or when going on is useless.
@@ -190,7 +205,8 @@ public final class Dispatcher: Service, Sendable {
                     pauses = 0
                     continue
                 }
-                if let state = try? environment.store.job(job.id)?.state, JobState.resumable.contains(state) || state == .uploading || state == .submitting,
+                if let current = try? environment.store.job(job.id), !environment.isForeign(current),
+                    JobState.resumable.contains(current.state) || current.state == .uploading || current.state == .submitting,
                     !book.withLock({ $0.stopping })
                 {
                     pauses += 1

@@ -26,6 +26,9 @@ extension JobExecutor {
             } catch let error as LocalWriteError where error.isWaitable {
                 waited = true
                 await waitForOutput(job, error)
+            } catch let full as OutputFull {
+                waited = true
+                await waitForOutput(job, full.error, needs: full.bytes)
             } catch let error as FalError {
                 tries += 1
                 if error.kind == .notFound || tries >= configuration.maxDownloadTries {
@@ -48,7 +51,11 @@ extension JobExecutor {
             report = existing
         } else {
             report = try await environment.downloads.withPermit {
-                try await environment.client.download(from: source, to: FilePath(videoPath), expectedBytes: job.videoExpectedBytes)
+                let reservation = try job.videoExpectedBytes.map { expected in
+                    try environment.reserveOutput(max(0, expected - Self.partialBytes(videoPath)), for: videoPath)
+                }
+                defer { withExtendedLifetime(reservation) {} }
+                return try await environment.client.download(from: source, to: FilePath(videoPath), expectedBytes: job.videoExpectedBytes)
             }
         }
         guard Self.looksLikeMP4(videoPath) else {
@@ -64,8 +71,8 @@ extension JobExecutor {
     }
 
     /// Pauses submission, shows why on the job, and waits until the output can be written or the recheck is due.
-    private func waitForOutput(_ job: JobRecord, _ error: LocalWriteError) async {
-        await environment.pauseLocal(.output, "\(error) (videos wait for space; no new job is submitted)", metadata: metadata(job))
+    private func waitForOutput(_ job: JobRecord, _ error: LocalWriteError, needs bytes: Int64 = 0) async {
+        await environment.pauseOutput(error, "\(error) (videos wait for space; no new job is submitted)", needs: bytes, metadata: metadata(job))
         _ = try? store.update(job.id, in: .downloading, set: [.lastError("waiting to write the video: \(error)")])
         _ = await environment.waitForLocal(.output)
     }
@@ -77,6 +84,12 @@ extension JobExecutor {
             let sha = sha256Hex(fileAt: path)
         else { return nil }
         return DownloadReport(bytes: expectedBytes, sha256: sha, resumes: 0)
+    }
+
+    /// Bytes of an earlier try already in the hidden partial file.
+    static func partialBytes(_ videoPath: String) -> Int64 {
+        let part = FalClient.partPath(for: FilePath(videoPath)).string
+        return ((try? FileManager.default.attributesOfItem(atPath: part))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     /// An MP4 starts with a box whose type (bytes 4–7) is `ftyp`.

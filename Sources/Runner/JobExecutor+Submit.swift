@@ -2,6 +2,7 @@ import FalClient
 import Foundation
 import JobStore
 import KlingCore
+import Synchronization
 
 extension JobExecutor {
     /// submitting: sends the submit exactly once and records what its outcome allows us to know.
@@ -14,14 +15,7 @@ extension JobExecutor {
         }
         let receipt: SubmitReceipt
         do {
-            receipt = try await environment.client.submit(endpoint: endpoint, input: input, options: configuration.submitOptions)
-        } catch is CancellationError {
-            // Cancelled before the body left: nothing reached fal.
-            return try await durably(job) {
-                try store.recordRefused(
-                    job.id, outcome: .notSent, counted: false, deferral: false,
-                    error: StoredError(reason: "stopped", message: "the runner stopped before the submit was sent"), retryAt: Date())
-            }
+            receipt = try await sendSubmit(endpoint: endpoint, input: input)
         } catch let error as FalError {
             return try await submitFailed(job, error)
         }
@@ -39,6 +33,28 @@ extension JobExecutor {
         logger.info("submitted (attempt \(accepted.attempts), queue position \(receipt.queuePosition.map(String.init) ?? "?"))", metadata: metadata(accepted))
         return accepted
     }
+
+    /// Sends the submit in a task of its own, so that stopping the runner does not cut it off in the middle: whether
+    /// fal already read the body cannot be known then, and it is far cheaper to hear fal's answer (it takes a few
+    /// hundred milliseconds) than to reconcile a lost one. A stop waits `stopGrace` for the answer, then leaves the
+    /// job in `submitting`, which the next start reconciles; it never counts as "not sent".
+    private func sendSubmit(endpoint: FalEndpointID, input: JSONValue) async throws -> SubmitReceipt {
+        let client = environment.client
+        let options = configuration.submitOptions
+        let sending = Task { try await client.submit(endpoint: endpoint, input: input, options: options) }
+        let outcome = FirstOutcome<SubmitReceipt>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                outcome.wait(with: continuation)
+                Task { outcome.resolve(await sending.result) }
+            }
+        } onCancel: {
+            DispatchQueue.global().asyncAfter(deadline: .now() + Self.stopGrace.seconds) { outcome.resolve(.failure(CancellationError())) }
+        }
+    }
+
+    /// How long a stopping runner waits for the answer to a submit already on its way.
+    static let stopGrace: Duration = .seconds(5)
 
     /// What a failed submit means: reconcile, wait, retry, pause, or give up; each outcome one durable commit.
     private func submitFailed(_ job: JobRecord, _ error: FalError) async throws -> JobRecord? {
@@ -83,5 +99,33 @@ extension JobExecutor {
         case (.permanent, _):
             return try await finishIfFinal(refused(.refused, counted: true, retryAt: nil))
         }
+    }
+}
+
+/// A result that can arrive from more than one place: the first one wins, later ones are dropped.
+final class FirstOutcome<Value: Sendable>: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<Value, any Error>?, early: Result<Value, any Error>?, done: Bool)>((nil, nil, false))
+
+    func wait(with continuation: CheckedContinuation<Value, any Error>) {
+        let early = state.withLock { state -> Result<Value, any Error>? in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    func resolve(_ result: Result<Value, any Error>) {
+        let continuation = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+            guard !state.done else { return nil }
+            state.done = true
+            guard let continuation = state.continuation else {
+                state.early = result
+                return nil
+            }
+            state.continuation = nil
+            return continuation
+        }
+        continuation?.resume(with: result)
     }
 }

@@ -163,7 +163,7 @@ struct JobExecutor: Sendable {
                 try environment.writeManifest(job.id)
                 return
             } catch let error as LocalWriteError where error.isWaitable {
-                await environment.pauseLocal(.output, error.description, metadata: metadata(job))
+                await environment.pauseOutput(error, error.description, metadata: metadata(job))
                 guard await environment.waitForLocal(.output) else { throw CancellationError() }
             }
         }

@@ -20,6 +20,11 @@ public final class RunnerEnvironment: Sendable {
     let estimator = RunTimeEstimator()
     let crash: CrashPoints
     private let settings: Mutex<RunnerConfiguration>
+    /// The folder whose write failed last: a probe there tells whether that write would work now (the output
+    /// root may well be writable while a day folder on another mount is not).
+    private let failedOutput = Mutex<(folder: String, bytes: Int64)?>(nil)
+    /// Bytes of videos being downloaded that are not on disk yet, so downloads start only while they all fit.
+    private let outputReserved = Mutex<Int64>(0)
 
     public init(configuration: RunnerConfiguration, store: JobStore, client: FalClient, logger: Logger, crash: CrashPoints = CrashPoints()) {
         self.store = store
@@ -59,8 +64,12 @@ public final class RunnerEnvironment: Sendable {
     /// The origin this runner sends requests to; jobs whose request went elsewhere are not touched.
     public var origin: String { client.endpoints.queueOrigin }
 
-    /// Whether the job's request went to another origin than this runner's (an emulator that is gone, say).
-    public func isForeign(_ job: JobRecord) -> Bool { job.falOrigin.map { $0 != origin } ?? false }
+    /// Whether the job needs the key at another origin than this runner's (an emulator that is gone, say): its
+    /// request is there. A download needs no key, so a job in `downloading` is never foreign.
+    public func isForeign(_ job: JobRecord) -> Bool {
+        guard job.state != .downloading, job.state != .queued || job.resume == .result else { return false }
+        return job.falOrigin.map { $0 != origin } ?? false
+    }
 
     /// The request's URLs as stored, each on the configured queue origin (a URL elsewhere is rebuilt from the
     /// request id, and the mismatch logged: following it would send the key there); nil before a submit.
@@ -87,6 +96,40 @@ public final class RunnerEnvironment: Sendable {
                             metadata: metadata)
             doorbell.ring()
         }
+    }
+
+    /// Pauses submission because the output tree refused a write, remembering where to probe and, when it was a
+    /// lack of room, how much room the write needs.
+    func pauseOutput(_ error: LocalWriteError, _ reason: String, needs bytes: Int64 = 0, metadata: Logger.Metadata? = nil) async {
+        failedOutput.withLock { $0 = (error.folder, bytes) }
+        await pauseLocal(.output, reason, metadata: metadata)
+    }
+
+    /// Whether the write that failed would work now: the folder takes a probe file and has the room it needed.
+    func outputWritableAgain() -> Bool {
+        let (folder, bytes) = failedOutput.withLock { $0 } ?? (configuration.outputDirectory, 0)
+        if bytes > 0 {
+            let reserved = outputReserved.withLock { $0 }
+            guard let free = DiskSpace.available(at: folder), free - reserved >= bytes + Self.outputMargin else { return false }
+        }
+        return (try? DiskSpace.probeWrite(in: folder)) != nil
+    }
+
+    /// Room kept free beside the videos, for their manifests and the probe itself.
+    static let outputMargin: Int64 = 1_000_000
+
+    /// Reserves room for `bytes` more of video in `folder`, or throws the `LocalWriteError` (ENOSPC) that writing
+    /// them would meet, without writing anything: a full disk then holds only the downloads that can finish,
+    /// instead of partial files of every one of them that none can complete.
+    func reserveOutput(_ bytes: Int64, for videoPath: String) throws -> OutputReservation {
+        let folder = (videoPath as NSString).deletingLastPathComponent
+        let granted = outputReserved.withLock { reserved -> Bool in
+            guard let free = DiskSpace.available(at: folder), free - reserved >= bytes + Self.outputMargin else { return false }
+            reserved += bytes
+            return true
+        }
+        guard granted else { throw OutputFull(error: LocalWriteError(what: "video", path: videoPath, code: ENOSPC), bytes: bytes) }
+        return OutputReservation(bytes: bytes, release: { [self] in outputReserved.withLock { $0 -= bytes } })
     }
 
     /// Lifts a local pause after a write worked, and says so once.
@@ -137,4 +180,23 @@ public final class RunnerEnvironment: Sendable {
         if finalState == nil { try store.update(jobID, in: recordedState, set: [.manifestPath(path)]) }
         return path
     }
+}
+
+/// Room held for one download until it has landed (or failed): released when the last reference goes.
+final class OutputReservation: Sendable {
+    let bytes: Int64
+    private let release: @Sendable () -> Void
+
+    init(bytes: Int64, release: @escaping @Sendable () -> Void) {
+        self.bytes = bytes
+        self.release = release
+    }
+
+    deinit { release() }
+}
+
+/// A download that would not fit: the disk error it would meet, and the room it needs.
+struct OutputFull: Error {
+    let error: LocalWriteError
+    let bytes: Int64
 }

@@ -58,6 +58,36 @@ struct CrashRecoveryTests {
         await emulator.stop()
     }
 
+    @Test("SIGTERM while submits are on their way: their answers are still heard and recorded, never taken for 'not sent'; the next run pays for nothing again",
+          arguments: ["answered within the grace", "no answer within the grace"])
+    func stoppedMidSubmit(answer: String) async throws {
+        let folder = try TemporaryDirectory("stop-mid-submit")
+        defer { folder.remove() }
+        try SpecWriter.writeJobs(count: 3, in: folder.url.appendingPathComponent("jobs"), sharedImages: 1)
+        let emulator = try await EmulatorProcess(["--hold-answers", "--run-seconds", "0.05"])
+        let first = try runner(emulator, folder: folder)
+        try await emulator.waitForCounters { $0.submitAnswersHeld == 3 }
+        first.signal(SIGTERM)
+        if answer == "answered within the grace" {
+            await first.waitForStderr("stopping: nothing new is claimed")
+            try await emulator.releaseAnswers()
+        }
+        let status = await first.waitForExit()
+        #expect(status != 0, "a stopped run with unfinished jobs does not report success")
+        if answer == "answered within the grace" {
+            #expect(first.stderr.components(separatedBy: "] submitted (attempt").count - 1 == 3, "\(first.stderr.suffix(2000))")
+        } else {
+            try await emulator.releaseAnswers()
+        }
+        // Nothing was taken for "not sent": the next run resumes or reconciles, and pays for nothing again.
+        try await emulator.configure { $0.holdSubmitAnswers = false }
+        let second = try runner(emulator, folder: folder)
+        #expect(await second.waitForExit() == 0, "\(second.stderr.suffix(2000))")
+        let counters = try await emulator.counters()
+        #expect(counters.requestsCreated == 3 && counters.duplicateSubmissions == 0, "\(counters.requestsCreated) requests for 3 jobs")
+        await emulator.stop()
+    }
+
     @Test("a second runner on the same state folder refuses to start and names the first one's pid")
     func secondRunnerRefused() async throws {
         let folder = try TemporaryDirectory("second")

@@ -69,4 +69,60 @@ struct OutputDiskTests {
         try Processes.expectOutputs(disk.path, count: 5)
         await emulator.stop()
     }
+
+    @Test("downloads start only while they fit: 8 × 2 MB on a 10 MB disk finish 4 and hold no partial files; the rest follow once there is room")
+    func admission() async throws {
+        let folder = try TemporaryDirectory("out-admission")
+        defer { folder.remove() }
+        let disk = try Tmpfs(at: folder.path + "/out", megabytes: 10)
+        defer { disk.unmount() }
+        try SpecWriter.writeJobs(count: 8, in: folder.url.appendingPathComponent("jobs"), sharedImages: 1)
+        let emulator = try await EmulatorProcess(["--run-seconds", "0.05", "--video-bytes", "2000000"])
+        let run = try Processes.runOnce(
+            emulator, state: folder.path + "/state", out: disk.path, jobs: folder.path + "/jobs",
+            extra: ["--concurrency", "8", "--downloads", "8", "--log-level", "debug"])
+        await run.waitForStderr("videos wait for space")
+        await run.waitForStderr("completed:", count: 4)
+        await run.waitForStderr("still paused:", count: run.stderrCount("still paused:") + 3)
+        #expect(Processes.files(in: disk.path, suffix: ".mp4").count == 4)
+        let partials = ((try? FileManager.default.subpathsOfDirectory(atPath: disk.path)) ?? []).filter { $0.hasSuffix(".part") }
+        #expect(partials.isEmpty, "space held by partial downloads: \(partials)")
+        try disk.resize(megabytes: 40)
+        #expect(await run.waitForExit() == 0, "\(run.stderr.suffix(2000))")
+        let counters = try await emulator.counters()
+        #expect(counters.requestsCreated == 8 && counters.duplicateSubmissions == 0)
+        try Processes.expectOutputs(disk.path, count: 8)
+        await emulator.stop()
+    }
+
+    @Test("a day folder that refuses writes while the output root takes them: the pause neither flaps nor spins, and lifts once the folder works")
+    func noFlapping() async throws {
+        let folder = try TemporaryDirectory("out-flap")
+        defer { folder.remove() }
+        let day = OutputDay.today()
+        let dayFolder = folder.path + "/out/" + day
+        let disk = try Tmpfs(at: dayFolder, megabytes: 8)
+        defer { disk.unmount() }
+        try disk.remountReadOnly()
+        try SpecWriter.writeJobs(count: 2, in: folder.url.appendingPathComponent("jobs"), sharedImages: 1)
+        let emulator = try await EmulatorProcess(["--run-seconds", "0.05"])
+        let run = try Processes.runOnce(
+            emulator, state: folder.path + "/state", out: folder.path + "/out", jobs: folder.path + "/jobs", extra: ["--log-level", "debug"])
+        await run.waitForStderr("Read-only file system")
+        await run.waitForStderr("still paused:", count: run.stderrCount("still paused:") + 5)
+        #expect(run.stderrCount("submission paused:") <= 2, "the pause flapped: \(run.stderrCount("submission paused:")) times")
+        #expect(run.stderrCount("submission resumes") == 0)
+        try disk.remountWritable()
+        #expect(await run.waitForExit() == 0, "\(run.stderr.suffix(2000))")
+        try Processes.expectOutputs(folder.path + "/out", count: 2)
+        await emulator.stop()
+    }
+}
+
+/// The local day folder a batch accepted now goes in, as the runner names it.
+enum OutputDay {
+    static func today() -> String {
+        let parts = Calendar.current.dateComponents([.year, .month, .day], from: Date())
+        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+    }
 }

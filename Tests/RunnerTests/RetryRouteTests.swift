@@ -83,4 +83,38 @@ struct RetryRouteTests {
         #expect(result.second.succeeded, "\(result.second.summary)")
         #expect(result.counters.requestsCreated == 2, "the explicit paid resubmission is the only second request")
     }
+
+    @Test("a job put back to fetch a result at an origin that is gone is neither claimed nor driven; and the run ends, saying so")
+    func foreignResult() async throws {
+        let folder = try TemporaryDirectory("retry-foreign")
+        defer { folder.remove() }
+        let specs = folder.url.appendingPathComponent("jobs")
+        try SpecWriter.writeJobs(count: 2, in: specs, sharedImages: 1)
+        let configuration = fastConfiguration(in: folder)
+        let store = try JobStore.open(directory: configuration.stateDirectory)
+        let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: OutputLayout(root: configuration.outputDirectory), pricePerSecond: .klingO1PerSecond)
+        let ids = try SpecFiles.expand([specs.path]).files.map { file -> Int64 in
+            guard case .accepted(_, let jobs, _) = try ingestor.ingest(file) else { throw HarnessError("not accepted") }
+            return jobs[0].id
+        }
+        // Both were sent to an emulator that is gone; one failed fetching its result, one downloading its video.
+        let gone = "http://127.0.0.1:9"
+        _ = try store.claim(limit: 2)
+        for (index, id) in ids.enumerated() {
+            try store.beginSubmit(id, input: "{\"n\":\(index)}", origin: gone)
+            try store.recordAccepted(id, request: StoredRequest(id: "gone-\(index)", statusURL: gone + "/s", responseURL: gone + "/r", cancelURL: gone + "/c"))
+        }
+        try store.fail(ids[0], from: .inQueue, error: StoredError(reason: "http_500", message: "result"), retryBy: .result)
+        try store.requeue(ids[0], from: .failed, route: .result)
+        #expect(try store.claimWithinBudget(limit: 2, budget: SpendLimits(), origin: "http://127.0.0.1:1234").claimed.isEmpty)
+        #expect(try store.foreignJobs(origin: "http://127.0.0.1:1234") == [gone: ids])
+
+        let report = try await EmulatorHarness.run { harness in
+            try await RunOnce.run(configuration: configuration, client: harness.client, specPaths: [], validator: SpecValidator(), logger: quietLogger())
+        }
+        #expect(report.foreign == [gone: ids])
+        #expect(!report.succeeded)
+        #expect(try store.job(ids[0])?.state == .queued, "the foreign fetch was left alone")
+        #expect(try store.job(ids[1])?.state == .inQueue)
+    }
 }

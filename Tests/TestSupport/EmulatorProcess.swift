@@ -51,6 +51,20 @@ public final class EmulatorProcess: Sendable {
         }
     }
 
+    /// Changes the emulator's knobs while it runs (`PUT /_emulator/config`).
+    public func configure(_ change: (inout EmulatorConfiguration) -> Void) async throws {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        let current = try await http.execute(HTTPClientRequest(url: url.absoluteString + "/_emulator/config"), timeout: .seconds(10))
+        var configuration = try JSONDecoder().decode(EmulatorConfiguration.self, from: Data(try await current.body.collect(upTo: 1 << 20).readableBytesView))
+        change(&configuration)
+        var request = HTTPClientRequest(url: url.absoluteString + "/_emulator/config")
+        request.method = .PUT
+        request.body = .bytes(Array(try JSONEncoder().encode(configuration)))
+        _ = try await http.execute(request, timeout: .seconds(10)).body.collect(upTo: 1 << 20)
+        try await http.shutdown()
+    }
+
     private func post(_ path: String) async throws -> JSONValue {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         var request = HTTPClientRequest(url: url.absoluteString + "/_emulator/" + path)

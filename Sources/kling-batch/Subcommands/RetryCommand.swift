@@ -73,6 +73,9 @@ struct RetryCommand: ParsableCommand {
             do {
                 try store.requeue(job.id, from: job.state, route: route)
                 Console.out("requeued \(resolver.name(job)) to \(Self.describe(route, job))\(job.lastError.map { " (was: \(LogSafe.escape(String($0.prefix(120)))))" } ?? "")")
+                if route == .result, let origin = job.falOrigin, origin != settings.endpoints.queueOrigin {
+                    Console.out("  note: its request is at \(origin); only a runner configured for it fetches the result (else `kling-batch store abandon \(origin)`)")
+                }
                 if route.submits { submissions.append(job) }
             } catch StoreError.stale {
                 Console.error("\(resolver.name(job)) changed meanwhile; look at it with `kling-batch show`")
