@@ -64,15 +64,18 @@ extension JobStore {
     /// A submit that may have reached fal (accepted, or its answer lost) goes into the ledger, once per attempt,
     /// and the job's open reservation is released into it. `purge` never deletes ledger rows, so budgets and
     /// reports keep counting money that was sent for jobs that are forgotten.
+    /// The caller's transition releases the job's reservation in the same UPDATE (`releaseReservation`).
     static func recordSpend(_ db: Database, jobID: Int64, kind: SpendKind, requestID: String?, at now: Date) throws {
-        let attempt = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(number) FROM attempt WHERE job_id = ?"), arguments: [jobID]) ?? 1
         try db.cachedStatement(sql: """
             INSERT INTO spend (job_id, batch_id, batch_name, job_name, attempt, request_id, endpoint, origin, micros, day, at, kind)
-            SELECT job.id, job.batch_id, batch.name, job.name, ?, ?, job.endpoint, job.fal_origin, job.estimated_cost_micros, ?, ?, ?
+            SELECT job.id, job.batch_id, batch.name, job.name, COALESCE((SELECT MAX(number) FROM attempt WHERE job_id = job.id), 1), ?,
+                   job.endpoint, job.fal_origin, job.estimated_cost_micros, ?, ?, ?
             FROM job JOIN batch ON batch.id = job.batch_id WHERE job.id = ?
-            """).execute(arguments: [attempt, requestID, budgetDay(now), now, kind.rawValue, jobID])
-        try db.cachedStatement(sql: "UPDATE job SET reserved_micros = 0, reserved_day = NULL WHERE id = ?").execute(arguments: [jobID])
+            """).execute(arguments: [requestID, budgetDay(now), now, kind.rawValue, jobID])
     }
+
+    /// The fields that release a job's reservation once its submit is in the ledger.
+    static let releaseReservation: [JobField] = [.reservedMicros(0), .reservedDay(nil)]
 
     /// A lost submit found in fal's listing: its ledger row (counted when the answer was lost) becomes accepted.
     static func confirmSpend(_ db: Database, jobID: Int64, requestID: String, at now: Date) throws {

@@ -70,7 +70,7 @@ extension JobStore {
         try write { db in
             let job = try Self.transition(
                 db, id, from: .submitting, to: .inQueue,
-                set: request.fields + [.addAttempts(1), .submittedAt(now), .lastError(nil), .nextAttemptAt(nil), .deferrals(0)],
+                set: request.fields + [.addAttempts(1), .submittedAt(now), .lastError(nil), .nextAttemptAt(nil), .deferrals(0)] + Self.releaseReservation,
                 event: "submitted as request \(request.id)", at: now)
             try Self.closeAttempt(db, id, outcome: .accepted, counted: true, requestID: request.id, error: nil, at: now, end: false)
             try Self.recordSpend(db, jobID: id, kind: .accepted, requestID: request.id, at: now)
@@ -83,7 +83,7 @@ extension JobStore {
     public func recordUnknown(_ id: Int64, error: StoredError, at now: Date = Date()) throws -> JobRecord {
         try write { db in
             let job = try Self.transition(
-                db, id, from: .submitting, to: .submitUnknown, set: [.addAttempts(1), .lastError(error.message)],
+                db, id, from: .submitting, to: .submitUnknown, set: [.addAttempts(1), .lastError(error.message)] + Self.releaseReservation,
                 event: "submit outcome unknown: \(error.message); looking for it in fal's request listing", at: now)
             try Self.closeAttempt(db, id, outcome: .unknown, counted: true, requestID: nil, error: error, at: now, end: false)
             try Self.recordSpend(db, jobID: id, kind: .unknown, requestID: nil, at: now)
@@ -121,7 +121,7 @@ extension JobStore {
     public func adopt(_ id: Int64, request: StoredRequest, at now: Date = Date()) throws -> JobRecord {
         try write { db in
             let job = try Self.transition(
-                db, id, from: .submitUnknown, to: .inQueue, set: request.fields + [.submittedAt(now), .lastError(nil)],
+                db, id, from: .submitUnknown, to: .inQueue, set: request.fields + [.submittedAt(now), .lastError(nil)] + Self.releaseReservation,
                 event: "found request \(request.id) in fal's listing; adopted it", at: now)
             try Self.closeAttempt(db, id, outcome: .adopted, counted: true, requestID: request.id, error: nil, at: now, end: false)
             try Self.confirmSpend(db, jobID: id, requestID: request.id, at: now)
@@ -253,7 +253,7 @@ extension JobStore {
             let submitting = try Int64.fetchAll(db, sql: "SELECT id FROM job WHERE state = 'submitting'")
             for id in submitting {
                 _ = try Self.transition(
-                    db, id, from: .submitting, to: .submitUnknown, set: [.addAttempts(1), .lastError("interrupted while submitting")],
+                    db, id, from: .submitting, to: .submitUnknown, set: [.addAttempts(1), .lastError("interrupted while submitting")] + Self.releaseReservation,
                     event: "interrupted while submitting; fal may have the request, looking for it", at: now)
                 try Self.closeAttempt(
                     db, id, outcome: .unknown, counted: true, requestID: nil,

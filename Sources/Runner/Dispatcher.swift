@@ -23,6 +23,8 @@ public final class Dispatcher: Service, Sendable {
         var abortReason: String?
         /// When the store and output were last probed: at most once per `localRecheck`, however often woken.
         var lastProbe: ContinuousClock.Instant?
+        /// Jobs at another origin when the run started: they stay unfinished, and this run never touches them.
+        var foreignAtStart = 0
     }
 
     public let environment: RunnerEnvironment
@@ -123,20 +125,25 @@ public final class Dispatcher: Service, Sendable {
     private func checkLocal() async throws -> Date? {
         let configuration = environment.configuration
         let gate = environment.gate
+        // One look at the gate on the common path (nothing paused): this runs on every pass of the dispatcher.
+        var causes = await gate.pauseCauses
         if configuration.minimumFreeStateBytes > 0, let free = DiskSpace.available(at: configuration.stateDirectory) {
             if free < configuration.minimumFreeStateBytes {
                 await environment.pauseLocal(.stateSpace, "the state folder \(configuration.stateDirectory) has \(DiskSpace.describe(free)) free, "
                     + "below the floor of \(DiskSpace.describe(configuration.minimumFreeStateBytes)) (min_free_space)")
-            } else {
+                causes.insert(.stateSpace)
+            } else if causes.contains(.stateSpace) {
                 await environment.clearLocal(.stateSpace)
+                causes.remove(.stateSpace)
             }
         }
-        if await probeDue(gate, every: configuration.localRecheck) {
-            if await gate.isPaused(.store) {
+        guard causes.contains(where: \.isLocal) else { return nil }
+        if probeDue(causes, every: configuration.localRecheck) {
+            if causes.contains(.store) {
                 try environment.store.probeWrite()
                 await environment.clearLocal(.store)
             }
-            if await gate.isPaused(.output), environment.outputWritableAgain() {
+            if causes.contains(.output), environment.outputWritableAgain() {
                 await environment.clearLocal(.output)
             }
         }
@@ -149,8 +156,8 @@ public final class Dispatcher: Service, Sendable {
 
     /// Whether the store or output may be probed now: a pause that wakes the dispatcher (and every pause does) must
     /// not turn into a probe, clear and pause again in a loop.
-    private func probeDue(_ gate: SubmissionGate, every interval: Duration) async -> Bool {
-        guard await !gate.pauseCauses.isDisjoint(with: [.store, .output]) else { return false }
+    private func probeDue(_ causes: Set<SubmissionGate.PauseCause>, every interval: Duration) -> Bool {
+        guard !causes.isDisjoint(with: [.store, .output]) else { return false }
         let now = ContinuousClock.now
         return book.withLock { book in
             if let last = book.lastProbe, now - last < interval { return false }
@@ -163,7 +170,13 @@ public final class Dispatcher: Service, Sendable {
     /// A pause of our own machine is not a reason to stop: it clears by itself, and the run waits for it.
     private func isDone() async throws -> Bool {
         let active = book.withLock { $0.active.count }
-        if active == 0, try environment.store.unfinishedCount(origin: environment.origin) == 0 { return true }
+        if active == 0 {
+            // The plain count reads the state index only; the exact one (leaving out jobs at another origin) reads
+            // rows, so it is asked only when the plain count says the end may be near.
+            let unfinished = try environment.store.unfinishedCount()
+            if unfinished == 0 { return true }
+            if unfinished <= book.withLock({ $0.foreignAtStart }), try environment.store.unfinishedCount(origin: environment.origin) == 0 { return true }
+        }
         let gate = environment.gate
         if let reason = await gate.keyPausedReason, active == 0 {
             book.withLock { $0.abortReason = "submission is paused: \(reason)" }
@@ -275,6 +288,7 @@ public final class Dispatcher: Service, Sendable {
     /// an emulator) are left alone, and said so once with what to do.
     private func reportForeignJobs() {
         guard let foreign = try? environment.store.foreignJobs(origin: environment.origin), !foreign.isEmpty else { return }
+        book.withLock { $0.foreignAtStart = foreign.values.reduce(0) { $0 + $1.count } }
         for (origin, ids) in foreign.sorted(by: { $0.key < $1.key }) {
             let one = ids.count == 1
             let which = one ? "1 job's request was" : "\(ids.count) jobs' requests were"

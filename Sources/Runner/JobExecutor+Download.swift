@@ -88,8 +88,8 @@ extension JobExecutor {
 
     /// Bytes of an earlier try already in the hidden partial file.
     static func partialBytes(_ videoPath: String) -> Int64 {
-        let part = FalClient.partPath(for: FilePath(videoPath)).string
-        return ((try? FileManager.default.attributesOfItem(atPath: part))?[.size] as? NSNumber)?.int64Value ?? 0
+        var info = stat()
+        return stat(FalClient.partPath(for: FilePath(videoPath)).string, &info) == 0 ? Int64(info.st_size) : 0
     }
 
     /// An MP4 starts with a box whose type (bytes 4–7) is `ftyp`.

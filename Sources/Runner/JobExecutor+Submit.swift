@@ -2,7 +2,6 @@ import FalClient
 import Foundation
 import JobStore
 import KlingCore
-import Synchronization
 
 extension JobExecutor {
     /// submitting: sends the submit exactly once and records what its outcome allows us to know.
@@ -42,14 +41,11 @@ extension JobExecutor {
         let client = environment.client
         let options = configuration.submitOptions
         let sending = Task { try await client.submit(endpoint: endpoint, input: input, options: options) }
-        let outcome = FirstOutcome<SubmitReceipt>()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                outcome.wait(with: continuation)
-                Task { outcome.resolve(await sending.result) }
-            }
+            try await sending.value
         } onCancel: {
-            DispatchQueue.global().asyncAfter(deadline: .now() + Self.stopGrace.seconds) { outcome.resolve(.failure(CancellationError())) }
+            // Past the grace the submit is cut off: its outcome is then unknown, and reconciled.
+            DispatchQueue.global().asyncAfter(deadline: .now() + Self.stopGrace.seconds) { sending.cancel() }
         }
     }
 
@@ -99,33 +95,5 @@ extension JobExecutor {
         case (.permanent, _):
             return try await finishIfFinal(refused(.refused, counted: true, retryAt: nil))
         }
-    }
-}
-
-/// A result that can arrive from more than one place: the first one wins, later ones are dropped.
-final class FirstOutcome<Value: Sendable>: Sendable {
-    private let state = Mutex<(continuation: CheckedContinuation<Value, any Error>?, early: Result<Value, any Error>?, done: Bool)>((nil, nil, false))
-
-    func wait(with continuation: CheckedContinuation<Value, any Error>) {
-        let early = state.withLock { state -> Result<Value, any Error>? in
-            if let early = state.early { return early }
-            state.continuation = continuation
-            return nil
-        }
-        if let early { continuation.resume(with: early) }
-    }
-
-    func resolve(_ result: Result<Value, any Error>) {
-        let continuation = state.withLock { state -> CheckedContinuation<Value, any Error>? in
-            guard !state.done else { return nil }
-            state.done = true
-            guard let continuation = state.continuation else {
-                state.early = result
-                return nil
-            }
-            state.continuation = nil
-            return continuation
-        }
-        continuation?.resume(with: result)
     }
 }

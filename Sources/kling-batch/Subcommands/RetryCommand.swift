@@ -10,11 +10,11 @@ struct RetryCommand: ParsableCommand {
         commandName: "retry",
         abstract: "Finish failed (or cancelled) jobs: download or fetch again what fal still has; submit again only what it does not.",
         discussion: """
-            Each failed job records what it takes to finish it (`kling-batch list` shows it in the RETRY column):
-              download   fal has the video: it is downloaded again, nothing is submitted (free)
-              fetch      fal finished the request: its result is fetched again, nothing is submitted (free)
-              submit     nothing usable was paid for (refused, failed at fal, cancelled): submitted again
-              resubmit   fal reports the paid result gone (404/410): a new, paid submission; needs --resubmit
+            Each failed job records what it takes to finish it (`list` shows it as RETRY):
+              download   fal has the video: it is downloaded again (free)
+              fetch      fal finished: its result is fetched again (free)
+              submit     nothing usable was paid for: it is submitted again
+              resubmit   fal lost the paid result (404/410): --resubmit pays again
             Attempts and events are kept. The cost of every new submission is printed.
 
             Examples:
