@@ -1,8 +1,8 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 /// One column assignment made together with a state change, so that the change and its data land in one UPDATE.
-public enum JobField: Sendable {
+enum JobField: Sendable {
     case addAttempts(Int)
     /// Back to no attempts (an operator's retry).
     case resetAttempts
@@ -38,6 +38,7 @@ public enum JobField: Sendable {
     case falOrigin(String?)
     case retryBy(RetryRoute?)
     case resume(RetryRoute?)
+    case lastAttempt(Int)
 
     /// The SQL assignment and its argument.
     var assignment: (sql: String, value: (any DatabaseValueConvertible)?) {
@@ -76,6 +77,7 @@ public enum JobField: Sendable {
         case .falOrigin(let v): return ("fal_origin = ?", v)
         case .retryBy(let v): return ("retry_by = ?", v?.rawValue)
         case .resume(let v): return ("resume = ?", v?.rawValue)
+        case .lastAttempt(let n): return ("last_attempt = ?", n)
         }
     }
 }

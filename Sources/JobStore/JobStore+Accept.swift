@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 /// A validated spec file, ready to be accepted.
 public struct NewBatch: Sendable {
@@ -68,12 +68,12 @@ extension JobStore {
         }
     }
 
-    private static func accept(
+    static func accept(
         _ db: Database, _ batch: NewBatch, allowDuplicate: Bool, at now: Date, folderIsTaken: (String) -> Bool
     ) throws -> AcceptOutcome {
         if !allowDuplicate,
-            let existing = try BatchRecord.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM batch WHERE source_sha256 = ? ORDER BY id LIMIT 1"), arguments: [batch.sourceSHA256])
+            let existing = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM batch WHERE source_sha256 = ? ORDER BY id LIMIT 1"), arguments: [batch.sourceSHA256]).map(BatchRecord.init(row:))
         {
             return .duplicate(existing)
         }
@@ -87,21 +87,42 @@ extension JobStore {
             number += 1
             name = "\(batch.stem)-\(number)"
         }
-        let record = try BatchRecord.fetchOne(
+        let record = try Row.fetchOne(
             db.cachedStatement(sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir) VALUES (?, ?, ?, ?, ?) RETURNING *"),
-            arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)"])!
+            arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)"]).map(BatchRecord.init(row:))!
         var jobs: [JobRecord] = []
         for job in batch.jobs {
-            let inserted = try JobRecord.fetchOne(
+            let inserted = try Row.fetchOne(
                 db.cachedStatement(sql: """
                     INSERT INTO job (batch_id, name, state, spec_json, endpoint, duration_seconds, estimated_cost_micros,
                                      created_at, updated_at)
                     VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
                     """),
-                arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, now, now])!
+                arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, now, now]).map(JobRecord.init(row:))!
             try insertEvent(db, jobID: inserted.id, at: now, kind: .state, to: .queued, message: "accepted from \(batch.sourcePath)")
             jobs.append(inserted)
         }
         return .accepted(record, jobs)
     }
 }
+
+extension JobStore {
+    /// Queues a copy of the batch `name` as a new batch (its jobs' specs again, under a fresh name and folder);
+    /// nil when no batch has that name. One transaction.
+    public func rerunBatch(
+        named name: String, day: String, at now: Date = Date(), folderIsTaken: @Sendable (String) -> Bool = { _ in false }
+    ) throws -> AcceptOutcome? {
+        try write { db in
+            guard let batch = try Row.fetchOne(db, sql: "SELECT * FROM batch WHERE name = ?", arguments: [name]).map(BatchRecord.init(row:)) else {
+                return nil
+            }
+            let jobs = try Self.fetchJobs(db, "SELECT * FROM job WHERE batch_id = ? ORDER BY id", [batch.id]).map {
+                NewJob(name: $0.name, specJSON: $0.specJson, endpoint: $0.endpoint, durationSeconds: $0.durationSeconds, estimatedCostMicros: $0.estimatedCostMicros)
+            }
+            let copy = NewBatch(stem: batch.name, sourcePath: batch.sourcePath, sourceSHA256: batch.sourceSha256, day: day, jobs: jobs)
+            return try Self.accept(db, copy, allowDuplicate: true, at: now, folderIsTaken: folderIsTaken)
+        }
+    }
+}
+
+extension JobStore: JobIntake, JobClaims, JobLifecycle, JobOperations, JobQueries {}

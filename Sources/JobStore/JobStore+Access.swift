@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 extension JobStore {
     /// Every write goes through here: GRDB's errors for a disk that refuses become `StoreError`s that say what to

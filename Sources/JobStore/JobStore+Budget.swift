@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 /// Spending limits in micro-dollars; nil means no limit.
 public struct SpendLimits: Sendable, Equatable {
@@ -22,6 +22,15 @@ public struct Spending: Sendable, Equatable {
     public var completedToday: Int
 }
 
+/// Budget days are UTC days, whatever the machine's time zone: every backend and the runner count them alike.
+public enum BudgetDay {
+    /// The UTC day (`YYYY-MM-DD`) a reservation or a ledger row counts against.
+    public static func of(_ date: Date) -> String { JobStore.budgetDay(date) }
+
+    /// The start of the next UTC day, when a daily budget frees up again.
+    public static func next(after date: Date) -> Date { JobStore.nextBudgetDay(after: date) }
+}
+
 extension JobStore {
     /// Budget days are UTC days, whatever the machine's time zone.
     static let utcCalendar: Calendar = {
@@ -31,13 +40,13 @@ extension JobStore {
     }()
 
     /// The UTC day a reservation counts against.
-    public static func budgetDay(_ date: Date) -> String {
+    static func budgetDay(_ date: Date) -> String {
         let parts = utcCalendar.dateComponents([.year, .month, .day], from: date)
         return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
     }
 
     /// The start of the next UTC day, when a daily budget frees up again.
-    public static func nextBudgetDay(after date: Date) -> Date {
+    static func nextBudgetDay(after date: Date) -> Date {
         utcCalendar.nextDate(after: date, matching: DateComponents(hour: 0, minute: 0, second: 0), matchingPolicy: .nextTime) ?? date.addingTimeInterval(86400)
     }
 
@@ -103,7 +112,7 @@ extension JobStore {
 
     /// Every ledger row, oldest first: what was sent to fal, including jobs purged since.
     public func ledger() throws -> [SpendRecord] {
-        try read { try SpendRecord.fetchAll($0, sql: "SELECT * FROM spend ORDER BY id") }
+        try read { try Row.fetchAll($0, sql: "SELECT * FROM spend ORDER BY id").map(SpendRecord.init(row:)) }
     }
 }
 
@@ -114,10 +123,7 @@ public enum SpendKind: String, Sendable, Codable {
 }
 
 /// One submission that may have cost money, kept after its job is purged.
-public struct SpendRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
-    public static let databaseTableName = "spend"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
+public struct SpendRecord: Sendable, Codable, Hashable {
     public var id: Int64
     public var jobId: Int64?
     public var batchId: Int64

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 /// What `kling-batch store check` found: problems (the store is damaged or breaks its own rules) and notes.
 public struct StoreCheckReport: Sendable {

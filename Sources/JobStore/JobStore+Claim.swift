@@ -1,30 +1,18 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 extension JobStore {
     /// queued (due) or held → uploading, for up to `limit` jobs, oldest first, reserving each one's cost in the
-    /// same transaction; a job the budget cannot cover waits in `held` with the reason (no attempt is spent).
-    /// Two processes sharing the store serialize on SQLite's write lock, so the limit holds across them too.
-    public func claim(limit: Int, budget: SpendLimits = SpendLimits(), now: Date = Date()) throws -> [JobRecord] {
-        try claimWithinBudget(limit: limit, budget: budget, now: now).claimed
-    }
-
-
-
-    /// What a claim did: the jobs now owned by the caller, and the ones that just started waiting for budget.
-    public struct ClaimOutcome: Sendable {
-        public var claimed: [JobRecord] = []
-        public var held: [(job: JobRecord, reason: String)] = []
-    }
-
-    /// `claim`, also reporting which jobs the budget just held, so the caller can log them. With `origin`, a job put
-    /// back to fetch a result at another origin is not claimed: only a runner configured for that origin may ask.
-    public func claimWithinBudget(limit: Int, budget: SpendLimits, origin: String? = nil, now: Date = Date()) throws -> ClaimOutcome {
+    /// same transaction; a job the budget cannot cover waits in `held` with the reason (no attempt is spent), and
+    /// is reported so the caller can log it. Two processes sharing the store serialize on SQLite's write lock, so the
+    /// limit holds across them too. With `origin`, a job put back to fetch a result at another origin is not
+    /// claimed: only a runner configured for that origin may ask for it.
+    public func claim(limit: Int, budget: SpendLimits = SpendLimits(), origin: String? = nil, now: Date = Date()) throws -> ClaimOutcome {
         guard limit > 0 else { return ClaimOutcome() }
         return try write { db in
-            let candidates = try JobRecord.fetchAll(
+            let candidates = try Self.fetchJobs(
                 db,
-                sql: """
+                """
                     SELECT * FROM job
                     WHERE ((state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) OR state = 'held')
                       AND (? IS NULL OR \(Self.notForeign))
@@ -33,7 +21,7 @@ extension JobStore {
                     """,
                 // Without a budget every candidate is claimed; with one, a window wider than the free slots lets
                 // cheaper jobs go ahead of ones that are held.
-                arguments: [now, origin, origin, budget == SpendLimits() ? limit : max(4 * limit, 64)])
+                [now, origin, origin, budget == SpendLimits() ? limit : max(4 * limit, 64)])
             var outcome = ClaimOutcome()
             guard !candidates.isEmpty else { return outcome }
             let day = Self.budgetDay(now)

@@ -1,4 +1,4 @@
-import GRDB
+internal import GRDB
 import KlingCore
 
 extension JobStore {
@@ -94,6 +94,13 @@ extension JobStore {
             try db.create(index: "job_on_reserved_day", on: "job", columns: ["reserved_day"])
         }
         migrator.registerMigration("v3-identity-ledger-origins") { db in try migrateToLedger(db) }
+        // v4: which events operators caused (the daemon logs them), and each job's latest attempt number.
+        migrator.registerMigration("v4-operator-events-attempt-numbers") { db in
+            try db.alter(table: "event") { t in t.add(column: "by_operator", .boolean).notNull().defaults(to: false) }
+            try db.alter(table: "job") { t in t.add(column: "last_attempt", .integer).notNull().defaults(to: 0) }
+            try db.execute(sql: "UPDATE job SET last_attempt = COALESCE((SELECT MAX(number) FROM attempt WHERE attempt.job_id = job.id), 0)")
+            try db.execute(sql: "UPDATE event SET by_operator = 1 WHERE message LIKE '%by an operator%'")
+        }
         return migrator
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 /// What operators do to jobs from the CLI, while a runner may be working on the same store.
 extension JobStore {
@@ -11,18 +11,20 @@ extension JobStore {
                 sql: "UPDATE job SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state NOT IN ('completed', 'failed', 'cancelled')",
                 arguments: [now, id])
             guard db.changesCount == 1 else { return false }
-            try Self.insertEvent(db, jobID: id, at: now, kind: .note, message: "cancel requested by an operator")
+            try Self.insertEvent(db, jobID: id, at: now, kind: .note, message: "cancel requested by an operator", byOperator: true)
             return true
         }
     }
 
-    /// `from` → cancelled, guarded; the open attempt (if any) is closed as cancelled.
+    /// `from` → cancelled, guarded; the open attempt (if any) is closed as cancelled; `manifestPath` names the
+    /// manifest written for it just before.
     @discardableResult
-    public func recordCancelled(_ id: Int64, from: JobState, note: String, at now: Date = Date()) throws -> JobRecord {
+    public func recordCancelled(_ id: Int64, from: JobState, note: String, manifestPath: String? = nil, at now: Date = Date()) throws -> JobRecord {
         try write { db in
             let job = try Self.transition(
-                db, id, from: from, to: .cancelled, set: [.cancelRequested(true), .finishedAt(now), .nextAttemptAt(nil), .heldReason(nil)],
-                event: note, at: now)
+                db, id, from: from, to: .cancelled,
+                set: [.cancelRequested(true), .finishedAt(now), .nextAttemptAt(nil), .heldReason(nil), .manifestPath(manifestPath)],
+                event: note, byOperator: true, at: now)
             try db.execute(
                 sql: "UPDATE attempt SET outcome = 'cancelled', ended_at = ? WHERE job_id = ? AND ended_at IS NULL",
                 arguments: [now, id])
@@ -45,7 +47,7 @@ extension JobStore {
                 let what = route == .download ? "download the video again" : "fetch the result of request \(try Self.requestID(db, id) ?? "?") again"
                 return try Self.transition(
                     db, id, from: from, to: .queued, set: common + [.resume(route)],
-                    event: "requeued by an operator to \(what); nothing will be submitted", at: now)
+                    event: "requeued by an operator to \(what); nothing will be submitted", byOperator: true, at: now)
             case .submit, .paidResubmit:
                 return try Self.transition(
                     db, id, from: from, to: .queued,
@@ -56,7 +58,7 @@ extension JobStore {
                     ],
                     event: route == .paidResubmit
                         ? "requeued by an operator for a new, paid submission (fal no longer has the result; attempt history kept)"
-                        : "requeued by an operator (attempt history kept)", at: now)
+                        : "requeued by an operator (attempt history kept)", byOperator: true, at: now)
             }
         }
     }
@@ -98,7 +100,7 @@ extension JobStore {
                     db, row["id"], from: from, to: .failed,
                     set: [.lastError("abandoned: its request was at \(origin), which this store no longer uses"), .finishedAt(now),
                           .retryBy(.paidResubmit), .resume(nil)],
-                    event: "abandoned by an operator: its request was at \(origin); retry with --resubmit to submit it again", at: now)
+                    event: "abandoned by an operator: its request was at \(origin); retry with --resubmit to submit it again", byOperator: true, at: now)
             }
         }
     }

@@ -1,28 +1,35 @@
+internal import GRDB
 import Foundation
-import GRDB
 
+/// Reads, each in one read transaction (a consistent snapshot).
 extension JobStore {
     public func job(_ id: Int64) throws -> JobRecord? {
-        try read { try JobRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id]) }
+        try read { try Self.fetchJob($0, id) }
     }
 
     public func batch(_ id: Int64) throws -> BatchRecord? {
-        try read { try BatchRecord.fetchOne($0, key: id) }
+        try read { try Row.fetchOne($0.cachedStatement(sql: "SELECT * FROM batch WHERE id = ?"), arguments: [id]).map(BatchRecord.init(row:)) }
+    }
+
+    public func batches() throws -> [BatchRecord] {
+        try read { try Row.fetchAll($0, sql: "SELECT * FROM batch ORDER BY id").map(BatchRecord.init(row:)) }
     }
 
     public func jobs(in states: [JobState]) throws -> [JobRecord] {
         try read { db in
-            try JobRecord.fetchAll(db, sql: "SELECT * FROM job WHERE state IN (\(states.map { _ in "?" }.joined(separator: ","))) ORDER BY id",
-                                   arguments: StatementArguments(states.map(\.rawValue)))
+            try Self.fetchJobs(db, "SELECT * FROM job WHERE state IN (\(states.map { _ in "?" }.joined(separator: ","))) ORDER BY id",
+                               StatementArguments(states.map(\.rawValue)))
         }
     }
 
+    public func resumableJobs() throws -> [JobRecord] { try jobs(in: JobState.resumable) }
+
     public func allJobs() throws -> [JobRecord] {
-        try read { try JobRecord.fetchAll($0, sql: "SELECT * FROM job ORDER BY id") }
+        try read { try Self.fetchJobs($0, "SELECT * FROM job ORDER BY id") }
     }
 
     public func jobs(inBatch batchID: Int64) throws -> [JobRecord] {
-        try read { try JobRecord.fetchAll($0, sql: "SELECT * FROM job WHERE batch_id = ? ORDER BY id", arguments: [batchID]) }
+        try read { try Self.fetchJobs($0, "SELECT * FROM job WHERE batch_id = ? ORDER BY id", [batchID]) }
     }
 
     /// How many jobs are in each state.
@@ -37,14 +44,14 @@ extension JobStore {
     }
 
     /// Jobs that are not final: what a `run --once` still has to finish. With `origin`, jobs whose request went to
-    /// another origin are left out: this run will not touch them.
+    /// another origin are left out: this run will not touch them (that count reads rows; without, the state index).
     public func unfinishedCount(origin: String? = nil) throws -> Int {
         try read {
             try Int.fetchOne(
-                $0, sql: """
+                $0.cachedStatement(sql: """
                     SELECT COUNT(*) FROM job WHERE state NOT IN ('completed', 'failed', 'cancelled', 'held')
                       AND (? IS NULL OR \(Self.notForeign))
-                    """, arguments: [origin, origin]) ?? 0
+                    """), arguments: [origin, origin]) ?? 0
         }
     }
 
@@ -71,7 +78,7 @@ extension JobStore {
 
     /// The earliest time a queued job becomes due, when none is due now.
     public func nextDueTime() throws -> Date? {
-        try read { try Date.fetchOne($0, sql: "SELECT MIN(next_attempt_at) FROM job WHERE state = 'queued'") }
+        try read { try Date.fetchOne($0.cachedStatement(sql: "SELECT MIN(next_attempt_at) FROM job WHERE state = 'queued'")) }
     }
 
     /// Count and estimated cost by state of the jobs in `ids`, read from three narrow columns: the progress line
@@ -100,19 +107,20 @@ extension JobStore {
         try read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM job WHERE state = 'held')") ?? false }
     }
 
-    /// Whether a queued job is due at `now`.
-    public func hasDueJob(now: Date = Date()) throws -> Bool {
+    public func events(of jobID: Int64) throws -> [JobEvent] {
+        try read { try Row.fetchAll($0, sql: "SELECT * FROM event WHERE job_id = ? ORDER BY id", arguments: [jobID]).map(JobEvent.init(row:)) }
+    }
+
+    /// Events after `id` that operators caused, oldest first: the daemon logs them, since they happen elsewhere.
+    public func operatorEvents(after id: Int64) throws -> [JobEvent] {
         try read {
-            try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM job WHERE state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))", arguments: [now]) ?? false
+            try Row.fetchAll($0.cachedStatement(sql: "SELECT * FROM event WHERE id > ? AND by_operator ORDER BY id"), arguments: [id])
+                .map(JobEvent.init(row:))
         }
     }
 
-    public func events(of jobID: Int64) throws -> [JobEvent] {
-        try read { try JobEvent.fetchAll($0, sql: "SELECT * FROM event WHERE job_id = ? ORDER BY id", arguments: [jobID]) }
-    }
-
     public func attempts(of jobID: Int64) throws -> [AttemptRecord] {
-        try read { try AttemptRecord.fetchAll($0, sql: "SELECT * FROM attempt WHERE job_id = ? ORDER BY number", arguments: [jobID]) }
+        try read { try Row.fetchAll($0, sql: "SELECT * FROM attempt WHERE job_id = ? ORDER BY number", arguments: [jobID]).map(AttemptRecord.init(row:)) }
     }
 
     /// Whether a job or an attempt already holds this fal request id: reconciliation must never adopt one twice.
@@ -120,40 +128,11 @@ extension JobStore {
     public func isKnownRequestID(_ requestID: String) throws -> Bool {
         try read { db in
             try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM job WHERE request_id = ?) OR EXISTS (SELECT 1 FROM attempt WHERE request_id = ?)",
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM job WHERE request_id = ?) OR EXISTS (SELECT 1 FROM attempt WHERE request_id = ?)"),
                 arguments: [requestID, requestID]) ?? false
         }
     }
 
-    public func batches() throws -> [BatchRecord] {
-        try read { try BatchRecord.fetchAll($0, sql: "SELECT * FROM batch ORDER BY id") }
-    }
-}
-
-extension JobStore {
-    /// The fal URL of an image already uploaded through the storage `origin` at or after `notBefore`, by its
-    /// SHA-256: a URL from another origin (an emulator that is gone) or past its lifetime is never reused.
-    public func cachedUpload(sha256: String, origin: String, notBefore: Date) throws -> String? {
-        try read {
-            try String.fetchOne(
-                $0, sql: "SELECT file_url FROM upload WHERE sha256 = ? AND origin = ? AND uploaded_at >= ?", arguments: [sha256, origin, notBefore])
-        }
-    }
-
-    public func recordUpload(sha256: String, fileURL: String, byteCount: Int, contentType: String, origin: String, at now: Date = Date()) throws {
-        try write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO upload (sha256, file_url, byte_count, content_type, uploaded_at, origin) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [sha256, fileURL, byteCount, contentType, now, origin])
-        }
-    }
-
-    public func uploads() throws -> [UploadRecord] {
-        try read { try UploadRecord.fetchAll($0, sql: "SELECT * FROM upload ORDER BY uploaded_at") }
-    }
-}
-
-extension JobStore {
     /// Every request id any attempt ever had, with its job: old ids in logs still find their job.
     public func attemptRequestIDs() throws -> [String: Int64] {
         try read { db in
@@ -169,12 +148,32 @@ extension JobStore {
     public func oldestQueued() throws -> Date? {
         try read { try Date.fetchOne($0, sql: "SELECT MIN(created_at) FROM job WHERE state IN ('queued', 'held')") }
     }
-}
 
-extension JobStore {
     /// The newest event's id: every change to a job writes an event, so this moving is a cheap (index-only)
     /// sign that counts may have changed, and an idle daemon need not recount 10,000 jobs to learn nothing did.
     public func lastEventID() throws -> Int64 {
         try read { try Int64.fetchOne($0, sql: "SELECT MAX(id) FROM event") ?? 0 }
+    }
+}
+
+/// The upload cache.
+extension JobStore {
+    /// The fal URL of an image already uploaded through the storage `origin` at or after `notBefore`, by its
+    /// SHA-256: a URL from another origin (an emulator that is gone) or past its lifetime is never reused.
+    public func cachedUpload(sha256: String, origin: String, notBefore: Date) throws -> String? {
+        try read {
+            try String.fetchOne(
+                $0.cachedStatement(sql: "SELECT file_url FROM upload WHERE sha256 = ? AND origin = ? AND uploaded_at >= ?"),
+                arguments: [sha256, origin, notBefore])
+        }
+    }
+
+    /// Remembers an uploaded image (one row per content: a new origin's upload replaces the old one).
+    public func recordUpload(_ upload: UploadedImage, at now: Date = Date()) throws {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO upload (sha256, file_url, byte_count, content_type, uploaded_at, origin) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [upload.sha256, upload.fileURL, upload.byteCount, upload.contentType, now, upload.origin])
+        }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 
 /// The one source of truth: batches, jobs, attempts, events, the spend ledger and the upload cache, in SQLite.
 ///
@@ -133,34 +133,30 @@ public struct JobStore: Sendable {
 
     // MARK: - The guarded transition
 
-    /// Moves a job from `from` to `to` with `fields` in one guarded UPDATE, and logs the move as an event.
-    /// Throws `StoreError.stale` when the job is no longer in `from`.
+    /// Moves a job from `from` to `to` with `fields` in one guarded UPDATE, and logs the move as an event (one an
+    /// operator caused, when `byOperator`). Throws `StoreError.stale` when the job is no longer in `from`. For tests
+    /// (through `@testable`) and the store's own methods only: nothing else may move a job.
     @discardableResult
-    public func transition(
+    func transition(
         _ id: Int64, from: JobState, to: JobState, set fields: [JobField] = [], event: String, at now: Date = Date()
     ) throws -> JobRecord {
         try write { db in try Self.transition(db, id, from: from, to: to, set: fields, event: event, at: now) }
     }
 
     static func transition(
-        _ db: Database, _ id: Int64, from: JobState, to: JobState, set fields: [JobField], event: String, at now: Date
+        _ db: Database, _ id: Int64, from: JobState, to: JobState, set fields: [JobField], event: String, byOperator: Bool = false, at now: Date
     ) throws -> JobRecord {
         guard from.canMove(to: to) else { throw StoreError.illegalTransition(from: from, to: to) }
         let (statement, arguments) = try guardedUpdate(db, id, in: from, moveTo: to, set: fields, at: now)
-        guard let job = try JobRecord.fetchOne(statement, arguments: arguments) else {
+        guard let job = try Row.fetchOne(statement, arguments: arguments).map(JobRecord.init(row:)) else {
             let actual = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [id])
             throw StoreError.stale(jobID: id, expected: [from], actual: actual.flatMap(JobState.init(rawValue:)))
         }
-        try insertEvent(db, jobID: id, at: now, kind: .state, from: from, to: to, message: event)
+        try insertEvent(db, jobID: id, at: now, kind: .state, from: from, to: to, message: event, byOperator: byOperator)
         return job
     }
 
     /// Changes columns of a job that is still in `state`, without moving it; false when it has moved.
-    @discardableResult
-    public func update(_ id: Int64, in state: JobState, set fields: [JobField], at now: Date = Date()) throws -> Bool {
-        try write { db in try Self.update(db, id, in: state, set: fields, at: now) }
-    }
-
     static func update(_ db: Database, _ id: Int64, in state: JobState, set fields: [JobField], at now: Date) throws -> Bool {
         let (statement, arguments) = try guardedUpdate(db, id, in: state, moveTo: nil, set: fields, at: now)
         try statement.execute(arguments: arguments)
@@ -191,14 +187,14 @@ public struct JobStore: Sendable {
     }
 
     static func insertEvent(
-        _ db: Database, jobID: Int64, at: Date, kind: JobEvent.Kind, from: JobState? = nil, to: JobState? = nil, message: String
+        _ db: Database, jobID: Int64, at: Date, kind: JobEvent.Kind, from: JobState? = nil, to: JobState? = nil, message: String,
+        byOperator: Bool = false
     ) throws {
-        try db.cachedStatement(sql: "INSERT INTO event (job_id, at, kind, from_state, to_state, message) VALUES (?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [jobID, at, kind.rawValue, from?.rawValue, to?.rawValue, message])
+        try db.cachedStatement(sql: "INSERT INTO event (job_id, at, kind, from_state, to_state, message, by_operator) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [jobID, at, kind.rawValue, from?.rawValue, to?.rawValue, message, byOperator])
     }
+}
 
-    /// Adds a note or error to a job's history.
-    public func note(_ id: Int64, _ message: String, kind: JobEvent.Kind = .note, at now: Date = Date()) throws {
-        try write { db in try Self.insertEvent(db, jobID: id, at: now, kind: kind, message: message) }
-    }
+extension JobStore: QueueHealth {
+    public var location: String { path }
 }

@@ -1,11 +1,7 @@
 import Foundation
-import GRDB
 
 /// A spec file accepted into the store: all its jobs were valid.
-public struct BatchRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord, Identifiable {
-    public static let databaseTableName = "batch"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
+public struct BatchRecord: Sendable, Codable, Hashable, Identifiable {
     public var id: Int64
     /// Unique name: the file's stem, numbered when taken (`teasers`, `teasers-2`).
     public var name: String
@@ -17,10 +13,7 @@ public struct BatchRecord: Sendable, Codable, Hashable, FetchableRecord, TableRe
 }
 
 /// One job and everything the runner knows about it.
-public struct JobRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord, Identifiable {
-    public static let databaseTableName = "job"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
+public struct JobRecord: Sendable, Codable, Hashable, Identifiable {
     public var id: Int64
     public var batchId: Int64
     public var name: String
@@ -68,6 +61,8 @@ public struct JobRecord: Sendable, Codable, Hashable, FetchableRecord, TableReco
     public var retryBy: RetryRoute?
     /// For a queued job put back by `retry`: what the claim resumes instead of submitting.
     public var resume: RetryRoute?
+    /// The number of its latest attempt (as `show` and the manifest number them); 0 before any.
+    public var lastAttempt: Int
     public var createdAt: Date
     public var submittedAt: Date?
     public var startedAt: Date?
@@ -77,10 +72,7 @@ public struct JobRecord: Sendable, Codable, Hashable, FetchableRecord, TableReco
 }
 
 /// One try at submitting a job, kept with its error whatever happened (River's AttemptError).
-public struct AttemptRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
-    public static let databaseTableName = "attempt"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
+public struct AttemptRecord: Sendable, Codable, Hashable {
     public var id: Int64
     public var jobId: Int64
     public var number: Int
@@ -122,10 +114,7 @@ public enum AttemptOutcome: String, Sendable, Codable, CaseIterable {
 }
 
 /// A line of a job's history: a state change, an error, a note, or one of fal's log lines.
-public struct JobEvent: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
-    public static let databaseTableName = "event"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
+public struct JobEvent: Sendable, Codable, Hashable {
     public var id: Int64
     public var jobId: Int64
     public var at: Date
@@ -133,6 +122,8 @@ public struct JobEvent: Sendable, Codable, Hashable, FetchableRecord, TableRecor
     public var fromState: JobState?
     public var toState: JobState?
     public var message: String
+    /// Whether an operator caused it (`cancel`, `retry`…), for the daemon's log.
+    public var byOperator: Bool
 
     public enum Kind: String, Sendable, Codable { case state, error, note, log }
 }
@@ -160,18 +151,4 @@ public enum RetryRoute: String, Sendable, Codable, CaseIterable {
         case .paidResubmit: "submit again with --resubmit (fal no longer has the paid result)"
         }
     }
-}
-
-/// A local image already in fal storage, by content.
-public struct UploadRecord: Sendable, Codable, Hashable, FetchableRecord, TableRecord {
-    public static let databaseTableName = "upload"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
-    public var sha256: String
-    public var fileUrl: String
-    public var byteCount: Int
-    public var contentType: String
-    public var uploadedAt: Date
-    /// The storage origin it was uploaded through; a run against another origin uploads again.
-    public var origin: String
 }

@@ -6,12 +6,12 @@ import KlingSpec
 /// Turns a spec file into an accepted batch: validated as a whole, stored in one transaction, never twice for
 /// the same content unless asked.
 public struct BatchIngestor: Sendable {
-    public let store: JobStore
+    public let store: any JobQueue
     public let validator: SpecValidator
     public let layout: OutputLayout
     public let pricePerSecond: USD
 
-    public init(store: JobStore, validator: SpecValidator, layout: OutputLayout, pricePerSecond: USD) {
+    public init(store: any JobQueue, validator: SpecValidator, layout: OutputLayout, pricePerSecond: USD) {
         self.store = store
         self.validator = validator
         self.layout = layout
@@ -34,31 +34,43 @@ public struct BatchIngestor: Sendable {
     }
 
     /// Validates and (when valid) accepts the file at `path`.
-    public func ingest(file path: String, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
-        try ingest(SpecFile(path: path, contents: nil), allowDuplicate: allowDuplicate, now: now)
+    public func ingest(file path: String, allowDuplicate: Bool = false, now: Date = Date()) async throws -> Outcome {
+        try await ingest(SpecFile(path: path, contents: nil), allowDuplicate: allowDuplicate, now: now)
     }
 
     /// Validates and (when valid) accepts a spec file already read from its folder (or read now by its path).
-    public func ingest(_ file: SpecFile, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
+    public func ingest(_ file: SpecFile, allowDuplicate: Bool = false, now: Date = Date()) async throws -> Outcome {
         let report = validator.validate(file)
         guard report.isValid, let sha = report.sha256 else { return .rejected(report) }
-        return try accept(report, sha256: sha, allowDuplicate: allowDuplicate, now: now)
+        return try await accept(report, sha256: sha, allowDuplicate: allowDuplicate, now: now)
+    }
+
+    /// Queues the batch `name` again (its jobs' specs, under a fresh name and folder); nil when there is none.
+    public func rerun(batchNamed name: String, now: Date = Date()) async throws -> Outcome? {
+        let layout = self.layout
+        guard let outcome = try await store.rerunBatch(named: name, day: OutputLayout.day(of: now), at: now, folderIsTaken: { layout.isTaken($0) }) else {
+            return nil
+        }
+        switch outcome {
+        case .accepted(let record, let jobs): return .accepted(record, jobs, warnings: [])
+        case .duplicate(let existing): return .duplicate(existing)
+        }
     }
 
     /// Accepts an already validated report.
-    public func accept(_ report: SpecReport, sha256: String, allowDuplicate: Bool = false, now: Date = Date()) throws -> Outcome {
+    public func accept(_ report: SpecReport, sha256: String, allowDuplicate: Bool = false, now: Date = Date()) async throws -> Outcome {
         let layout = self.layout
-        let outcome = try store.accept(
+        let outcome = try await store.accept(
             try newBatch(report, sha256: sha256, now: now), allowDuplicate: allowDuplicate, at: now, folderIsTaken: { layout.isTaken($0) })
         return Self.outcome(outcome, report)
     }
 
     /// Accepts validated files (each report with its content's SHA-256) in one transaction; outcomes are in the
     /// same order. When the store refuses, none is accepted.
-    public func acceptAll(_ files: [(report: SpecReport, sha256: String)], now: Date = Date()) throws -> [Outcome] {
+    public func acceptAll(_ files: [(report: SpecReport, sha256: String)], now: Date = Date()) async throws -> [Outcome] {
         let batches = try files.map { try newBatch($0.report, sha256: $0.sha256, now: now) }
         let layout = self.layout
-        let outcomes = try store.acceptAll(batches, at: now, folderIsTaken: { layout.isTaken($0) })
+        let outcomes = try await store.acceptAll(batches, at: now, folderIsTaken: { layout.isTaken($0) })
         return zip(outcomes, files).map { Self.outcome($0, $1.report) }
     }
 

@@ -17,6 +17,8 @@ public struct CrashPoints: Sendable {
         case submitCommitted = "submit-committed"
         /// The video is on disk; the manifest is not written.
         case beforeManifest = "before-manifest"
+        /// A final job's manifest is written; the store has not recorded the ending yet.
+        case manifestWritten = "manifest-written"
         /// A status answer arrived.
         case polled
     }

@@ -1,13 +1,41 @@
 import FalClient
 import Foundation
 import JobStore
+import KlingCore
+import Logging
 
 /// Cancels a job wherever it is: locally when fal has nothing yet, at fal (PUT cancel) when it was submitted.
-/// Used by `kling-batch cancel` and by a runner's poller that finds a cancel request on a job it holds.
+/// Used by `kling-batch cancel` and by a runner's poller that finds a cancel request on a job it holds. It needs
+/// the queue, a client and the manifest writer, nothing of a runner.
 public struct JobCanceller: Sendable {
-    public let environment: RunnerEnvironment
+    let store: any JobQueue
+    let client: FalClient
+    let manifests: ManifestWriter
+    let pricePerSecond: USD
+    let logger: Logger
 
-    public init(environment: RunnerEnvironment) { self.environment = environment }
+    /// For the CLI: everything from the queue, a client and the output tree.
+    public init(store: any JobQueue, client: FalClient, outputDirectory: String, pricePerSecond: USD, logger: Logger) {
+        self.init(
+            store: store, client: client,
+            manifests: ManifestWriter(store: store, layout: OutputLayout(root: outputDirectory), storageOrigin: client.endpoints.storageOrigin, crash: CrashPoints()),
+            pricePerSecond: pricePerSecond, logger: logger)
+    }
+
+    init(store: any JobQueue, client: FalClient, manifests: ManifestWriter, pricePerSecond: USD, logger: Logger) {
+        self.store = store
+        self.client = client
+        self.manifests = manifests
+        self.pricePerSecond = pricePerSecond
+        self.logger = logger
+    }
+
+    /// For a runner's poller.
+    init(environment: RunnerEnvironment) {
+        self.init(
+            store: environment.store, client: environment.client, manifests: environment.manifests,
+            pricePerSecond: environment.configuration.pricePerSecond, logger: environment.logger)
+    }
 
     /// What became of one cancel.
     public enum Outcome: Sendable, Equatable {
@@ -21,9 +49,8 @@ public struct JobCanceller: Sendable {
 
     /// Cancels `jobID`, retrying when a runner moves the job at the same moment.
     public func cancel(_ jobID: Int64) async throws -> Outcome {
-        let store = environment.store
         for _ in 0..<10 {
-            guard let job = try store.job(jobID) else { return .notCancellable("no such job") }
+            guard let job = try await store.job(jobID) else { return .notCancellable("no such job") }
             do {
                 switch job.state {
                 case .completed, .failed, .cancelled:
@@ -31,18 +58,18 @@ public struct JobCanceller: Sendable {
                 case .downloading:
                     return .notCancellable("fal already finished it; its video is being downloaded")
                 case .queued, .held:
-                    try store.recordCancelled(jobID, from: job.state, note: "cancelled by an operator before it was submitted")
-                    try environment.writeManifest(jobID)
+                    try await end(job, note: "cancelled by an operator before it was submitted")
                     return .cancelled(atFal: false, note: "cancelled before it was submitted")
                 case .uploading, .submitting, .submitUnknown:
-                    try store.requestCancel(jobID)
+                    _ = try await store.requestCancel(jobID)
                     // The holder may have moved it on meanwhile; look again.
-                    guard let again = try store.job(jobID), again.state == job.state else { continue }
+                    guard let again = try await store.job(jobID), again.state == job.state else { continue }
                     return .requested
                 case .inQueue, .inProgress:
+                    // The wish is recorded first: if this process stops half-way, whoever polls next finishes it.
+                    _ = try await store.requestCancel(jobID)
                     let note = try await cancelAtFal(job)
-                    try store.recordCancelled(jobID, from: job.state, note: "cancelled by an operator: \(note)")
-                    try environment.writeManifest(jobID)
+                    try await end(job, note: "cancelled by an operator: \(note)")
                     return .cancelled(atFal: true, note: note)
                 }
             } catch let error as StoreError {
@@ -53,14 +80,23 @@ public struct JobCanceller: Sendable {
         return .requested
     }
 
+    /// The cancelled ending, manifest first (see `ManifestWriter`).
+    private func end(_ job: JobRecord, note: String) async throws {
+        let store = self.store
+        _ = try await manifests.finish(job, .cancelled(note: note), pricePerSecond: pricePerSecond) { path in
+            try await store.recordCancelled(job.id, from: job.state, note: note, manifestPath: path)
+        }
+        logger.notice("\(note)", metadata: ["job": "\(job.id)"])
+    }
+
     /// PUT cancel for the job's request; a request fal already finished is noted (its result is discarded).
     func cancelAtFal(_ job: JobRecord) async throws -> String {
-        if environment.isForeign(job) {
+        if RequestHandles.isForeign(job, origin: client.endpoints.queueOrigin) {
             // The key goes to the configured origin only; the request stays wherever it is.
-            return "its request was sent to \(job.falOrigin ?? "?"), not to \(environment.origin); it was not asked to cancel there"
+            return "its request was sent to \(job.falOrigin ?? "?"), not to \(client.endpoints.queueOrigin); it was not asked to cancel there"
         }
-        guard let handle = environment.handle(of: job) else { return "it had no request at fal" }
-        switch try await environment.client.cancel(handle) {
+        guard let handle = RequestHandles.handle(of: job, client: client, logger: logger) else { return "it had no request at fal" }
+        switch try await client.cancel(handle) {
         case .requested: return "fal cancelled request \(handle.requestID)"
         case .alreadyCompleted: return "fal had already finished request \(handle.requestID); its result is discarded"
         }

@@ -12,7 +12,7 @@ extension JobExecutor {
     /// job and spends none of its tries: the job waits here, with submission paused (new jobs would only make more
     /// videos that cannot land), and goes on by itself once a write works again.
     func download(_ job: JobRecord) async throws -> JobRecord? {
-        guard let batch = try store.batch(job.batchId), let source = job.videoUrl.flatMap(URL.init(string:)) else {
+        guard let batch = try await store.batch(job.batchId), let source = job.videoUrl.flatMap(URL.init(string:)) else {
             return try await fail(job, StoredError(reason: "no_video", message: "nothing to download: the job has no video URL"), retryBy: .paidResubmit)
         }
         let videoPath = environment.layout.videoPath(of: job, in: batch)
@@ -63,8 +63,12 @@ extension JobExecutor {
             throw FalError(kind: .malformedResponse("the downloaded file is not an MP4 video"), operation: .download, url: source.absoluteString)
         }
         environment.crash.pass(.beforeManifest)
-        let manifestPath = try environment.writeManifest(job.id, video: (videoPath, report.bytes, report.sha256), finalState: .completed) ?? ""
-        let done = try store.recordDownloaded(job.id, videoPath: videoPath, bytes: report.bytes, sha256: report.sha256, manifestPath: manifestPath)
+        let video = DownloadedVideo(path: videoPath, bytes: report.bytes, sha256: report.sha256)
+        let store = self.store
+        // Manifest, then store: a manifest failure is a LocalWriteError, waited out by `download` like the video's.
+        let done = try await environment.manifests.finish(job, .completed(video), pricePerSecond: configuration.pricePerSecond) { path in
+            try await durably(job, holding: "a completed video") { try await store.recordDownloaded(job.id, video: video, manifestPath: path) }
+        }
         RunnerMetrics.downloaded(bytes: report.bytes)
         logger.info("completed: \(videoPath) (\(report.bytes) bytes\(report.resumes > 0 ? ", resumed \(report.resumes)×" : ""))", metadata: metadata(done))
         return done
@@ -73,7 +77,7 @@ extension JobExecutor {
     /// Pauses submission, shows why on the job, and waits until the output can be written or the recheck is due.
     private func waitForOutput(_ job: JobRecord, _ error: LocalWriteError, needs bytes: Int64 = 0) async {
         await environment.pauseOutput(error, "\(error) (videos wait for space; no new job is submitted)", needs: bytes, metadata: metadata(job))
-        _ = try? store.update(job.id, in: .downloading, set: [.lastError("waiting to write the video: \(error)")])
+        try? await store.noteWaiting(job.id, in: .downloading, reason: "waiting to write the video: \(error)")
         _ = await environment.waitForLocal(.output)
     }
 

@@ -11,26 +11,13 @@ extension JobExecutor {
             return try await fail(job, StoredError(reason: "request", message: "the job is at fal but has no request URLs"))
         }
         var current = job
-        var polls = 0
-        var pollsInPhase = 0
-        var position: Int?
-        var runningSince: ContinuousClock.Instant? = job.state == .inProgress ? .now : nil
-        // When the job was last seen not running (the submit, or a poll that found it queued): it started
-        // between then and the poll that found it running, so the midpoint is the best guess of its start.
-        var lastSeenQueued = ContinuousClock.now - .seconds(max(0, Date().timeIntervalSince(job.submittedAt ?? Date())))
-        var failures = 0
+        var tracker = PollTracker(job: job)
         while !Task.isCancelled {
-            let situation = PollSchedule.Situation(
-                jobID: job.id, polls: polls, inProgress: current.state == .inProgress, pollsInPhase: pollsInPhase,
-                queuePosition: position, runningFor: runningSince.map { .now - $0 }, expectedRunTime: await environment.estimator.expected)
-            let delay = failures > 0
-                ? min(configuration.retry.backoff(step: failures, cap: .seconds(60)), .seconds(60))
-                : configuration.polling.delay(situation)
-            guard await pause(delay) else { break }
+            guard await pause(tracker.delay(configuration, expected: await environment.estimator.expected)) else { break }
             let status: RequestStatus
             do {
                 status = try await environment.client.status(handle, logs: true)
-                failures = 0
+                tracker.failures = 0
             } catch let error as FalError {
                 if error.kind == .notFound {
                     return try await fail(
@@ -38,45 +25,43 @@ extension JobExecutor {
                         retryBy: .paidResubmit)
                 }
                 if error.disposition == .pauseSubmissions { await environment.gate.pause(error.description) }
-                failures += 1
-                logger.warning("status call failed (\(failures) in a row): \(error)", metadata: metadata(current))
+                tracker.failures += 1
+                logger.warning("status call failed (\(tracker.failures) in a row): \(error)", metadata: metadata(current))
                 continue
             }
             environment.crash.pass(.polled)
-            polls += 1
-            pollsInPhase += 1
-            guard try store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
-                // Moved by someone else, or an operator asked to cancel it: cancel at fal here, since this runner holds it.
-                guard let fresh = try store.job(current.id) else { return nil }
-                if fresh.cancelRequested && (fresh.state == .inQueue || fresh.state == .inProgress) {
-                    _ = try await JobCanceller(environment: environment).cancel(fresh.id)
-                    logger.notice("cancelled by an operator", metadata: metadata(fresh))
-                    return try store.job(current.id)
-                }
-                return fresh
+            tracker.polled()
+            guard try await store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
+                return try await movedWhilePolling(current)
             }
             switch status.state {
-            case .inQueue(let queuePosition):
-                position = queuePosition
-                lastSeenQueued = .now
+            case .inQueue(let position):
+                tracker.seenQueued(at: position)
             case .inProgress:
                 if current.state == .inQueue {
-                    current = try store.markStarted(current.id)
-                    let now = ContinuousClock.now
-                    runningSince = lastSeenQueued + (now - lastSeenQueued) / 2
-                    pollsInPhase = 0
+                    current = try await store.markStarted(current.id)
+                    tracker.seenRunning()
                     logger.info("running at fal", metadata: metadata(current))
                 }
             case .completed:
                 if let inference = status.metrics?["inference_time"]?.doubleValue { await environment.estimator.record(inference) }
-                return try await finish(current, handle: handle, status: status)
+                return try await fetchResult(current, handle: handle, status: status)
             }
         }
         throw CancellationError()
     }
 
-    /// The request finished at fal: fetch its output, or decide what its failure means.
-    private func finish(_ job: JobRecord, handle: FalRequestHandle, status: RequestStatus) async throws -> JobRecord? {
+    /// The poll found the job moved by someone else, or an operator asked to cancel it: this runner holds it, so it
+    /// cancels it at fal here.
+    private func movedWhilePolling(_ job: JobRecord) async throws -> JobRecord? {
+        guard let fresh = try await store.job(job.id) else { return nil }
+        guard fresh.cancelRequested && fresh.state.isAtFal else { return fresh }
+        _ = try await JobCanceller(environment: environment).cancel(fresh.id)
+        return try await store.job(job.id)
+    }
+
+    /// The request finished at fal: fetch its output, or decide what its failure means (`FailurePolicy.afterResult`).
+    private func fetchResult(_ job: JobRecord, handle: FalRequestHandle, status: RequestStatus) async throws -> JobRecord? {
         let metrics = status.metrics.map { $0.canonicalString() }
         guard case .completed(let falError, let falErrorType) = status.state else { return nil }
         var fetches = 0
@@ -89,56 +74,92 @@ extension JobExecutor {
                         job, StoredError(reason: "no_video", message: "fal's result has no video URL: \(output.canonicalString().prefix(300))"),
                         retryBy: .paidResubmit)
                 }
-                let next = try store.recordResult(
-                    job.id, from: job.state, resultJSON: output.canonicalString(), videoURL: video.url.absoluteString,
-                    expectedBytes: video.fileSize, metrics: metrics)
+                let result = FalResult(resultJSON: output.canonicalString(), videoURL: video.url.absoluteString, expectedBytes: video.fileSize, metrics: metrics)
+                let next = try await store.recordResult(job.id, from: job.state, result: result)
                 logger.info("finished at fal; downloading \(video.fileSize.map { "\($0) bytes" } ?? "the video")", metadata: metadata(next))
                 return next
             } catch let error as FalError {
-                let failedAtFal = falError != nil || falErrorType != nil || error.kind.isModelRejection || error.httpStatus == 499
-                if !failedAtFal {
-                    // fal says it finished fine, so the result is paid for: ask again, never submit again.
-                    if error.isRetryable && fetches < configuration.maxResultFetches {
-                        guard await pause(configuration.retry.backoff(step: fetches, cap: .seconds(30))) else { break }
-                        continue
-                    }
-                    let gone = error.kind == .notFound
-                    return try await fail(
-                        job, environment.stored(error).with(message: gone
-                            ? "fal no longer has the result of request \(handle.requestID): \(error)"
-                            : "fal finished request \(handle.requestID) but its result could not be fetched: \(error)"),
-                        retryBy: gone ? .paidResubmit : .result)
+                let decision = policy.afterResult(
+                    error, failedAtFal: falError != nil || falErrorType != nil, fetches: fetches, jobID: job.id, attempts: job.attempts,
+                    cancelRequested: job.cancelRequested, now: Date())
+                if case .askAgain(let delay) = decision {
+                    guard await pause(delay) else { break }
+                    continue
                 }
-                return try await requestFailed(job, error, metrics: metrics)
+                return try await resultFailed(job, error, decision, handle: handle, metrics: metrics)
             }
         }
         throw CancellationError()
     }
 
-    /// The request failed at fal: a new attempt if the failure may pass, else the job fails.
-    private func requestFailed(_ job: JobRecord, _ error: FalError, metrics: String?) async throws -> JobRecord? {
+    /// Carries out a result failure's decision; each one transaction (a failure writes its manifest first).
+    private func resultFailed(
+        _ job: JobRecord, _ error: FalError, _ decision: FailurePolicy.Result, handle: FalRequestHandle, metrics: String?
+    ) async throws -> JobRecord? {
         let stored = environment.stored(error)
-        if error.errorType == "client_cancelled" || error.httpStatus == 499 {
-            if job.cancelRequested { return nil }
-            return try await finishIfFinal(store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: nil, metrics: metrics))
-        }
-        if error.isRetryable,
-            case .retry(let at) = configuration.retry.decide(jobID: job.id, attempt: job.attempts, failure: .attemptFailed, now: Date())
-        {
-            let next = try store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: at, metrics: metrics)
+        let store = self.store
+        switch decision {
+        case .askAgain, .cancelledByOperator:
+            return nil
+        case .failKeepingResult:
+            return try await fail(job, stored.with(message: "fal finished request \(handle.requestID) but its result could not be fetched: \(error)"), retryBy: .result)
+        case .failResultGone:
+            return try await fail(job, stored.with(message: "fal no longer has the result of request \(handle.requestID): \(error)"), retryBy: .paidResubmit)
+        case .newAttempt(let at):
+            let next = try await store.recordFalFailure(job.id, from: job.state, failure: FalFailure(error: stored, retryAt: at, metrics: metrics))
             RunnerMetrics.retried(reason: error.reason)
-            logger.warning("request failed at fal (\(error.reason)); submitting a new request (attempt \(job.attempts + 1) of \(configuration.retry.maxAttempts))", metadata: metadata(job))
+            logger.warning("request failed at fal (\(error.reason)); submitting a new request (attempt \(job.lastAttempt + 1))", metadata: metadata(job))
             return next
+        case .fail:
+            return try await finish(job, .failed(stored, retryBy: .submit, closing: .failedAtFal)) { path in
+                try await store.recordFalFailure(job.id, from: job.state, failure: FalFailure(error: stored, retryAt: nil, metrics: metrics, manifestPath: path))
+            }
         }
-        return try await finishIfFinal(store.recordFalFailure(job.id, from: job.state, error: stored, retryAt: nil, metrics: metrics))
     }
-
 }
 
-extension FalError.Kind {
-    /// The model refused the input (a 422 detail array): the same input will be refused again.
-    var isModelRejection: Bool {
-        if case .validation = self { return true }
-        return false
+/// What the poller knows of where a request is, to aim its next poll (`PollSchedule`).
+struct PollTracker {
+    let jobID: Int64
+    var polls = 0
+    var pollsInPhase = 0
+    var position: Int?
+    var runningSince: ContinuousClock.Instant?
+    /// When the job was last seen not running (the submit, or a poll that found it queued): it started between
+    /// then and the poll that found it running, so the midpoint is the best guess of its start.
+    var lastSeenQueued: ContinuousClock.Instant
+    var inProgress: Bool
+    var failures = 0
+
+    init(job: JobRecord) {
+        jobID = job.id
+        inProgress = job.state == .inProgress
+        runningSince = inProgress ? .now : nil
+        lastSeenQueued = ContinuousClock.now - .seconds(max(0, Date().timeIntervalSince(job.submittedAt ?? Date())))
+    }
+
+    /// How long to wait before the next poll: backoff after failed polls, else the schedule.
+    func delay(_ configuration: RunnerConfiguration, expected: Duration?) -> Duration {
+        if failures > 0 { return min(configuration.retry.backoff(step: failures, cap: .seconds(60)), .seconds(60)) }
+        return configuration.polling.delay(PollSchedule.Situation(
+            jobID: jobID, polls: polls, inProgress: inProgress, pollsInPhase: pollsInPhase, queuePosition: position,
+            runningFor: runningSince.map { .now - $0 }, expectedRunTime: expected))
+    }
+
+    mutating func polled() {
+        polls += 1
+        pollsInPhase += 1
+    }
+
+    mutating func seenQueued(at queuePosition: Int?) {
+        position = queuePosition
+        lastSeenQueued = .now
+    }
+
+    mutating func seenRunning() {
+        let now = ContinuousClock.now
+        runningSince = lastSeenQueued + (now - lastSeenQueued) / 2
+        pollsInPhase = 0
+        inProgress = true
     }
 }

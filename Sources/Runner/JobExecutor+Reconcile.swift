@@ -12,16 +12,16 @@ extension JobExecutor {
         let started = job.submitStartedAt ?? job.updatedAt
         // Allow for clocks that disagree a little between us and fal.
         let since = started.addingTimeInterval(-120)
+        let store = self.store
         while !Task.isCancelled {
             do {
-                let store = self.store
-                if let found = try await environment.finder.find(endpoint: endpoint, input: input, since: since, isKnown: { try store.isKnownRequestID($0) }) {
+                if let found = try await environment.finder.find(endpoint: endpoint, input: input, since: since, isKnown: { try await store.isKnownRequestID($0) }) {
                     let handle = FalRequestHandle(requestID: found.requestID, endpoint: endpoint, queueBase: environment.client.endpoints.queue)
                     let request = StoredRequest(
                         id: handle.requestID, statusURL: handle.statusURL.absoluteString, responseURL: handle.responseURL.absoluteString,
                         cancelURL: handle.cancelURL.absoluteString)
                     let adopted = try await durably(job, holding: "fal's request \(found.requestID), found in the listing") {
-                        try store.adopt(job.id, request: request)
+                        try await store.adopt(job.id, request: request)
                     }
                     logger.notice("found the lost submit in fal's listing; adopted it instead of paying again", metadata: metadata(adopted))
                     return adopted
@@ -40,14 +40,22 @@ extension JobExecutor {
         throw CancellationError()
     }
 
-    /// Nothing appeared within the grace period: submit again, flagged as a possible duplicate, or fail when
-    /// that was the last attempt.
+    /// Nothing appeared within the grace period: submit again, flagged as a possible duplicate; or, when that was
+    /// the last attempt, fail (manifest first). One transaction either way.
     private func giveUp(_ job: JobRecord, grace: Duration) async throws -> JobRecord {
-        let requeued = try await durably(job) { try store.giveUpReconciling(job.id, graceDescription: grace.formattedSeconds) }
-        logger.warning("no matching request within \(grace.formattedSeconds); submitting again, flagged as a possible duplicate", metadata: metadata(requeued))
-        if requeued.attempts >= configuration.retry.maxAttempts {
-            return try await fail(requeued, StoredError(reason: "attempts", message: "gave up after \(requeued.attempts) attempts"))
+        let store = self.store
+        let maxAttempts = configuration.retry.maxAttempts
+        let description = grace.formattedSeconds
+        if job.attempts >= maxAttempts {
+            let error = StoredError(reason: "attempts", message: "gave up after \(job.attempts) attempts (the last one not found in fal's listing within \(description))")
+            return try await finish(job, .failed(error, retryBy: .submit, closing: .lost)) { path in
+                try await store.giveUpReconciling(job.id, graceDescription: description, maxAttempts: maxAttempts, manifestPath: path, at: Date())
+            }
         }
+        let requeued = try await durably(job) {
+            try await store.giveUpReconciling(job.id, graceDescription: description, maxAttempts: maxAttempts, manifestPath: nil, at: Date())
+        }
+        logger.warning("no matching request within \(description); submitting again, flagged as a possible duplicate", metadata: metadata(requeued))
         return requeued
     }
 }

@@ -24,19 +24,19 @@ extension JobExecutor {
             id: handle.requestID, statusURL: handle.statusURL.absoluteString, responseURL: handle.responseURL.absoluteString,
             cancelURL: handle.cancelURL.absoluteString)
         let accepted = try await durably(job, holding: "fal's request \(handle.requestID) (accepted, already paid for)") {
-            try store.recordAccepted(job.id, request: request)
+            try await store.recordAccepted(job.id, request: request)
         }
         environment.crash.pass(.submitCommitted)
         await environment.gate.submitted()
         RunnerMetrics.submitted()
-        logger.info("submitted (attempt \(accepted.attempts), queue position \(receipt.queuePosition.map(String.init) ?? "?"))", metadata: metadata(accepted))
+        logger.info("submitted (attempt \(accepted.lastAttempt), queue position \(receipt.queuePosition.map(String.init) ?? "?"))", metadata: metadata(accepted))
         return accepted
     }
 
     /// Sends the submit in a task of its own, so that stopping the runner does not cut it off in the middle: whether
     /// fal already read the body cannot be known then, and it is far cheaper to hear fal's answer (it takes a few
-    /// hundred milliseconds) than to reconcile a lost one. A stop waits `stopGrace` for the answer, then leaves the
-    /// job in `submitting`, which the next start reconciles; it never counts as "not sent".
+    /// hundred milliseconds) than to reconcile a lost one. A stop waits `stopGrace` for the answer, then the submit
+    /// is cut off, which makes its outcome unknown and reconciled; it never counts as "not sent".
     private func sendSubmit(endpoint: FalEndpointID, input: JSONValue) async throws -> SubmitReceipt {
         let client = environment.client
         let options = configuration.submitOptions
@@ -44,7 +44,6 @@ extension JobExecutor {
         return try await withTaskCancellationHandler {
             try await sending.value
         } onCancel: {
-            // Past the grace the submit is cut off: its outcome is then unknown, and reconciled.
             DispatchQueue.global().asyncAfter(deadline: .now() + Self.stopGrace.seconds) { sending.cancel() }
         }
     }
@@ -52,48 +51,42 @@ extension JobExecutor {
     /// How long a stopping runner waits for the answer to a submit already on its way.
     static let stopGrace: Duration = .seconds(5)
 
-    /// What a failed submit means: reconcile, wait, retry, pause, or give up; each outcome one durable commit.
+    /// What a failed submit means (`FailurePolicy.afterSubmit`), each outcome one durable commit.
     private func submitFailed(_ job: JobRecord, _ error: FalError) async throws -> JobRecord? {
         let stored = environment.stored(error)
-        let now = Date()
-        let policy = configuration.retry
-        func refused(_ outcome: AttemptOutcome, counted: Bool, deferral: Bool = false, retryAt: Date?) async throws -> JobRecord {
+        let store = self.store
+        func refused(_ outcome: AttemptOutcome, counted: Bool, deferral: Bool = false, retryAt: Date) async throws -> JobRecord {
             try await durably(job, holding: "fal's refusal of the submit") {
-                try store.recordRefused(job.id, outcome: outcome, counted: counted, deferral: deferral, error: stored, retryAt: retryAt)
+                try await store.recordRefused(job.id, refusal: Refusal(outcome: outcome, counted: counted, deferral: deferral, error: stored, retryAt: retryAt))
             }
         }
-        switch (error.disposition, error.kind) {
-        case (.reconcile, _):
-            let unknown = try await durably(job, holding: "a submit of unknown outcome") { try store.recordUnknown(job.id, error: stored) }
+        switch policy.afterSubmit(error, jobID: job.id, attempts: job.attempts, deferrals: job.deferrals, now: Date()) {
+        case .reconcile:
+            let unknown = try await durably(job, holding: "a submit of unknown outcome") { try await store.recordUnknown(job.id, error: stored) }
             logger.warning("submit outcome unknown (\(error.reason)); looking for it in fal's listing before anything else", metadata: metadata(unknown))
             return unknown
-        case (.pauseSubmissions, _):
+        case .keyRefused(let retryAt):
             await environment.gate.pause(error.description)
             logger.critical("fal refused the key; all submission is paused: \(error)", metadata: metadata(job))
-            return try await refused(.refused, counted: false, retryAt: now.addingTimeInterval(60))
-        case (.retry(let retryAfter), .rateLimited):
-            let at = policy.rateLimitedUntil(jobID: job.id, attempt: job.attempts, retryAfter: retryAfter, now: now)
-            await environment.gate.rateLimited(until: now + (retryAfter ?? policy.rateLimitDefault), atFal: try store.atFalCount(), now: now)
-            logger.notice("rate limited by fal; waiting until \(at) (not counted as an attempt)", metadata: metadata(job))
+            return try await refused(.refused, counted: false, retryAt: retryAt)
+        case .rateLimited(let backOffUntil, let retryAt):
+            await environment.gate.rateLimited(until: backOffUntil, atFal: try await store.atFalCount(), now: Date())
+            logger.notice("rate limited by fal; waiting until \(retryAt) (not counted as an attempt)", metadata: metadata(job))
             RunnerMetrics.retried(reason: "rate_limited")
-            return try await refused(.rateLimited, counted: false, retryAt: at)
-        case (.retry, .transport):
-            // The body never left: nothing can have been created or billed.
+            return try await refused(.rateLimited, counted: false, retryAt: retryAt)
+        case .notSent(let retryAt):
             let streak = await environment.gate.unreachable()
             logger.warning("could not reach fal (\(streak) in a row): \(error)", metadata: metadata(job))
             RunnerMetrics.retried(reason: "not_sent")
-            return try await refused(.notSent, counted: false, deferral: true, retryAt: policy.notReachedUntil(jobID: job.id, count: job.deferrals + 1, now: now))
-        case (.retry, _):
-            switch policy.decide(jobID: job.id, attempt: job.attempts + 1, failure: .attemptFailed, now: now) {
-            case .retry(let at):
-                logger.warning("submit refused (\(error.reason)); retrying: \(error)", metadata: metadata(job))
-                RunnerMetrics.retried(reason: error.reason)
-                return try await refused(.refused, counted: true, retryAt: at)
-            case .giveUp:
-                return try await finishIfFinal(refused(.refused, counted: true, retryAt: nil))
+            return try await refused(.notSent, counted: false, deferral: true, retryAt: retryAt)
+        case .retry(let at):
+            logger.warning("submit refused (\(error.reason)); retrying: \(error)", metadata: metadata(job))
+            RunnerMetrics.retried(reason: error.reason)
+            return try await refused(.refused, counted: true, retryAt: at)
+        case .giveUp:
+            return try await finish(job, .failed(stored, retryBy: .submit, closing: .refused)) { path in
+                try await store.recordRefused(job.id, refusal: Refusal(outcome: .refused, counted: true, error: stored, retryAt: nil, manifestPath: path))
             }
-        case (.permanent, _):
-            return try await finishIfFinal(refused(.refused, counted: true, retryAt: nil))
         }
     }
 }

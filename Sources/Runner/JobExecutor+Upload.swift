@@ -28,12 +28,15 @@ extension JobExecutor {
             return source.written
         }
         // Committed before anything is sent: a store that cannot take this row means nothing is sent.
-        let next = try store.beginSubmit(job.id, input: input.canonicalString(), origin: environment.origin)
-        if next.state == .cancelled {
-            logger.notice("cancelled by an operator before it was submitted; nothing was sent to fal", metadata: metadata(next))
-            try await writeFinalManifest(next)
+        switch try await store.beginSubmit(job.id, input: input.canonicalString(), origin: environment.origin) {
+        case .submit(let submitting):
+            return submitting
+        case .cancelRequested(let current):
+            let store = self.store
+            return try await finish(current, .cancelled(note: "cancelled by an operator before it was submitted; nothing was sent to fal")) { path in
+                try await store.recordCancelled(current.id, from: .uploading, note: "cancelled by an operator before it was submitted", manifestPath: path)
+            }
         }
-        return next
     }
 
     /// An upload that fal refused or that could not reach it: fail, pause, or try later.
@@ -44,11 +47,11 @@ extension JobExecutor {
         case .pauseSubmissions:
             await environment.gate.pause(error.description)
             logger.critical("fal refused the key while uploading; submission is paused: \(error)", metadata: metadata(job))
-            return try store.postpone(job.id, from: .uploading, error: environment.stored(error), retryAt: Date().addingTimeInterval(60))
+            return try await store.postpone(job.id, from: .uploading, error: environment.stored(error), retryAt: Date().addingTimeInterval(60))
         case .retry, .reconcile:
             let at = configuration.retry.notReachedUntil(jobID: job.id, count: job.deferrals + 1, now: Date())
             logger.warning("upload failed, will retry: \(error)", metadata: metadata(job))
-            return try store.postpone(job.id, from: .uploading, error: environment.stored(error), retryAt: at)
+            return try await store.postpone(job.id, from: .uploading, error: environment.stored(error), retryAt: at)
         }
     }
 
@@ -64,7 +67,7 @@ extension JobExecutor {
                 continue
             }
             if let reason = await environment.gate.keyPausedReason {
-                return try store.postpone(
+                return try await store.postpone(
                     job.id, from: .uploading, error: StoredError(reason: "paused", message: "submission is paused: \(reason)"),
                     retryAt: Date().addingTimeInterval(60))
             }

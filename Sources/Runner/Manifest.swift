@@ -12,7 +12,7 @@ struct Manifest {
     let attempts: [AttemptRecord]
     let logs: [JobEvent]
     let uploads: [String: String]
-    let video: (path: String, bytes: Int64, sha256: String)?
+    let video: DownloadedVideo?
     let pricePerSecond: USD
 
     var json: JSONValue {

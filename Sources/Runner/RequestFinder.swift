@@ -25,14 +25,14 @@ struct RequestFinder: Sendable {
 
     /// The request sent at or after `since` whose input equals `input` and that `isKnown` does not claim for a job.
     func find(
-        endpoint: FalEndpointID, input: JSONValue, since: Date, isKnown: (String) throws -> Bool
+        endpoint: FalEndpointID, input: JSONValue, since: Date, isKnown: (String) async throws -> Bool
     ) async throws -> ListedRequest? {
         var cursor: String?
         for _ in 0..<maxPages {
             let page = try await client.listRequests(
                 endpoint: endpoint, since: since, until: since.addingTimeInterval(window), limit: 100, cursor: cursor, expandPayloads: true)
             for item in page.items where item.input == input && (item.sentAt.map { $0 >= since } ?? true) {
-                if try !isKnown(item.requestID) {
+                if try await !isKnown(item.requestID) {
                     var found = item
                     found.output = nil
                     return found

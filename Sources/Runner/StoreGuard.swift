@@ -12,12 +12,16 @@ import Synchronization
 /// which stops the whole service group. The runner then saves what its open connection can still read (see
 /// `StoreLost.rescue`) and exits non-zero.
 public struct StoreGuard: Service {
+    /// The SQLite store itself: its files are what is watched.
+    let store: JobStore
     let environment: RunnerEnvironment
 
-    public init(environment: RunnerEnvironment) { self.environment = environment }
+    public init(store: JobStore, environment: RunnerEnvironment) {
+        self.store = store
+        self.environment = environment
+    }
 
     public func run() async throws {
-        let store = environment.store
         let interval = environment.configuration.storeCheckInterval
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let check = store.checkFile()

@@ -129,6 +129,24 @@ public actor SubmissionGate {
         doorbell.ring()
     }
 
+    /// Everything the dispatcher looks at when it wakes, in one hop: whether a submission may go, when fal's
+    /// Retry-After ends, the limit, why it is paused, and the unreachable streak.
+    public func snapshot(now: Date = Date()) -> Snapshot {
+        let (allowed, after) = check(now: now)
+        return Snapshot(allowed: allowed, opensAt: after, limit: limit, causes: Set(pauses.keys), keyPaused: pauses[.key],
+                        unreachableStreak: consecutiveUnreachable)
+    }
+
+    /// The gate at one moment.
+    public struct Snapshot: Sendable {
+        public var allowed: Bool
+        public var opensAt: Date?
+        public var limit: Int
+        public var causes: Set<PauseCause>
+        public var keyPaused: String?
+        public var unreachableStreak: Int
+    }
+
     /// Whether a submission may go now; when it may not only because of `Retry-After`, when it may.
     public func check(now: Date = Date()) -> (allowed: Bool, after: Date?) {
         if !pauses.isEmpty { return (false, nil) }

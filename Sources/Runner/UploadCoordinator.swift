@@ -6,7 +6,7 @@ import KlingSpec
 /// Uploads each distinct local image once: by content (SHA-256), shared between jobs, and reused from the
 /// store's cache while it is fresh. Two jobs needing the same image at once share one upload.
 actor UploadCoordinator {
-    private let store: JobStore
+    private let store: any JobQueue
     private let client: FalClient
     private let permits: AsyncSemaphore
     private let reuse: Duration
@@ -14,7 +14,7 @@ actor UploadCoordinator {
     private let origin: String
     private var inFlight: [String: Task<String, any Error>] = [:]
 
-    init(store: JobStore, client: FalClient, permits: AsyncSemaphore, reuse: Duration, origin: String) {
+    init(store: any JobQueue, client: FalClient, permits: AsyncSemaphore, reuse: Duration, origin: String) {
         self.store = store
         self.client = client
         self.permits = permits
@@ -24,7 +24,7 @@ actor UploadCoordinator {
 
     /// The fal URL for `image`, uploading it if needed.
     func url(for image: LocalImage) async throws -> String {
-        if let cached = try store.cachedUpload(sha256: image.sha256, origin: origin, notBefore: Date().addingTimeInterval(-reuse.seconds)) {
+        if let cached = try await store.cachedUpload(sha256: image.sha256, origin: origin, notBefore: Date().addingTimeInterval(-reuse.seconds)) {
             return cached
         }
         if let running = inFlight[image.sha256] { return try await running.value }
@@ -32,8 +32,8 @@ actor UploadCoordinator {
             try await permits.withPermit {
                 let data = try Self.read(image)
                 let url = try await client.upload(data, fileName: (image.written as NSString).lastPathComponent, contentType: image.header.format.contentType)
-                try store.recordUpload(
-                    sha256: image.sha256, fileURL: url.absoluteString, byteCount: data.count, contentType: image.header.format.contentType, origin: origin)
+                try await store.recordUpload(UploadedImage(
+                    sha256: image.sha256, fileURL: url.absoluteString, byteCount: data.count, contentType: image.header.format.contentType, origin: origin))
                 return url.absoluteString
             }
         }

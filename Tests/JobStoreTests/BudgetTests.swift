@@ -13,23 +13,23 @@ struct BudgetTests {
         defer { folder?.remove() }
         _ = try acceptedJobs(store, newBatch("ten", jobs: 10))
         let limit = SpendLimits(perDay: 2_000_000)
-        let first = try store.claimWithinBudget(limit: 10, budget: limit, now: noon)
+        let first = try store.claim(limit: 10, budget: limit, now: noon)
         #expect(first.claimed.count == 3, "3 × $0.56 = $1.68 fits in $2.00, a fourth would not")
         #expect(first.held.count == 7)
         #expect(first.held.allSatisfy { $0.reason.contains("over the daily budget: $1.68 of $2.00") })
         #expect(try store.counts()[.held] == 7)
         #expect(try store.spending(now: noon).todayMicros == 1_680_000)
         // Claiming again changes nothing and spends no attempt.
-        #expect(try store.claimWithinBudget(limit: 10, budget: limit, now: noon).claimed.isEmpty)
+        #expect(try store.claim(limit: 10, budget: limit, now: noon).claimed.isEmpty)
         #expect(try store.jobs(in: [.held]).allSatisfy { $0.attempts == 0 })
         // A higher limit lets the held jobs go, oldest first, still within it.
-        let raised = try store.claimWithinBudget(limit: 10, budget: SpendLimits(perDay: 4_000_000), now: noon)
+        let raised = try store.claim(limit: 10, budget: SpendLimits(perDay: 4_000_000), now: noon)
         #expect(raised.claimed.count == 4)
         #expect(try store.counts()[.held] == 3)
         // The next UTC day has a fresh budget.
         let tomorrow = noon.addingTimeInterval(86_400)
-        #expect(try store.claimWithinBudget(limit: 10, budget: limit, now: tomorrow).claimed.count == 3)
-        #expect(JobStore.nextBudgetDay(after: noon) == ISO8601DateFormatter().date(from: "2026-11-26T00:00:00Z"))
+        #expect(try store.claim(limit: 10, budget: limit, now: tomorrow).claimed.count == 3)
+        #expect(BudgetDay.next(after: noon) == ISO8601DateFormatter().date(from: "2026-11-26T00:00:00Z"))
     }
 
     @Test("a batch budget limits each batch on its own", arguments: StoreKind.allCases)
@@ -38,7 +38,7 @@ struct BudgetTests {
         defer { folder?.remove() }
         _ = try acceptedJobs(store, newBatch("a", jobs: 3))
         _ = try acceptedJobs(store, newBatch("b", jobs: 3))
-        let outcome = try store.claimWithinBudget(limit: 10, budget: SpendLimits(perBatch: 1_200_000), now: noon)
+        let outcome = try store.claim(limit: 10, budget: SpendLimits(perBatch: 1_200_000), now: noon)
         #expect(outcome.claimed.count == 4, "two of each batch: $1.12 ≤ $1.20")
         #expect(Set(outcome.held.map(\.reason)).allSatisfy { $0.contains("over the batch budget") })
     }
@@ -48,7 +48,7 @@ struct BudgetTests {
         let (store, folder) = try kind.make()
         defer { folder?.remove() }
         let jobs = try acceptedJobs(store, newBatch("r", jobs: 2))
-        _ = try store.claimWithinBudget(limit: 2, budget: SpendLimits(perDay: 10_000_000), now: noon)
+        _ = try store.claim(limit: 2, budget: SpendLimits(perDay: 10_000_000), now: noon)
         try store.fail(jobs[0].id, from: .uploading, error: StoredError(reason: "image", message: "unreadable"), at: noon)
         try store.beginSubmit(jobs[1].id, input: "{}", at: noon)
         try store.recordAccepted(jobs[1].id, request: request, at: noon)

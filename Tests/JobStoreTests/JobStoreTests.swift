@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import JobStore
+@testable import JobStore
 import Testing
 import TestSupport
 
@@ -84,11 +84,11 @@ struct JobStoreTests {
         let jobs = try acceptedJobs(store, newBatch(jobs: 4))
         _ = try store.claim(limit: 1, now: now)
         try store.transition(jobs[0].id, from: .uploading, to: .queued, set: [.nextAttemptAt(now.addingTimeInterval(60))], event: "later")
-        let claimed = try store.claim(limit: 10, now: now)
+        let claimed = try store.claim(limit: 10, now: now).claimed
         #expect(claimed.map(\.id) == [jobs[1].id, jobs[2].id, jobs[3].id])
-        #expect(try store.claim(limit: 10, now: now).isEmpty)
+        #expect(try store.claim(limit: 10, now: now).claimed.isEmpty)
         #expect(try store.nextDueTime()?.timeIntervalSince1970.rounded() == now.addingTimeInterval(60).timeIntervalSince1970.rounded())
-        #expect(try store.claim(limit: 10, now: now.addingTimeInterval(61)).map(\.id) == [jobs[0].id])
+        #expect(try store.claim(limit: 10, now: now.addingTimeInterval(61)).claimed.map(\.id) == [jobs[0].id])
     }
 
     @Test("a whole successful life, with its attempt and events", arguments: StoreKind.allCases)
@@ -103,8 +103,8 @@ struct JobStoreTests {
         try store.markStarted(job.id)
         try store.notePoll(job.id, in: .inProgress, logs: ["a", "b"])
         try store.notePoll(job.id, in: .inProgress, logs: ["a", "b", "c"])
-        try store.recordResult(job.id, from: .inProgress, resultJSON: "{}", videoURL: "http://v", expectedBytes: 10, metrics: nil)
-        let done = try store.recordDownloaded(job.id, videoPath: "/out/x.mp4", bytes: 10, sha256: "abc", manifestPath: "/out/x.json")
+        try store.recordResult(job.id, from: .inProgress, result: FalResult(resultJSON: "{}", videoURL: "http://v", expectedBytes: 10, metrics: nil))
+        let done = try store.recordDownloaded(job.id, video: DownloadedVideo(path: "/out/x.mp4", bytes: 10, sha256: "abc"), manifestPath: "/out/x.json")
         #expect(done.state == .completed)
         #expect(done.statusPolls == 2)
         let attempts = try store.attempts(of: job.id)
@@ -126,13 +126,12 @@ struct JobStoreTests {
         for (outcome, counted) in [(AttemptOutcome.rateLimited, false), (.refused, true)] {
             _ = try store.claim(limit: 1, now: later.addingTimeInterval(10))
             try store.beginSubmit(job.id, input: "{}")
-            try store.recordRefused(job.id, outcome: outcome, counted: counted, deferral: false,
-                                    error: StoredError(reason: "x", message: "m"), retryAt: later)
+            try store.recordRefused(job.id, refusal: Refusal(outcome: outcome, counted: counted, error: StoredError(reason: "x", message: "m"), retryAt: later))
         }
         _ = try store.claim(limit: 1, now: later.addingTimeInterval(10))
         try store.beginSubmit(job.id, input: "{}")
-        let failed = try store.recordRefused(job.id, outcome: .refused, counted: true, deferral: false,
-                                             error: StoredError(reason: "validation", message: "prompt too long", httpStatus: 422), retryAt: nil)
+        let failed = try store.recordRefused(
+            job.id, refusal: Refusal(outcome: .refused, counted: true, error: StoredError(reason: "validation", message: "prompt too long", httpStatus: 422), retryAt: nil))
         #expect(failed.state == .failed)
         #expect(failed.attempts == 2)
         #expect(try store.attempts(of: job.id).map(\.outcome) == [.rateLimited, .refused, .refused])
@@ -175,7 +174,7 @@ struct JobStoreTests {
         defer { folder?.remove() }
         let now = Date()
         let fal = "https://rest.fal.ai"
-        try store.recordUpload(sha256: "s1", fileURL: "https://fal/u1", byteCount: 3, contentType: "image/png", origin: fal, at: now)
+        try store.recordUpload(UploadedImage(sha256: "s1", fileURL: "https://fal/u1", byteCount: 3, contentType: "image/png", origin: fal), at: now)
         #expect(try store.cachedUpload(sha256: "s1", origin: fal, notBefore: now.addingTimeInterval(-60)) == "https://fal/u1")
         #expect(try store.cachedUpload(sha256: "s1", origin: fal, notBefore: now.addingTimeInterval(60)) == nil)
         #expect(try store.cachedUpload(sha256: "s2", origin: fal, notBefore: .distantPast) == nil)

@@ -11,7 +11,7 @@ struct LedgerAndIdentityTests {
     /// Claims, begins and records `count` accepted submits; returns the jobs.
     func submitted(_ store: JobStore, _ stem: String, count: Int, budget: SpendLimits = SpendLimits()) throws -> [JobRecord] {
         let jobs = try acceptedJobs(store, newBatch(stem, jobs: count))
-        _ = try store.claimWithinBudget(limit: count, budget: budget, now: noon)
+        _ = try store.claim(limit: count, budget: budget, now: noon)
         for (index, job) in jobs.enumerated() {
             try store.beginSubmit(job.id, input: "{\"n\":\(index)}", origin: "https://queue.fal.run", at: noon)
             try store.recordAccepted(job.id, request: StoredRequest(id: "\(stem)-\(index)", statusURL: "s", responseURL: "r", cancelURL: "c"), at: noon)
@@ -26,8 +26,8 @@ struct LedgerAndIdentityTests {
         let budget = SpendLimits(perDay: 2_000_000)
         let jobs = try submitted(store, "sent", count: 3, budget: budget)
         for job in jobs {
-            try store.recordResult(job.id, from: .inQueue, resultJSON: "{}", videoURL: "https://v", expectedBytes: 1, metrics: nil, at: noon)
-            try store.recordDownloaded(job.id, videoPath: "/v", bytes: 1, sha256: "x", manifestPath: "/m", at: noon)
+            try store.recordResult(job.id, from: .inQueue, result: FalResult(resultJSON: "{}", videoURL: "https://v", expectedBytes: 1, metrics: nil), at: noon)
+            try store.recordDownloaded(job.id, video: DownloadedVideo(path: "/v", bytes: 1, sha256: "x"), manifestPath: "/m", at: noon)
         }
         #expect(try store.spending(now: noon).todayMicros == 1_680_000)
         let purged = try store.purge(finishedBefore: noon.addingTimeInterval(1))
@@ -35,7 +35,7 @@ struct LedgerAndIdentityTests {
         #expect(try store.spending(now: noon).todayMicros == 1_680_000, "purge reset today's spend")
         #expect(try store.ledger().count == 3)
         _ = try acceptedJobs(store, newBatch("more", jobs: 2))
-        let claim = try store.claimWithinBudget(limit: 2, budget: budget, now: noon)
+        let claim = try store.claim(limit: 2, budget: budget, now: noon)
         #expect(claim.claimed.isEmpty && claim.held.count == 2, "$1.68 sent + $0.56 > $2.00: the budget still holds after purge")
     }
 
@@ -44,18 +44,18 @@ struct LedgerAndIdentityTests {
         let (store, folder) = try kind.make()
         defer { folder?.remove() }
         let jobs = try acceptedJobs(store, newBatch("s", jobs: 3))
-        _ = try store.claimWithinBudget(limit: 3, budget: SpendLimits(), now: noon)
+        _ = try store.claim(limit: 3, budget: SpendLimits(), now: noon)
         for job in jobs { try store.beginSubmit(job.id, input: "{}", at: noon) }
         try store.recordUnknown(jobs[0].id, error: StoredError(reason: "reset", message: "no answer"), at: noon)
         #expect(try store.spending(now: noon).todayMicros == 3 * 560_000, "two reserved, one possibly sent")
         try store.adopt(jobs[0].id, request: request, at: noon)
         #expect(try store.ledger().map(\.kind) == [.accepted], "adopting confirms the row counted for the lost answer")
-        try store.recordRefused(jobs[1].id, outcome: .notSent, counted: false, deferral: true, error: StoredError(reason: "t", message: "refused"), retryAt: nil, at: noon)
+        try store.recordRefused(jobs[1].id, refusal: Refusal(outcome: .notSent, counted: false, deferral: true, error: StoredError(reason: "t", message: "refused"), retryAt: nil), at: noon)
         #expect(try store.spending(now: noon).todayMicros == 2 * 560_000, "a job that ended without reaching fal holds nothing")
         try store.recordAccepted(jobs[2].id, request: StoredRequest(id: "req-2", statusURL: "s", responseURL: "r", cancelURL: "c"), at: noon)
         try store.fail(jobs[2].id, from: .inQueue, error: StoredError(reason: "gone", message: "404"), retryBy: .paidResubmit, at: noon)
         try store.requeue(jobs[2].id, from: .failed, route: .paidResubmit, at: noon)
-        _ = try store.claimWithinBudget(limit: 1, budget: SpendLimits(), now: noon)
+        _ = try store.claim(limit: 1, budget: SpendLimits(), now: noon)
         try store.beginSubmit(jobs[2].id, input: "{}", at: noon)
         try store.recordAccepted(jobs[2].id, request: StoredRequest(id: "req-3", statusURL: "s", responseURL: "r", cancelURL: "c"), at: noon)
         #expect(try store.spending(now: noon).todayMicros == 3 * 560_000, "the paid resubmission counts as a second payment")
@@ -67,16 +67,16 @@ struct LedgerAndIdentityTests {
         let (store, folder) = try kind.make()
         defer { folder?.remove() }
         let jobs = try submitted(store, "r", count: 3)
-        try store.recordResult(jobs[0].id, from: .inQueue, resultJSON: "{}", videoURL: "https://v/0", expectedBytes: 9, metrics: nil, at: noon)
+        try store.recordResult(jobs[0].id, from: .inQueue, result: FalResult(resultJSON: "{}", videoURL: "https://v/0", expectedBytes: 9, metrics: nil), at: noon)
         try store.fail(jobs[0].id, from: .downloading, error: StoredError(reason: "transport", message: "cut"), retryBy: .download, at: noon)
         try store.fail(jobs[1].id, from: .inQueue, error: StoredError(reason: "http_500", message: "result"), retryBy: .result, at: noon)
-        try store.recordFalFailure(jobs[2].id, from: .inQueue, error: StoredError(reason: "runner", message: "failed"), retryAt: nil, at: noon)
+        try store.recordFalFailure(jobs[2].id, from: .inQueue, failure: FalFailure(error: StoredError(reason: "runner", message: "failed"), retryAt: nil), at: noon)
         #expect(try store.jobs(in: [.failed]).map { $0.retryBy } == [.download, .result, .submit])
 
         try store.requeue(jobs[0].id, from: .failed, route: .download, at: noon)
         try store.requeue(jobs[1].id, from: .failed, route: .result, at: noon)
         try store.requeue(jobs[2].id, from: .failed, route: .submit, at: noon)
-        let claimed = try store.claimWithinBudget(limit: 3, budget: SpendLimits(), now: noon).claimed
+        let claimed = try store.claim(limit: 3, budget: SpendLimits(), now: noon).claimed
         let states = Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0) })
         #expect(states[jobs[0].id]?.state == .downloading && states[jobs[0].id]?.videoUrl == "https://v/0")
         #expect(states[jobs[1].id]?.state == .inQueue && states[jobs[1].id]?.requestId == "r-1")
@@ -183,7 +183,7 @@ struct StoreUpgradeTests {
             // Job 1 failed at fal, then was paid again and finished: two attempts that reached fal.
             try store.beginSubmit(jobs[0].id, input: "{}", at: noon)
             try store.recordAccepted(jobs[0].id, request: StoredRequest(id: "a1", statusURL: "https://queue.fal.run/x/requests/a1/status", responseURL: "r", cancelURL: "c"), at: noon)
-            try store.recordFalFailure(jobs[0].id, from: .inQueue, error: StoredError(reason: "runner", message: "x"), retryAt: noon, at: noon)
+            try store.recordFalFailure(jobs[0].id, from: .inQueue, failure: FalFailure(error: StoredError(reason: "runner", message: "x"), retryAt: noon), at: noon)
             _ = try store.claim(limit: 1, now: noon)
             try store.beginSubmit(jobs[0].id, input: "{}", at: noon)
             try store.recordAccepted(jobs[0].id, request: StoredRequest(id: "a2", statusURL: "https://queue.fal.run/x/requests/a2/status", responseURL: "r", cancelURL: "c"), at: noon)

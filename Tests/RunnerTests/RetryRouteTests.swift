@@ -77,7 +77,7 @@ struct RetryRouteTests {
             let failed = try store.jobs(in: [.failed])
             #expect(failed.count == 1 && failed.first?.retryBy == .paidResubmit, "\(failed.map { ($0.lastError, $0.retryBy) })")
             await emulator.state.configure { $0.resultLifetimeSeconds = nil }
-            for job in failed { try store.requeue(job.id, from: .failed, route: .paidResubmit) }
+            for job in failed { try await store.requeue(job.id, from: .failed, route: .paidResubmit) }
         }
         defer { result.folder.remove() }
         #expect(result.second.succeeded, "\(result.second.summary)")
@@ -93,20 +93,21 @@ struct RetryRouteTests {
         let configuration = fastConfiguration(in: folder)
         let store = try JobStore.open(directory: configuration.stateDirectory)
         let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: OutputLayout(root: configuration.outputDirectory), pricePerSecond: .klingO1PerSecond)
-        let ids = try SpecFiles.expand([specs.path]).files.map { file -> Int64 in
-            guard case .accepted(_, let jobs, _) = try ingestor.ingest(file) else { throw HarnessError("not accepted") }
-            return jobs[0].id
+        var ids: [Int64] = []
+        for file in try SpecFiles.expand([specs.path]).files {
+            guard case .accepted(_, let jobs, _) = try await ingestor.ingest(file) else { throw HarnessError("not accepted") }
+            ids.append(jobs[0].id)
         }
         // Both were sent to an emulator that is gone; one failed fetching its result, one downloading its video.
         let gone = "http://127.0.0.1:9"
-        _ = try store.claim(limit: 2)
+        _ = try await store.claim(limit: 2)
         for (index, id) in ids.enumerated() {
-            try store.beginSubmit(id, input: "{\"n\":\(index)}", origin: gone)
-            try store.recordAccepted(id, request: StoredRequest(id: "gone-\(index)", statusURL: gone + "/s", responseURL: gone + "/r", cancelURL: gone + "/c"))
+            try await store.beginSubmit(id, input: "{\"n\":\(index)}", origin: gone)
+            _ = try await store.recordAccepted(id, request: StoredRequest(id: "gone-\(index)", statusURL: gone + "/s", responseURL: gone + "/r", cancelURL: gone + "/c"))
         }
-        try store.fail(ids[0], from: .inQueue, error: StoredError(reason: "http_500", message: "result"), retryBy: .result)
-        try store.requeue(ids[0], from: .failed, route: .result)
-        #expect(try store.claimWithinBudget(limit: 2, budget: SpendLimits(), origin: "http://127.0.0.1:1234").claimed.isEmpty)
+        _ = try await store.fail(ids[0], from: .inQueue, error: StoredError(reason: "http_500", message: "result"), retryBy: .result)
+        _ = try await store.requeue(ids[0], from: .failed, route: .result)
+        #expect(try await store.claim(limit: 2, budget: SpendLimits(), origin: "http://127.0.0.1:1234").claimed.isEmpty)
         #expect(try store.foreignJobs(origin: "http://127.0.0.1:1234") == [gone: ids])
 
         let report = try await EmulatorHarness.run { harness in

@@ -96,10 +96,12 @@ struct RunnerFixture {
     }
 
     /// Accepts every spec the fixture wrote; returns their jobs' ids in order.
-    func acceptSpecs() throws -> [Int64] {
-        try specPaths.map { path in
-            guard case .accepted(_, let jobs, _) = try ingestor.ingest(file: path) else { throw HarnessError("\(path) was not accepted") }
-            return jobs[0].id
+    func acceptSpecs() async throws -> [Int64] {
+        var ids: [Int64] = []
+        for path in specPaths {
+            guard case .accepted(_, let jobs, _) = try await ingestor.ingest(file: path) else { throw HarnessError("\(path) was not accepted") }
+            ids.append(jobs[0].id)
         }
+        return ids
     }
 }

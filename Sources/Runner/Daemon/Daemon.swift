@@ -49,7 +49,7 @@ public struct Daemon: Sendable {
             watcher.rescan()
         })
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: dispatcher), .init(service: watcher), .init(service: signals), .init(service: StoreGuard(environment: environment)),
+            .init(service: dispatcher), .init(service: watcher), .init(service: signals), .init(service: StoreGuard(store: store, environment: environment)),
         ]
         services += try extraServices(environment).map { .init(service: $0) }
         // Last in the list, so it is the first told to stop: STOPPING=1 goes out before anything else winds down.
@@ -64,7 +64,7 @@ public struct Daemon: Sendable {
             lost.rescue(store, logger: logger)
             throw lost
         }
-        let counts = try store.counts()
+        let counts = try await store.counts()
         let atFal = JobState.atFal.reduce(0) { $0 + counts[$1, default: 0] }
         let downloading = counts[.downloading, default: 0]
         logger.notice("stopped: \(atFal) request\(atFal == 1 ? "" : "s") at fal and \(downloading) download\(downloading == 1 ? "" : "s") are recorded and will be resumed at the next start")

@@ -125,7 +125,7 @@ public final class SpecWatcher: Service, Sendable {
                     pending[name] = Observation(size: current.size, modified: current.modified, stableSince: now)
                 }
             }
-            take(due, from: folder)
+            await take(due, from: folder)
             if !ready {
                 ready = true
                 environment.logger.notice("watching \(folder.root) for spec files")
@@ -155,16 +155,16 @@ public final class SpecWatcher: Service, Sendable {
     static let chunkSize = 64
 
     /// Validates, accepts and archives files; a store failure leaves them in place for the next rescan.
-    private func take(_ names: [String], from folder: DropFolder) {
+    private func take(_ names: [String], from folder: DropFolder) async {
         var start = 0
         while start < names.count {
             let end = min(names.count, start + Self.chunkSize)
-            take(chunk: names[start..<end], from: folder)
+            await take(chunk: names[start..<end], from: folder)
             start = end
         }
     }
 
-    private func take(chunk names: ArraySlice<String>, from folder: DropFolder) {
+    private func take(chunk names: ArraySlice<String>, from folder: DropFolder) async {
         var valid: [(name: String, path: String, report: SpecReport, sha256: String)] = []
         for name in names {
             let path = folder.root + "/" + name
@@ -187,7 +187,7 @@ public final class SpecWatcher: Service, Sendable {
         }
         let outcomes: [BatchIngestor.Outcome]
         do {
-            outcomes = try ingestor.acceptAll(valid.map { ($0.report, $0.sha256) })
+            outcomes = try await ingestor.acceptAll(valid.map { ($0.report, $0.sha256) })
         } catch {
             for file in valid {
                 environment.logger.error("cannot take \(file.name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")

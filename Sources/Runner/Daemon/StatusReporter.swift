@@ -29,10 +29,11 @@ public final class StatusReporter: Service, Sendable {
                     nextWatchdog = now + interval
                 }
                 let paused = await environment.gate.pausedReason
-                let marker = ((try? environment.store.lastEventID()) ?? -1, paused, JobStore.budgetDay(Date()))
+                let marker = ((try? await environment.store.lastEventID()) ?? -1, paused, BudgetDay.of(Date()))
                 let changed = seen.map { $0.event != marker.0 || $0.paused != marker.1 || $0.day != marker.2 } ?? true
+                if changed { await logOperatorEvents(after: seen?.event) }
                 seen = marker
-                if changed, let line = try? StatusSummary(store: environment.store, pausedReason: paused).line, line != last {
+                if changed, let line = try? await StatusSummary(store: environment.store, pausedReason: paused).line, line != last {
                     notifier.status(line)
                     last = line
                     DaemonStatusFile(stateDirectory: environment.configuration.stateDirectory).write(line: line, pausedReason: paused)
@@ -43,6 +44,17 @@ public final class StatusReporter: Service, Sendable {
         } onGracefulShutdown: { [notifier] in
             notifier.stopping()
             notifier.status("stopping: requests at fal continue there and are resumed at the next start")
+        }
+    }
+
+    /// What operators did from the CLI (cancel, retry, abandon) happens in another process: the daemon's log
+    /// says so too, so that its journal tells a job's whole story.
+    private func logOperatorEvents(after id: Int64?) async {
+        guard let id, let events = try? await environment.store.operatorEvents(after: id) else { return }
+        for event in events {
+            var name = "job \(event.jobId)"
+            if let job = try? await environment.store.job(event.jobId) { name = await environment.displayName(job) }
+            environment.logger.notice("\(event.message)", metadata: ["job": "\(name)"])
         }
     }
 }

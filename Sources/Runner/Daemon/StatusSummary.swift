@@ -16,11 +16,11 @@ public struct StatusSummary: Sendable, Equatable {
         [.uploading, .submitting, .submitUnknown, .inQueue, .inProgress, .downloading].reduce(0) { $0 + counts[$1, default: 0] }
     }
 
-    public init(store: JobStore, pausedReason: String? = nil, now: Date = Date()) throws {
-        counts = try store.counts()
-        spending = try store.spending(now: now)
+    public init(store: any JobQueue, pausedReason: String? = nil, now: Date = Date()) async throws {
+        counts = try await store.counts()
+        spending = try await store.spending(now: now)
         self.pausedReason = pausedReason
-        heldReason = counts[.held, default: 0] > 0 ? try store.jobs(in: [.held]).first?.heldReason : nil
+        heldReason = counts[.held, default: 0] > 0 ? try await store.jobs(in: [.held]).first?.heldReason : nil
     }
 
     /// "3 running, 12 queued, 40 done today, $22.40 today", plus held and paused when they apply.

@@ -63,8 +63,8 @@ public enum MetricsServer {
 
     /// The registry's metrics plus gauges read from the store now.
     static func scrape(_ environment: RunnerEnvironment) async throws -> String {
-        let counts = try environment.store.counts()
-        let spending = try environment.store.spending()
+        let counts = try await environment.store.counts()
+        let spending = try await environment.store.spending()
         var text = "# HELP kling_batch_jobs Jobs in the store by state.\n# TYPE kling_batch_jobs gauge\n"
         for state in JobState.allCases { text += "kling_batch_jobs{state=\"\(state.label)\"} \(counts[state, default: 0])\n" }
         text += "# HELP kling_batch_spent_usd_total Dollars committed to fal (estimated), all time.\n# TYPE kling_batch_spent_usd_total counter\n"

@@ -26,17 +26,16 @@ struct CancelCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Cancel every unfinished job of this batch.", valueName: "batch"))
     var batch: String?
 
-    @OptionGroup var runner: RunnerOptions
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var fal: FalOptions
+    @OptionGroup var output: OutputTreeOptions
 
     func validate() throws {
         if jobs.isEmpty && batch == nil { throw ValidationError("name the jobs to cancel, or give --batch") }
     }
 
     func run() async throws {
-        let settings = try runner.settings()
-        let path = settings.runner.stateDirectory + "/" + JobStore.fileName
-        guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no job store at \(path) (see --state-dir)") }
-        let store = try JobStore.open(directory: settings.runner.stateDirectory)
+        let (store, settings) = try self.store.openStore(fal.flags.merging(output.flags) { $1 })
         let resolver = try JobResolver(store: store)
         var targets = try jobs.map(resolver.resolve)
         if let batch {
@@ -44,29 +43,27 @@ struct CancelCommand: AsyncParsableCommand {
             targets += resolver.jobs.filter { $0.batchId == id && !$0.state.isTerminal }
         }
         let logger = RunnerOptions.logger(settings)
-        let http = FalClient.makeHTTPClient()
-        let client = FalClient(http: http, endpoints: settings.endpoints, key: try RunnerOptions.key(settings), logger: logger)
-        let environment = RunnerEnvironment(configuration: settings.runner, store: store, client: client, logger: logger)
-        let canceller = JobCanceller(environment: environment)
-        var problems = 0
-        for job in targets {
-            do {
-                switch try await canceller.cancel(job.id) {
-                case .cancelled(_, let note): Console.out("cancelled \(resolver.name(job)): \(note)")
-                case .requested: Console.out("cancel requested for \(resolver.name(job)); the runner holding it cancels it at its next step")
-                case .notCancellable(let why):
-                    Console.error("\(resolver.name(job)): not cancelled, \(why)")
+        let (targetList, names) = (targets, targets.map(resolver.name))
+        let problems = try await Simulation.withClient(settings, logger: logger) { client in
+            let canceller = JobCanceller(
+                store: store, client: client, outputDirectory: settings.runner.outputDirectory, pricePerSecond: settings.runner.pricePerSecond, logger: logger)
+            var problems = 0
+            for (job, name) in zip(targetList, names) {
+                do {
+                    switch try await canceller.cancel(job.id) {
+                    case .cancelled(_, let note): Console.out("cancelled \(name): \(note)")
+                    case .requested: Console.out("cancel requested for \(name); the runner holding it cancels it at its next step")
+                    case .notCancellable(let why):
+                        Console.error("\(name): not cancelled, \(why)")
+                        problems += 1
+                    }
+                } catch let error as FalError {
+                    Console.error("\(name): fal refused the cancel: \(error)")
                     problems += 1
                 }
-            } catch let error as FalError {
-                Console.error("\(resolver.name(job)): fal refused the cancel: \(error)")
-                problems += 1
-            } catch {
-                try? await http.shutdown()
-                throw error
             }
+            return problems
         }
-        try? await http.shutdown()
         if let pid = StateLock.wakeDaemon(of: settings.runner.stateDirectory) { Console.out("told the daemon (pid \(pid))") }
         if problems > 0 { throw ExitCode(1) }
     }

@@ -23,12 +23,15 @@ struct ConfigCommand: ParsableCommand {
             """
     )
 
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var fal: FalOptions
+    @OptionGroup var outputTree: OutputTreeOptions
     @OptionGroup var runner: RunnerOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let layers = try runner.layers()
-        let settings = try RunnerOptions.settings(from: layers)
+        let layers = try store.layers(fal.flags.merging(outputTree.flags) { $1 }.merging(runner.flags) { $1 })
+        let settings = try StoreOptions.settings(from: layers, simulate: store.simulate)
         let key: (source: String, fingerprint: String)? = (try? settings.resolveKey()).map { ($0.source, $0.fingerprint) }
         if output.json {
             var object: [String: JSONValue] = [:]

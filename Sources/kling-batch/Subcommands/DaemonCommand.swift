@@ -20,8 +20,11 @@ struct DaemonCommand: AsyncParsableCommand {
             within 10 s. SIGHUP: reload the config file (concurrency, budget, polling, key). Speaks systemd's \
             notify protocol when $NOTIFY_SOCKET is set.
 
+            --simulate runs against fal's emulator, started in this process, with the simulated store.
+
             Examples:
               kling-batch daemon --jobs ~/videos/jobs --out ~/videos/out
+              kling-batch daemon --simulate --jobs ./jobs
               kling-batch daemon --config /etc/kling-batch/config.yaml --http 127.0.0.1:9464
             """
     )
@@ -35,32 +38,36 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve /metrics and /healthz on this address, e.g. 127.0.0.1:9464 (default: off).", valueName: "host:port"))
     var http: String?
 
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var fal: FalOptions
+    @OptionGroup var output: OutputTreeOptions
     @OptionGroup var runner: RunnerOptions
     @OptionGroup var spec: SpecOptions
 
-    var extra: [SettingKey: String] {
-        [.settle: settle, .rescanInterval: rescanInterval, .http: http, .pricePerSecond: spec.rate].compactMapValues { $0 }
+    var flags: [SettingKey: String] {
+        fal.flags.merging(output.flags) { $1 }.merging(runner.flags) { $1 }
+            .merging([.settle: settle, .rescanInterval: rescanInterval, .http: http, .pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 }
+    }
+
+    func validate() throws {
+        if store.simulate && fal.falURL != nil { throw ValidationError("--simulate starts its own emulator; do not also give --fal-url") }
     }
 
     func run() async throws {
         // Until the signal handlers are installed, a SIGHUP or a CLI's SIGUSR1 must not kill the process.
         signal(SIGUSR1, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
-        let layers = try runner.layers(extra: extra)
-        let settings = try RunnerOptions.settings(from: layers)
+        let layers = try store.layers(flags)
+        let settings = try StoreOptions.settings(from: layers, simulate: store.simulate)
         let logger = RunnerOptions.logger(settings)
-        let key = try RunnerOptions.key(settings)
-        let http = FalClient.makeHTTPClient()
-        let client = FalClient(http: http, endpoints: settings.endpoints, key: key, logger: logger)
-        var daemon = Daemon(layers: layers, settings: settings, client: client, validator: spec.validator, logger: logger)
-        daemon.extraServices = { environment in try MetricsServer.services(settings: settings, environment: environment) }
-        do {
-            try await daemon.run()
-            try await http.shutdown()
-        } catch {
-            // The lock held by another (exit 3), a lost store or an unsafe drop folder (exit 4): see KlingBatch.main.
-            try? await http.shutdown()
-            throw error
+        let (validator, simulate) = (spec.validator, store.simulate)
+        // The lock held by another (exit 3), a lost store or an unsafe drop folder (exit 4): see KlingBatch.main.
+        try await Simulation.withFal(settings, simulate: simulate, logger: logger) { settings in
+            try await Simulation.withClient(settings, logger: logger) { client in
+                var daemon = Daemon(layers: layers, settings: settings, client: client, validator: validator, logger: logger)
+                daemon.extraServices = { environment in try MetricsServer.services(settings: settings, environment: environment) }
+                try await daemon.run()
+            }
         }
     }
 }

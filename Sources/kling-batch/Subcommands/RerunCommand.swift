@@ -5,7 +5,7 @@ import KlingSpec
 import Runner
 
 /// `kling-batch rerun`: run a spec file or a past batch again, although the same content already ran.
-struct RerunCommand: ParsableCommand {
+struct RerunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rerun",
         abstract: "Run a spec file or an earlier batch again, although the same content was already accepted.",
@@ -23,36 +23,28 @@ struct RerunCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Spec files or batch names.", valueName: "file-or-batch"))
     var targets: [String]
 
-    @OptionGroup var runner: RunnerOptions
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputTreeOptions
     @OptionGroup var spec: SpecOptions
 
-    func run() throws {
-        let settings = try runner.settings(extra: [.pricePerSecond: spec.rate].compactMapValues { $0 })
-        let store = try JobStore.open(directory: settings.runner.stateDirectory)
+    func run() async throws {
+        let (store, settings) = try self.store.openStore(output.flags.merging([.pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 })
         let layout = OutputLayout(root: settings.runner.outputDirectory)
         let ingestor = BatchIngestor(store: store, validator: spec.validator, layout: layout, pricePerSecond: settings.runner.pricePerSecond)
         var failures = 0
         for target in targets {
-            if FileManager.default.fileExists(atPath: target) {
-                switch try ingestor.ingest(file: target, allowDuplicate: true) {
-                case .accepted(let batch, let jobs, _):
-                    Console.out("accepted \(target) again as batch \(batch.name) (\(jobs.count) job\(jobs.count == 1 ? "" : "s"))")
-                case .duplicate(let batch):
-                    Console.out("\(target) is batch \(batch.name) already")
-                case .rejected(let report):
-                    for diagnostic in report.diagnostics { Console.error(diagnostic.description) }
-                    Console.error("invalid \(target): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s"); nothing was queued")
-                    failures += 1
-                }
-            } else if let batch = try store.batches().first(where: { $0.name == target }) {
-                let jobs = try store.jobs(inBatch: batch.id).map {
-                    NewJob(name: $0.name, specJSON: $0.specJson, endpoint: $0.endpoint, durationSeconds: $0.durationSeconds, estimatedCostMicros: $0.estimatedCostMicros)
-                }
-                let copy = NewBatch(stem: batch.name, sourcePath: batch.sourcePath, sourceSHA256: batch.sourceSha256, day: OutputLayout.day(of: Date()), jobs: jobs)
-                if case .accepted(let record, let added) = try store.accept(copy, allowDuplicate: true, folderIsTaken: { layout.isTaken($0) }) {
-                    Console.out("batch \(batch.name) queued again as batch \(record.name) (\(added.count) job\(added.count == 1 ? "" : "s"))")
-                }
-            } else {
+            let isFile = FileManager.default.fileExists(atPath: target)
+            let outcome = isFile ? try await ingestor.ingest(file: target, allowDuplicate: true) : try await ingestor.rerun(batchNamed: target)
+            switch outcome {
+            case .accepted(let batch, let jobs, _)?:
+                Console.out("\(isFile ? "accepted \(target) again" : "batch \(target) queued again") as batch \(batch.name) (\(jobs.count) job\(jobs.count == 1 ? "" : "s"))")
+            case .duplicate(let batch)?:
+                Console.out("\(target) is batch \(batch.name) already")
+            case .rejected(let report)?:
+                for diagnostic in report.diagnostics { Console.error(diagnostic.description) }
+                Console.error("invalid \(target): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s"); nothing was queued")
+                failures += 1
+            case nil:
                 let names = try store.batches().suffix(10).map(\.name)
                 Console.error("error: \(target) is neither a file nor a batch" + (names.isEmpty ? " (the store has no batches yet)" : "; recent batches: \(names.joined(separator: ", "))"))
                 failures += 1

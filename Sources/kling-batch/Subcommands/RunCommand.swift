@@ -34,15 +34,15 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Run until every job is finished, then exit (required; use `kling-batch daemon` to keep running).")
     var once = false
 
-    @Flag(help: "Start fal's emulator in this process and run against it: no key and no network needed.")
-    var simulate = false
-
     @Flag(help: "Run spec files again even if the same content was accepted before.")
     var rerun = false
 
     @Argument(help: ArgumentHelp("Spec files or folders to accept before running.", valueName: "path"))
     var paths: [String] = []
 
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var fal: FalOptions
+    @OptionGroup var output: OutputTreeOptions
     @OptionGroup var runner: RunnerOptions
     @OptionGroup var spec: SpecOptions
 
@@ -50,57 +50,28 @@ struct RunCommand: AsyncParsableCommand {
         guard once else {
             throw ValidationError("run needs --once (it runs until every job is finished); to keep running and watch the jobs folder, use `kling-batch daemon`")
         }
-        if simulate && runner.falURL != nil { throw ValidationError("--simulate starts its own emulator; do not also give --fal-url") }
+        if store.simulate && fal.falURL != nil { throw ValidationError("--simulate starts its own emulator; do not also give --fal-url") }
     }
 
     func run() async throws {
-        let settings = try runner.settings(extra: [.pricePerSecond: spec.rate].compactMapValues { $0 })
-        let configuration = settings.runner
+        let flags = fal.flags.merging(output.flags) { $1 }.merging(runner.flags) { $1 }.merging([.pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 }
+        let settings = try store.settings(flags)
         let logger = RunnerOptions.logger(settings)
         let specPaths = paths.isEmpty ? [settings.jobsDirectory] : paths
-        let report: RunReport
-        if simulate {
-            var emulatorLogger = logger
-            emulatorLogger.logLevel = .warning
-            var knobs = EmulatorConfiguration()
-            knobs.queueSeconds = 0.5
-            knobs.runSeconds = 2
-            knobs.runnerCapacity = 8
-            let emulator = FalEmulator(configuration: knobs, logger: emulatorLogger)
-            var simulated = settings
-            simulated.simulate()
-            report = try await emulator.withRunning { [simulated] url in
-                logger.notice("simulating: fal's emulator is listening at \(url.absoluteString); no key or network is used; store \(simulated.runner.stateDirectory)")
-                var local = simulated
-                local.endpoints = FalEndpoints(baseURL: url)
-                return try await execute(local, logger: logger, specPaths: specPaths)
+        let (validator, rerun) = (spec.validator, self.rerun)
+        let report = try await Simulation.withFal(settings, simulate: store.simulate, logger: logger) { settings in
+            try await Simulation.withClient(settings, logger: logger) { client in
+                try await RunOnce.run(
+                    configuration: settings.runner, client: client, specPaths: specPaths, validator: validator, allowDuplicate: rerun,
+                    logger: logger, signals: [.sigterm, .sigint], progress: Console.stderrIsTerminal ? Self.progressLine : nil)
             }
-        } else {
-            report = try await execute(settings, logger: logger, specPaths: specPaths)
         }
         Console.out(report.summary)
-        Console.out("videos and manifests are in \(configuration.outputDirectory)")
+        Console.out("videos and manifests are in \(settings.runner.outputDirectory)")
         if !report.succeeded { throw ExitCode(1) }
     }
 
     @Sendable static func progressLine(_ environment: RunnerEnvironment, _ jobs: Set<Int64>) -> any Service {
         ProgressLine(environment: environment, jobs: jobs)
-    }
-
-    private func execute(_ settings: EffectiveSettings, logger: Logger, specPaths: [String]) async throws -> RunReport {
-        let key = try RunnerOptions.key(settings)
-        let http = FalClient.makeHTTPClient()
-        let client = FalClient(http: http, endpoints: settings.endpoints, key: key, logger: logger)
-        do {
-            let report = try await RunOnce.run(
-                configuration: settings.runner, client: client, specPaths: specPaths, validator: spec.validator, allowDuplicate: rerun,
-                logger: logger, signals: [.sigterm, .sigint],
-                progress: Console.stderrIsTerminal ? Self.progressLine : nil)
-            try await http.shutdown()
-            return report
-        } catch {
-            try? await http.shutdown()
-            throw error
-        }
     }
 }

@@ -5,7 +5,7 @@ import KlingCore
 import Runner
 
 /// `kling-batch status`: the runner at a glance.
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Counts by state, jobs at fal, spend today and in total, the oldest queued job, and whether submission is paused.",
@@ -21,11 +21,11 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func run() async throws {
         let (store, settings) = try self.store.openStore()
         let holder = StateLock.holder(of: settings.runner.stateDirectory)
         let daemonStatus = holder.flatMap { $0.purpose == "daemon" ? DaemonStatusFile(stateDirectory: settings.runner.stateDirectory).read(pid: $0.pid) : nil }
-        let summary = try StatusSummary(store: store, pausedReason: daemonStatus?.pausedReason)
+        let summary = try await StatusSummary(store: store, pausedReason: daemonStatus?.pausedReason)
         let oldest = try store.oldestQueued()
         let budget = settings.runner.budget
         let atFal = JobState.atFal.reduce(0) { $0 + summary.counts[$1, default: 0] }

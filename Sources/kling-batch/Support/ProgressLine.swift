@@ -14,14 +14,14 @@ struct ProgressLine: Service {
     func run() async throws {
         defer { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            if let line = try? render() { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
+            if let line = try? await render() { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(500)) }
         }
     }
 
     /// One frame of the line.
-    func render() throws -> String {
-        let tally = try environment.store.tally(of: jobs)
+    func render() async throws -> String {
+        let tally = try await environment.store.tally(of: jobs)
         func count(_ states: [JobState]) -> Int { states.reduce(0) { $0 + (tally[$1]?.count ?? 0) } }
         let total = count(JobState.allCases)
         let done = count([.completed])

@@ -1,0 +1,114 @@
+import Foundation
+internal import GRDB
+
+extension JobStore {
+    /// in_queue → in_progress.
+    @discardableResult
+    public func markStarted(_ id: Int64, at now: Date = Date()) throws -> JobRecord {
+        try write { db in try Self.transition(db, id, from: .inQueue, to: .inProgress, set: [.startedAt(now)], event: "running at fal", at: now) }
+    }
+
+    /// in_queue / in_progress → downloading: fal finished with a result.
+    @discardableResult
+    public func recordResult(_ id: Int64, from: JobState, result: FalResult, at now: Date = Date()) throws -> JobRecord {
+        try write { db in
+            let job = try Self.transition(
+                db, id, from: from, to: .downloading,
+                set: [.resultJSON(result.resultJSON), .videoURL(result.videoURL), .videoExpectedBytes(result.expectedBytes), .falMetrics(result.metrics),
+                      .falCompletedAt(now), .nextAttemptAt(nil), .deferrals(0), .lastError(nil)],
+                event: "fal finished; downloading the video", at: now)
+            try Self.closeAttempt(db, id, outcome: .succeeded, counted: true, requestID: nil, error: nil, at: now, end: true)
+            return job
+        }
+    }
+
+    /// in_queue / in_progress → queued (a new attempt at `retryAt`) or → failed: the request failed at fal.
+    @discardableResult
+    public func recordFalFailure(_ id: Int64, from: JobState, failure: FalFailure, at now: Date = Date()) throws -> JobRecord {
+        try write { db in
+            let error = failure.error
+            var fields: [JobField] = [.lastError(error.message), .falMetrics(failure.metrics), .falCompletedAt(now)]
+            let job: JobRecord
+            if let retryAt = failure.retryAt {
+                fields += [.nextAttemptAt(retryAt), .submitStartedAt(nil)]
+                job = try Self.transition(
+                    db, id, from: from, to: .queued, set: fields,
+                    event: "request failed at fal (\(error.reason)): \(error.message); a new request at \(Self.timestamp(retryAt))", at: now)
+            } else {
+                job = try Self.transition(
+                    db, id, from: from, to: .failed, set: fields + [.finishedAt(now), .retryBy(failure.retryBy), .manifestPath(failure.manifestPath)],
+                    event: "request failed at fal (\(error.reason)): \(error.message)", at: now)
+            }
+            try Self.closeAttempt(db, id, outcome: .failedAtFal, counted: true, requestID: nil, error: error, at: now, end: true)
+            return job
+        }
+    }
+
+    /// downloading → completed: video and manifest are on disk.
+    @discardableResult
+    public func recordDownloaded(_ id: Int64, video: DownloadedVideo, manifestPath: String, at now: Date = Date()) throws -> JobRecord {
+        try write { db in
+            try Self.transition(
+                db, id, from: .downloading, to: .completed,
+                set: [.videoPath(video.path), .videoBytes(video.bytes), .videoSHA256(video.sha256), .manifestPath(manifestPath), .finishedAt(now),
+                      .nextAttemptAt(nil), .lastError(nil)],
+                event: "completed: \(video.path) (\(video.bytes) bytes)", at: now)
+        }
+    }
+
+    /// Any non-final state → failed, with the reason, what `retry` must do to finish the job, and its manifest.
+    @discardableResult
+    public func fail(
+        _ id: Int64, from: JobState, error: StoredError, retryBy: RetryRoute = .submit, manifestPath: String? = nil, at now: Date = Date()
+    ) throws -> JobRecord {
+        try write { db in
+            let job = try Self.transition(
+                db, id, from: from, to: .failed,
+                set: [.lastError(error.message), .finishedAt(now), .manifestPath(manifestPath), .retryBy(retryBy)],
+                event: "failed (\(error.reason)): \(error.message)", at: now)
+            if from.isAtFal {
+                try Self.closeAttempt(db, id, outcome: .failedAtFal, counted: true, requestID: nil, error: error, at: now, end: true)
+            }
+            return job
+        }
+    }
+
+    /// Records one status poll and any new fal log lines (fal resends the whole log each time).
+    /// Returns false when the job has moved or an operator asked to cancel it: the poller should look again.
+    @discardableResult
+    public func notePoll(_ id: Int64, in state: JobState, logs: [String], at now: Date = Date()) throws -> Bool {
+        try write { db in
+            let seen = try Int.fetchOne(db.cachedStatement(sql: "SELECT log_lines FROM job WHERE id = ?"), arguments: [id]) ?? 0
+            var fields: [JobField] = [.addStatusPolls(1)]
+            if logs.count > seen {
+                for line in logs[seen...] { try Self.insertEvent(db, jobID: id, at: now, kind: .log, message: line) }
+                fields.append(.logLines(logs.count))
+            }
+            guard try Self.update(db, id, in: state, set: fields, at: now) else { return false }
+            return try Bool.fetchOne(db.cachedStatement(sql: "SELECT NOT cancel_requested FROM job WHERE id = ?"), arguments: [id]) ?? false
+        }
+    }
+
+    /// Shows why a job that stays where it is waits (a full output disk), without moving it.
+    public func noteWaiting(_ id: Int64, in state: JobState, reason: String, at now: Date = Date()) throws {
+        _ = try write { db in try Self.update(db, id, in: state, set: [.lastError(reason)], at: now) }
+    }
+
+    /// Updates the job's latest attempt; `end` stamps its end time (an accepted attempt ends with its request).
+    static func closeAttempt(
+        _ db: Database, _ jobID: Int64, outcome: AttemptOutcome, counted: Bool, requestID: String?, error: StoredError?, at now: Date, end: Bool
+    ) throws {
+        try db.cachedStatement(sql: """
+            UPDATE attempt SET outcome = ?, counted = ?, request_id = COALESCE(?, request_id),
+                   error_reason = COALESCE(?, error_reason), error_message = COALESCE(?, error_message),
+                   http_status = COALESCE(?, http_status), ended_at = CASE WHEN ? THEN ? ELSE ended_at END
+            WHERE id = (SELECT MAX(id) FROM attempt WHERE job_id = ?)
+            """).execute(arguments: [outcome.rawValue, counted, requestID, error?.reason, error?.message, error?.httpStatus, end, now, jobID])
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

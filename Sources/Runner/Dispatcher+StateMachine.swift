@@ -1,0 +1,165 @@
+import Foundation
+
+/// The dispatcher's decisions, as a value: fal slots, executors, claims handed over, re-drives after errors, and
+/// when to wake. Events go in, actions come out; no clock, store or network inside, so every decision is tested
+/// exactly (DispatcherStateMachineTests). The `Dispatcher` service performs the actions and reports what happened.
+///
+/// Shaped after Hummingbird's `HTTP2ServerConnectionManager.StateMachine`.
+struct DispatcherStateMachine: Sendable {
+    typealias Mode = Dispatcher.Mode
+
+    /// A job handed to an executor, and whether it takes one of fal's concurrency slots.
+    struct Job: Sendable, Equatable {
+        var id: Int64
+        var occupiesSlot: Bool
+    }
+
+    /// What the gate says when the loop wakes.
+    struct Gate: Sendable, Equatable {
+        /// Whether a submission may go now.
+        var allowed: Bool
+        /// When it may again, if only fal's Retry-After holds it.
+        var opensAt: Date?
+        /// Requests at fal at once, now.
+        var limit: Int
+        /// Why fal refused the key, if it did: the one pause that needs an operator.
+        var keyPaused: String?
+        /// Submits in a row that could not reach fal.
+        var unreachableStreak: Int
+        /// When our own machine's pauses (disk, store) are checked again, while one is in force.
+        var localRecheckAt: Date?
+    }
+
+    /// Something for the service to do.
+    enum Action: Sendable, Equatable {
+        /// Run (or run again) an executor for the job, after `delay`.
+        case drive(Int64, after: Duration)
+        /// Claim up to `limit` due jobs and report them with `claimed`.
+        case claim(limit: Int)
+        /// Count the unfinished jobs and report them with `doneChecked` (`untilDone` only).
+        case checkDone
+        /// Sleep until an event arrives, or `until` when given.
+        case wait(until: Date?)
+        /// The run is over; `reason` when it stopped before finishing.
+        case finish(reason: String?)
+    }
+
+    /// One executor's bookkeeping.
+    struct Executor: Sendable, Equatable {
+        /// Whether its current drive still holds a fal slot.
+        var holdsSlot: Bool
+        /// A claim handed to it while it was finishing: drive again, with whether that claim took a slot.
+        var reclaimed: Bool?
+        /// Drives in a row that ended on an unexpected error (for the backoff).
+        var failures = 0
+    }
+
+    let mode: Mode
+    let retry: RetryPolicy
+    /// Submits in a row that cannot reach fal before `untilDone` gives up.
+    let unreachableLimit: Int
+    private(set) var atFal = 0
+    private(set) var executors: [Int64: Executor] = [:]
+    private(set) var stopping = false
+
+    init(mode: Mode, retry: RetryPolicy, unreachableLimit: Int) {
+        self.mode = mode
+        self.retry = retry
+        self.unreachableLimit = unreachableLimit
+    }
+
+    /// At start: drive every job that was in flight.
+    mutating func started(resumable: [Job]) -> [Action] {
+        resumable.compactMap { hand($0) }
+    }
+
+    /// The loop woke (an event, or its timer): decide whether to claim. With every slot taken or the gate shut,
+    /// it only waits: for a slot to free, the gate to open, or the next local recheck; never on a due time.
+    mutating func woken(_ gate: Gate) -> [Action] {
+        guard !stopping else { return [] }
+        guard gate.allowed else {
+            if mode == .untilDone && executors.isEmpty { return [.checkDone] }
+            return [.wait(until: Self.earliest(gate.opensAt, gate.localRecheckAt))]
+        }
+        let free = gate.limit - atFal
+        guard free > 0 else { return [.wait(until: gate.localRecheckAt)] }
+        return [.claim(limit: free)]
+    }
+
+    /// What a claim brought: drive each new job (a job still with its executor is handed to it), then wait for the
+    /// next due job, the next budget day, or a local recheck; an untilDone run with nothing in hand checks whether
+    /// it is done.
+    mutating func claimed(_ jobs: [Job], nextDue: Date?, budgetFreesAt: Date?, gate: Gate) -> [Action] {
+        var actions = jobs.compactMap { hand($0) }
+        if mode == .untilDone && executors.isEmpty { return actions + [.checkDone] }
+        // A due time only matters while there is a slot to use it in.
+        let due = gate.limit - atFal > 0 ? nextDue : nil
+        actions.append(.wait(until: Self.earliest(due, budgetFreesAt, gate.localRecheckAt)))
+        return actions
+    }
+
+    /// For `untilDone`: what the count of unfinished jobs means, given why submission may be stuck.
+    mutating func doneChecked(unfinished: Int, nextDue: Date?, gate: Gate) -> [Action] {
+        guard executors.isEmpty else { return [.wait(until: gate.localRecheckAt)] }
+        if unfinished == 0 { return [.finish(reason: nil)] }
+        if let reason = gate.keyPaused { return [.finish(reason: "submission is paused: \(reason)")] }
+        if gate.unreachableStreak >= unreachableLimit {
+            return [.finish(reason: "fal cannot be reached (\(gate.unreachableStreak) submits in a row failed to connect)")]
+        }
+        return [.wait(until: Self.earliest(nextDue, gate.opensAt, gate.localRecheckAt))]
+    }
+
+    /// An executor gave its fal slot back (its job is downloading, or left fal). Idempotent per drive.
+    mutating func slotReleased(_ id: Int64) {
+        guard executors[id]?.holdsSlot == true else { return }
+        executors[id]?.holdsSlot = false
+        atFal -= 1
+    }
+
+    /// An executor's drive ended: drive again a claim handed over meanwhile; after an unexpected error, drive
+    /// again after the retry policy's backoff; otherwise it leaves.
+    mutating func driveEnded(_ id: Int64, _ ending: JobExecutor.Ending) -> [Action] {
+        slotReleased(id)
+        guard var executor = executors[id] else { return [] }
+        if stopping {
+            // A claim handed over now is left for the next start, and gives its slot back.
+            if executor.reclaimed == true { atFal -= 1 }
+            executors[id] = nil
+            return []
+        }
+        if let occupies = executor.reclaimed {
+            executor.reclaimed = nil
+            executor.failures = 0
+            executor.holdsSlot = occupies
+            executors[id] = executor
+            return [.drive(id, after: .zero)]
+        }
+        if ending == .interrupted && !stopping {
+            executor.failures += 1
+            executors[id] = executor
+            return [.drive(id, after: retry.backoff(step: executor.failures, cap: .seconds(60)))]
+        }
+        executors[id] = nil
+        return []
+    }
+
+    /// Stop claiming; executors are stopped by the service, and each reports `driveEnded`.
+    mutating func stop() {
+        stopping = true
+    }
+
+    /// Hands a job to a new executor (an action), or to the one still holding it (no action: it drives again).
+    private mutating func hand(_ job: Job) -> Action? {
+        if job.occupiesSlot { atFal += 1 }
+        if executors[job.id] != nil {
+            executors[job.id]?.reclaimed = job.occupiesSlot
+            return nil
+        }
+        executors[job.id] = Executor(holdsSlot: job.occupiesSlot)
+        return .drive(job.id, after: .zero)
+    }
+
+    private static func earliest(_ dates: Date?...) -> Date? {
+        dates.compactMap { $0 }.min()
+    }
+}

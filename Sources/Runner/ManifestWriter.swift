@@ -1,0 +1,81 @@
+import Foundation
+import JobStore
+import KlingCore
+import KlingSpec
+
+/// How a job ends, as its manifest says before the store is told.
+enum FinalOutcome: Sendable {
+    case completed(DownloadedVideo)
+    /// `closing` is how its open attempt ends (refused, failed at fal, lost), when it has one.
+    case failed(StoredError, retryBy: RetryRoute, closing: AttemptOutcome? = nil)
+    case cancelled(note: String)
+
+    var state: JobState {
+        switch self {
+        case .completed: .completed
+        case .failed: .failed
+        case .cancelled: .cancelled
+        }
+    }
+}
+
+/// The one way a job reaches a final state, whatever the state: its video (if any) is on disk, then its manifest
+/// is written atomically, then the store moves the job, naming the manifest.
+///
+/// A crash before the manifest leaves the job where it was, and the next start takes it up again. A crash after
+/// the manifest and before the store leaves a manifest for an ending the store has not recorded: the next start
+/// takes the job up again, and its manifest is written anew when it ends. So the store never calls a job final
+/// without its manifest on disk.
+struct ManifestWriter: Sendable {
+    let store: any JobQueue
+    let layout: OutputLayout
+    let storageOrigin: String
+    let crash: CrashPoints
+
+    /// Writes `job`'s manifest as it will be once `outcome` is committed, then commits it with `commit` (given the
+    /// manifest's path). A manifest that cannot be written throws `LocalWriteError`, and nothing is committed.
+    func finish(
+        _ job: JobRecord, _ outcome: FinalOutcome, pricePerSecond: USD, at now: Date = Date(),
+        commit: @Sendable (_ manifestPath: String) async throws -> JobRecord
+    ) async throws -> JobRecord {
+        guard let batch = try await store.batch(job.batchId) else { throw StoreError.noSuchJob(job.id) }
+        let path = layout.manifestPath(of: job, in: batch)
+        let manifest = try await manifest(of: job, in: batch, ending: outcome, pricePerSecond: pricePerSecond, at: now)
+        try AtomicFile.write(manifest.json.prettyData(), to: path, what: "manifest")
+        crash.pass(.manifestWritten)
+        let ended = try await commit(path)
+        RunnerMetrics.finished(outcome.state.label)
+        return ended
+    }
+
+    /// The manifest of `job` as it will be: final state, error, end time, and its last attempt closed.
+    func manifest(of job: JobRecord, in batch: BatchRecord, ending outcome: FinalOutcome, pricePerSecond: USD, at now: Date) async throws -> Manifest {
+        var ending = job
+        ending.state = outcome.state
+        ending.finishedAt = now
+        var attempts = try await store.attempts(of: job.id)
+        var video: DownloadedVideo?
+        switch outcome {
+        case .completed(let done):
+            video = done
+            ending.lastError = nil
+        case .failed(let error, _, let closing):
+            ending.lastError = error.message
+            if let closing, let last = attempts.indices.last, attempts[last].endedAt == nil || attempts[last].outcome == .accepted {
+                attempts[last].outcome = closing
+                attempts[last].endedAt = now
+                attempts[last].errorReason = error.reason
+                attempts[last].errorMessage = error.message
+            }
+        case .cancelled:
+            if let last = attempts.indices.last, attempts[last].endedAt == nil { attempts[last].outcome = .cancelled }
+        }
+        let spec = try? JSONDecoder().decode(JobSpec.self, from: Data(job.specJson.utf8))
+        var uploads: [String: String] = [:]
+        for image in spec?.localImages ?? [] {
+            if let url = try await store.cachedUpload(sha256: image.sha256, origin: storageOrigin, notBefore: .distantPast) { uploads[image.sha256] = url }
+        }
+        let logs = try await store.events(of: job.id).filter { $0.kind == .log }
+        return Manifest(batch: batch, job: ending, spec: spec, attempts: attempts, logs: logs, uploads: uploads, video: video, pricePerSecond: pricePerSecond)
+    }
+}
