@@ -81,55 +81,68 @@ extension FalClient {
                 target = next
                 continue
             }
-            let contentLength = response.headers.first(name: "content-length").flatMap { Int64($0) }
-            switch status {
-            case 200:
-                if sink.size > 0 { try resetSink(&sink, url: url) }  // the server ignored our Range: start over
-                try checkLength(contentLength, against: &totalBytes, url: target)
-            case 206:
-                let range = response.headers.first(name: "content-range").flatMap(ContentRange.init)
-                guard let range, range.first == sink.size else {
-                    try resetSink(&sink, url: url)
-                    throw FalError(
-                        kind: .transport("server resumed at the wrong offset"), operation: .download, url: target.absoluteString)
-                }
-                try checkLength(range.complete, against: &totalBytes, url: target)
-            case 416 where totalBytes == sink.size:
-                return
-            case 416:
-                try resetSink(&sink, url: url)
-                throw FalError(kind: .transport("range not satisfiable; restarting"), operation: .download, url: target.absoluteString)
-            default:
-                let body = try? await response.body.collect(upTo: 64 << 10)
-                let data = body.map { Data($0.readableBytesView) } ?? Data()
-                var headers: [String: String] = [:]
-                for header in response.headers { headers[header.name.lowercased()] = header.value }
-                let answer = FalHTTPAnswer(status: status, headers: headers, body: data)
-                throw FalResponseClassifier.error(for: answer, operation: .download, url: target.absoluteString)
-                    ?? FalError(kind: .malformedResponse("HTTP \(status)"), operation: .download, url: target.absoluteString)
-            }
-            do {
-                for try await buffer in response.body {
-                    try buffer.withUnsafeReadableBytes { try sink.append($0) }
-                    if let total = totalBytes, sink.size > total {
-                        throw FalError(
-                            kind: .malformedResponse("more bytes than the \(total) promised"), operation: .download,
-                            url: target.absoluteString)
-                    }
-                }
-            } catch let error as FalError {
-                throw error
-            } catch let error as LocalWriteError {
-                throw error
-            } catch {
-                if Task.isCancelled { throw CancellationError() }
-                throw FalError(
-                    kind: .transport("transfer cut after \(sink.size) bytes: \(Self.describeTransport(error))"),
-                    operation: .download, url: target.absoluteString)
-            }
+            guard try await shouldStream(response, sink: &sink, totalBytes: &totalBytes, target: target, url: url) else { return }
+            try await stream(response, into: &sink, totalBytes: totalBytes, target: target)
             return
         }
         throw FalError(kind: .malformedResponse("too many redirects"), operation: .download, url: url.absoluteString)
+    }
+
+    /// Checks an answer's status against what we asked for; false when the file is already complete.
+    private func shouldStream(
+        _ response: HTTPClientResponse, sink: inout FileSink, totalBytes: inout Int64?, target: URL, url: URL
+    ) async throws -> Bool {
+        let status = Int(response.status.code)
+        switch status {
+        case 200:
+            if sink.size > 0 { try resetSink(&sink, url: url) }  // the server ignored our Range: start over
+            let contentLength = response.headers.first(name: "content-length").flatMap { Int64($0) }
+            try checkLength(contentLength, against: &totalBytes, url: target)
+        case 206:
+            let range = response.headers.first(name: "content-range").flatMap(ContentRange.init)
+            guard let range, range.first == sink.size else {
+                try resetSink(&sink, url: url)
+                throw FalError(kind: .transport("server resumed at the wrong offset"), operation: .download, url: target.absoluteString)
+            }
+            try checkLength(range.complete, against: &totalBytes, url: target)
+        case 416 where totalBytes == sink.size:
+            return false
+        case 416:
+            try resetSink(&sink, url: url)
+            throw FalError(kind: .transport("range not satisfiable; restarting"), operation: .download, url: target.absoluteString)
+        default:
+            let body = try? await response.body.collect(upTo: 64 << 10)
+            let data = body.map { Data($0.readableBytesView) } ?? Data()
+            var headers: [String: String] = [:]
+            for header in response.headers { headers[header.name.lowercased()] = header.value }
+            let answer = FalHTTPAnswer(status: status, headers: headers, body: data)
+            throw FalResponseClassifier.error(for: answer, operation: .download, url: target.absoluteString)
+                ?? FalError(kind: .malformedResponse("HTTP \(status)"), operation: .download, url: target.absoluteString)
+        }
+        return true
+    }
+
+    /// Appends the answer's body to `sink`; a cut transfer is a transport error, more bytes than promised a bad answer.
+    private func stream(_ response: HTTPClientResponse, into sink: inout FileSink, totalBytes: Int64?, target: URL) async throws {
+        do {
+            for try await buffer in response.body {
+                try buffer.withUnsafeReadableBytes { try sink.append($0) }
+                if let total = totalBytes, sink.size > total {
+                    throw FalError(
+                        kind: .malformedResponse("more bytes than the \(total) promised"), operation: .download,
+                        url: target.absoluteString)
+                }
+            }
+        } catch let error as FalError {
+            throw error
+        } catch let error as LocalWriteError {
+            throw error
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw FalError(
+                kind: .transport("transfer cut after \(sink.size) bytes: \(Self.describeTransport(error))"),
+                operation: .download, url: target.absoluteString)
+        }
     }
 
     private func resetSink(_ sink: inout FileSink, url: URL) throws {

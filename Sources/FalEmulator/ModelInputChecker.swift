@@ -19,72 +19,18 @@ struct ModelInputChecker {
         guard case .object(let body) = input else {
             return [issue(["body"], "Input should be a valid dictionary", "dict_type", input: input)]
         }
-        var found: [JSONValue] = []
-        var elementCount = 0
-        var imageCount = 0
-
-        switch body["prompt"] {
-        case nil, .null?:
-            found.append(issue(["body", "prompt"], "Field required", "missing"))
-        case .string(let prompt)?:
-            if prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                found.append(issue(["body", "prompt"], "String should have at least 1 character", "string_too_short", ctx: ["min_length": 1], input: .string(prompt)))
-            } else if prompt.count > Self.maxPromptLength {
-                found.append(issue(["body", "prompt"], "String should have at most \(Self.maxPromptLength) characters", "string_too_long", ctx: ["max_length": .int(Int64(Self.maxPromptLength))], input: .string(prompt)))
-            }
-        case let other?:
-            found.append(issue(["body", "prompt"], "Input should be a valid string", "string_type", input: other))
+        var found = promptIssues(body["prompt"])
+        if let duration = body["duration"], !duration.isNull, duration.stringValue.map(Self.durations.contains) != true {
+            found.append(enumIssue(["body", "duration"], Self.durations, input: duration))
         }
-
-        if let duration = body["duration"], !duration.isNull {
-            if duration.stringValue.map(Self.durations.contains) != true {
-                found.append(enumIssue(["body", "duration"], Self.durations, input: duration))
-            }
+        if let ratio = body["aspect_ratio"], !ratio.isNull, ratio.stringValue.map(Self.aspectRatios.contains) != true {
+            found.append(enumIssue(["body", "aspect_ratio"], Self.aspectRatios, input: ratio))
         }
-        if let ratio = body["aspect_ratio"], !ratio.isNull {
-            if ratio.stringValue.map(Self.aspectRatios.contains) != true {
-                found.append(enumIssue(["body", "aspect_ratio"], Self.aspectRatios, input: ratio))
-            }
+        let (imageCount, imageIssues) = listIssues(body["image_urls"], at: ["body", "image_urls"]) { url, location in
+            checkURL(url, at: location)
         }
-
-        if let images = body["image_urls"], !images.isNull {
-            if let list = images.arrayValue {
-                imageCount = list.count
-                for (index, url) in list.enumerated() {
-                    found += checkURL(url, at: ["body", "image_urls", .int(Int64(index))])
-                }
-            } else {
-                found.append(issue(["body", "image_urls"], "Input should be a valid list", "list_type", input: images))
-            }
-        }
-        if let elements = body["elements"], !elements.isNull {
-            if let list = elements.arrayValue {
-                elementCount = list.count
-                for (index, element) in list.enumerated() {
-                    let location: [JSONValue] = ["body", "elements", .int(Int64(index))]
-                    guard case .object(let fields) = element else {
-                        found.append(issue(location, "Input should be a valid dictionary", "dict_type", input: element))
-                        continue
-                    }
-                    if let frontal = fields["frontal_image_url"], !frontal.isNull {
-                        found += checkURL(frontal, at: location + ["frontal_image_url"])
-                    } else {
-                        found.append(issue(location + ["frontal_image_url"], "Field required", "missing"))
-                    }
-                    if let references = fields["reference_image_urls"], !references.isNull {
-                        if let urls = references.arrayValue {
-                            for (referenceIndex, url) in urls.enumerated() {
-                                found += checkURL(url, at: location + ["reference_image_urls", .int(Int64(referenceIndex))])
-                            }
-                        } else {
-                            found.append(issue(location + ["reference_image_urls"], "Input should be a valid list", "list_type", input: references))
-                        }
-                    }
-                }
-            } else {
-                found.append(issue(["body", "elements"], "Input should be a valid list", "list_type", input: elements))
-            }
-        }
+        let (elementCount, elementIssues) = listIssues(body["elements"], at: ["body", "elements"], elementIssues)
+        found += imageIssues + elementIssues
 
         let total = elementCount + imageCount
         if total > Self.maxInputs {
@@ -97,6 +43,55 @@ struct ModelInputChecker {
                 }
             }
         }
+        return found
+    }
+
+    /// The prompt is required, a string, not blank, and not too long.
+    private func promptIssues(_ value: JSONValue?) -> [JSONValue] {
+        switch value {
+        case nil, .null?:
+            return [issue(["body", "prompt"], "Field required", "missing")]
+        case .string(let prompt)?:
+            if prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                return [issue(["body", "prompt"], "String should have at least 1 character", "string_too_short", ctx: ["min_length": 1], input: .string(prompt))]
+            } else if prompt.count > Self.maxPromptLength {
+                return [issue(["body", "prompt"], "String should have at most \(Self.maxPromptLength) characters", "string_too_long", ctx: ["max_length": .int(Int64(Self.maxPromptLength))], input: .string(prompt))]
+            }
+            return []
+        case let other?:
+            return [issue(["body", "prompt"], "Input should be a valid string", "string_type", input: other)]
+        }
+    }
+
+    /// An optional list field: how many items it holds, and each item's problems (or the list's own).
+    private func listIssues(
+        _ value: JSONValue?, at location: [JSONValue], _ check: (JSONValue, [JSONValue]) -> [JSONValue]
+    ) -> (Int, [JSONValue]) {
+        guard let value, !value.isNull else { return (0, []) }
+        guard let list = value.arrayValue else {
+            return (0, [issue(location, "Input should be a valid list", "list_type", input: value)])
+        }
+        var found: [JSONValue] = []
+        for (index, item) in list.enumerated() {
+            found += check(item, location + [.int(Int64(index))])
+        }
+        return (list.count, found)
+    }
+
+    /// An element needs a fetchable frontal image; its reference images, when given, must be a list of them.
+    private func elementIssues(_ element: JSONValue, at location: [JSONValue]) -> [JSONValue] {
+        guard case .object(let fields) = element else {
+            return [issue(location, "Input should be a valid dictionary", "dict_type", input: element)]
+        }
+        var found: [JSONValue] = []
+        if let frontal = fields["frontal_image_url"], !frontal.isNull {
+            found += checkURL(frontal, at: location + ["frontal_image_url"])
+        } else {
+            found.append(issue(location + ["frontal_image_url"], "Field required", "missing"))
+        }
+        found += listIssues(fields["reference_image_urls"], at: location + ["reference_image_urls"]) { url, place in
+            checkURL(url, at: place)
+        }.1
         return found
     }
 

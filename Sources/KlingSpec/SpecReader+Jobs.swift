@@ -50,20 +50,7 @@ extension SpecReader {
         }
         rejectUnknownKeys(top.filter { !Self.jobKeys.contains($0.key) }, allowed: Self.batchKeys, path: "", what: "a batch")
 
-        var defaults: [MappingEntry] = []
-        if let entry = top.first(where: { $0.key == "defaults" }), !entry.value.isNull {
-            if case .mapping(let defaultsMapping) = entry.value {
-                defaults = entries(of: defaultsMapping, path: "defaults")
-                for item in defaults where item.key == "name" || item.key == "prompt" {
-                    error(at: item.keyNode, "defaults.\(item.key)", "'\(item.key)' cannot be a default; each job has its own")
-                }
-                rejectUnknownKeys(defaults.filter { $0.key != "name" && $0.key != "prompt" }, allowed: Self.defaultKeys, path: "defaults", what: "defaults")
-                defaults = defaults.filter { Self.defaultKeys.contains($0.key) }
-            } else {
-                error(at: entry.value, "defaults", "defaults must be a mapping of fields shared by the jobs, not \(entry.value.kindName)")
-            }
-        }
-
+        let defaults = readDefaults(top.first { $0.key == "defaults" })
         guard case .sequence(let list) = jobsEntry.value else {
             error(at: jobsEntry.value, "jobs", "jobs must be a list of jobs (each starting with '- '), not \(jobsEntry.value.kindName)")
             return []
@@ -94,106 +81,44 @@ extension SpecReader {
         return jobs
     }
 
+    /// The batch's `defaults:` entries that may be defaults (errors are reported for the rest).
+    mutating func readDefaults(_ entry: MappingEntry?) -> [MappingEntry] {
+        guard let entry, !entry.value.isNull else { return [] }
+        guard case .mapping(let defaultsMapping) = entry.value else {
+            error(at: entry.value, "defaults", "defaults must be a mapping of fields shared by the jobs, not \(entry.value.kindName)")
+            return []
+        }
+        let defaults = entries(of: defaultsMapping, path: "defaults")
+        for item in defaults where item.key == "name" || item.key == "prompt" {
+            error(at: item.keyNode, "defaults.\(item.key)", "'\(item.key)' cannot be a default; each job has its own")
+        }
+        rejectUnknownKeys(defaults.filter { $0.key != "name" && $0.key != "prompt" }, allowed: Self.defaultKeys, path: "defaults", what: "defaults")
+        return defaults.filter { Self.defaultKeys.contains($0.key) }
+    }
+
     /// Reads one job's fields (own fields over `defaults`); nil when any is wrong.
     mutating func readJob(
         _ own: [MappingEntry], node: Node, path: String, defaults: [MappingEntry], name defaultName: String,
         context: inout JobContext
     ) -> JobSpec? {
         let before = diagnostics.filter(\.isError).count
-        func field(_ key: String) -> MappingEntry? {
-            own.first { $0.key == key } ?? defaults.first { $0.key == key }
-        }
-        func place(_ key: String) -> String {
-            own.contains { $0.key == key } ? SpecReader.join(path, key) : "defaults.\(key)"
-        }
-
-        var name = defaultName
-        if let entry = field("name"), !entry.value.isNull {
-            if let text = entry.value.text {
-                if let problem = JobNameRule.problem(with: text) { error(at: entry.value, place("name"), problem) } else { name = text }
-            } else {
-                error(at: entry.value, place("name"), "a name is a single word, not \(entry.value.kindName)")
-            }
-        }
-
-        var prompt = ""
-        var promptNode: Node = node
-        if let entry = field("prompt"), !entry.value.isNull {
-            promptNode = entry.value
-            if let text = entry.value.text {
-                prompt = text.trimmingCharacters(in: .whitespacesAndNewlines)
-                let length = prompt.unicodeScalars.count
-                if prompt.isEmpty {
-                    error(at: entry.value, place("prompt"), "the prompt is empty; describe the video to make")
-                } else if length > SpecValidator.Options.maxPromptLength {
-                    error(at: entry.value, place("prompt"), "the prompt has \(length) characters; at most \(SpecValidator.Options.maxPromptLength) are allowed")
-                }
-            } else {
-                error(at: entry.value, place("prompt"), "the prompt must be text, not \(entry.value.kindName); use a block (prompt: >) for long text")
-            }
-        } else {
-            error(at: field("prompt")?.keyNode ?? node, SpecReader.join(path, "prompt"), "a prompt is required: the text that describes the video")
-        }
-
-        var duration = 5
-        if let entry = field("duration"), !entry.value.isNull {
-            switch SpecValues.duration(entry.value) {
-            case .success(let seconds): duration = seconds
-            case .failure(let problem): error(at: entry.value, place("duration"), problem.message)
-            }
-        }
-
-        var aspect = AspectRatio.landscape
-        if let entry = field("aspect_ratio"), !entry.value.isNull {
-            if let text = entry.value.text, let ratio = AspectRatio(lenient: text) {
-                aspect = ratio
-            } else {
-                let shown = entry.value.text.map { "'\($0)'" } ?? entry.value.kindName
-                error(at: entry.value, place("aspect_ratio"), "\(shown) is not an aspect ratio the model makes; allowed: 16:9, 9:16, 1:1")
-            }
-        }
-
-        var endpoint = KnownEndpoints.default
-        if let entry = field("endpoint"), !entry.value.isNull {
-            if let text = entry.value.text, KnownEndpoints.all.contains(text) {
-                endpoint = text
-            } else {
-                let shown = entry.value.text.map { "'\($0)'" } ?? entry.value.kindName
-                error(at: entry.value, place("endpoint"), "\(shown) is not a Kling O1 reference-to-video endpoint; allowed: \(KnownEndpoints.all.joined(separator: ", "))")
-            }
-        }
-
-        var imageURLs: [ImageSource] = []
-        var imageNodes: [Node] = []
-        if let entry = field("image_urls"), !entry.value.isNull {
-            for (index, item) in listItems(entry.value, path: place("image_urls"), what: "image URLs").enumerated() {
-                imageNodes.append(item)
-                if let image = readImage(item, path: Self.index(place("image_urls"), index), context: &context) { imageURLs.append(image) }
-            }
-        }
-
-        var elements: [ElementSpec] = []
-        var elementNodes: [Node] = []
-        if let entry = field("elements"), !entry.value.isNull {
-            let elementsPath = place("elements")
-            if case .sequence(let list) = entry.value {
-                for (index, item) in list.enumerated() {
-                    elementNodes.append(item)
-                    if let element = readElement(item, path: Self.index(elementsPath, index), context: &context) { elements.append(element) }
-                }
-            } else {
-                error(at: entry.value, elementsPath, "elements must be a list (each starting with '- '), not \(entry.value.kindName)")
-            }
-        }
+        let fields = JobFields(own: own, defaults: defaults, path: path, node: node)
+        let name = readName(fields) ?? defaultName
+        let (prompt, promptNode) = readPrompt(fields)
+        let duration = readDuration(fields)
+        let aspect = readAspectRatio(fields)
+        let endpoint = readEndpoint(fields)
+        let (imageURLs, imageNodes) = readImageURLs(fields, context: &context)
+        let (elements, elementNodes) = readElements(fields, context: &context)
 
         let inputs = imageNodes.count + elementNodes.count
         if inputs > SpecValidator.Options.maxInputs {
-            error(at: field("elements")?.keyNode ?? field("image_urls")?.keyNode ?? node, path,
+            error(at: fields.entry("elements")?.keyNode ?? fields.entry("image_urls")?.keyNode ?? node, path,
                   "\(inputs) inputs given (\(elementNodes.count) elements + \(imageNodes.count) image URLs); the model takes at most \(SpecValidator.Options.maxInputs)")
         }
         if !prompt.isEmpty {
-            checkReferences(prompt: prompt, promptNode: promptNode, promptPath: place("prompt"), imageNodes: imageNodes,
-                            imagesPath: place("image_urls"), elementNodes: elementNodes, elementsPath: place("elements"))
+            checkReferences(prompt: prompt, promptNode: promptNode, promptPath: fields.place("prompt"), imageNodes: imageNodes,
+                            imagesPath: fields.place("image_urls"), elementNodes: elementNodes, elementsPath: fields.place("elements"))
         }
         guard diagnostics.filter(\.isError).count == before else { return nil }
         return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint)
@@ -260,33 +185,5 @@ extension SpecReader {
         for (index, node) in elementNodes.enumerated() where !references.elements.contains(index + 1) {
             warning(at: node, Self.index(elementsPath, index), "given but never referenced in the prompt as @Element\(index + 1)")
         }
-    }
-}
-
-/// Reading values the way people write them.
-enum SpecValues {
-    struct Problem: Error { let message: String }
-
-    /// `5`, `"5"`, `5s`, `5 sec`, `5 seconds`, `5.0`: whole seconds from 3 to 10.
-    static func duration(_ node: Node) -> Result<Int, Problem> {
-        guard let raw = node.text else {
-            return .failure(Problem(message: "a duration is a number of seconds, not \(node.kindName)"))
-        }
-        var text = raw.lowercased().trimmingCharacters(in: .whitespaces)
-        for suffix in ["seconds", "second", "secs", "sec", "s"] where text.hasSuffix(suffix) {
-            text = String(text.dropLast(suffix.count)).trimmingCharacters(in: .whitespaces)
-            break
-        }
-        let range = SpecValidator.Options.durations
-        guard let value = Double(text), value.isFinite, text.allSatisfy({ $0.isNumber || $0 == "." }) else {
-            return .failure(Problem(message: "'\(raw)' is not a duration; write whole seconds from \(range.lowerBound) to \(range.upperBound), e.g. 5"))
-        }
-        guard value == value.rounded() else {
-            return .failure(Problem(message: "\(raw) is not a whole number of seconds; allowed: \(range.lowerBound) to \(range.upperBound)"))
-        }
-        guard value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
-            return .failure(Problem(message: "\(text) seconds is out of range; allowed: \(range.lowerBound) to \(range.upperBound) seconds"))
-        }
-        return .success(Int(value))
     }
 }
