@@ -104,6 +104,9 @@ public protocol JobOperations: Sendable {
     func purge(finishedBefore cutoff: Date) async throws -> (jobs: Int, batches: Int)
     /// Fails every unfinished job whose request is at `origin`, to be retried only with a paid resubmission.
     func abandon(origin: String, at now: Date) async throws -> [JobRecord]
+    /// Remembers the output root the runner writes to (an absolute path), so a command run from elsewhere
+    /// (`cancel`, `rerun`) writes its manifests into the same tree. One transaction.
+    func recordOutputRoot(_ path: String) async throws
 }
 
 /// Reading, for the runner's decisions, the CLI and the manifests.
@@ -124,6 +127,8 @@ public protocol JobQueries: Sendable {
     func spending(now: Date) async throws -> Spending
     func ledger() async throws -> [SpendRecord]
     func oldestQueued() async throws -> Date?
+    /// The output root the last runner on this queue wrote to; nil before any ran.
+    func outputRoot() async throws -> String?
     /// The newest event's id: it moves whenever any job changes.
     func lastEventID() async throws -> Int64
     /// Whether a job or an attempt holds this fal request id already.

@@ -149,6 +149,16 @@ extension JobStore {
         try read { try Date.fetchOne($0, sql: "SELECT MIN(created_at) FROM job WHERE state IN ('queued', 'held')") }
     }
 
+    /// The output root the last runner on this store wrote to.
+    public func outputRoot() throws -> String? {
+        try read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'output_root'") }
+    }
+
+    /// Remembers the runner's output root for commands run from another folder.
+    public func recordOutputRoot(_ path: String) throws {
+        try write { try $0.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('output_root', ?)", arguments: [path]) }
+    }
+
     /// The newest event's id: every change to a job writes an event, so this moving is a cheap (index-only)
     /// sign that counts may have changed, and an idle daemon need not recount 10,000 jobs to learn nothing did.
     public func lastEventID() throws -> Int64 {

@@ -40,6 +40,7 @@ public final class Dispatcher: Service, Sendable {
         if recovered.requeued + recovered.unknown > 0 {
             environment.logger.notice("recovered after an interruption: \(recovered.requeued) requeued, \(recovered.unknown) submits to reconcile")
         }
+        try await store.recordOutputRoot(environment.layout.absoluteRoot)
         await reportForeignJobs()
         let resumable = try await store.resumableJobs().filter { !environment.isForeign($0) }
             .map { DispatcherStateMachine.Job(id: $0.id, occupiesSlot: $0.state != .downloading) }

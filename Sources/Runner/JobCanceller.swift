@@ -14,11 +14,11 @@ public struct JobCanceller: Sendable {
     let pricePerSecond: USD
     let logger: Logger
 
-    /// For the CLI: everything from the queue, a client and the output tree.
-    public init(store: any JobQueue, client: FalClient, outputDirectory: String, pricePerSecond: USD, logger: Logger) {
+    /// For the CLI: everything from the queue, a client and the output tree (see `OutputLayout.forCommand`).
+    public init(store: any JobQueue, client: FalClient, layout: OutputLayout, pricePerSecond: USD, logger: Logger) {
         self.init(
             store: store, client: client,
-            manifests: ManifestWriter(store: store, layout: OutputLayout(root: outputDirectory), storageOrigin: client.endpoints.storageOrigin, crash: CrashPoints()),
+            manifests: ManifestWriter(store: store, layout: layout, storageOrigin: client.endpoints.storageOrigin, crash: CrashPoints()),
             pricePerSecond: pricePerSecond, logger: logger)
     }
 

@@ -25,6 +25,18 @@ public struct OutputLayout: Sendable {
     }
 
     /// Whether a batch folder already exists on disk (a batch from another store, say).
+    /// The tree a command from the CLI writes into: `--out` when given, else the one the runner records, else the
+    /// configured one. A cancel run from another folder must put its manifest beside the runner's videos.
+    public static func forCommand(flag: String?, configured: String, store: any JobQueue) async throws -> OutputLayout {
+        if let flag { return OutputLayout(root: flag) }
+        return OutputLayout(root: try await store.outputRoot() ?? configured)
+    }
+
+    /// `root` as an absolute path, for recording where the runner writes.
+    public var absoluteRoot: String {
+        URL(fileURLWithPath: root, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)).standardizedFileURL.path
+    }
+
     public func isTaken(_ relative: String) -> Bool {
         FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent(relative))
     }

@@ -43,10 +43,11 @@ struct CancelCommand: AsyncParsableCommand {
             targets += resolver.jobs.filter { $0.batchId == id && !$0.state.isTerminal }
         }
         let logger = RunnerOptions.logger(settings)
+        let layout = try await OutputLayout.forCommand(flag: output.out, configured: settings.runner.outputDirectory, store: store)
         let (targetList, names) = (targets, targets.map(resolver.name))
         let problems = try await Simulation.withClient(settings, logger: logger) { client in
             let canceller = JobCanceller(
-                store: store, client: client, outputDirectory: settings.runner.outputDirectory, pricePerSecond: settings.runner.pricePerSecond, logger: logger)
+                store: store, client: client, layout: layout, pricePerSecond: settings.runner.pricePerSecond, logger: logger)
             var problems = 0
             for (job, name) in zip(targetList, names) {
                 do {

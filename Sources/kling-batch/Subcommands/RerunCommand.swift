@@ -29,7 +29,7 @@ struct RerunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, settings) = try self.store.openStore(output.flags.merging([.pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 })
-        let layout = OutputLayout(root: settings.runner.outputDirectory)
+        let layout = try await OutputLayout.forCommand(flag: output.out, configured: settings.runner.outputDirectory, store: store)
         let ingestor = BatchIngestor(store: store, validator: spec.validator, layout: layout, pricePerSecond: settings.runner.pricePerSecond)
         var failures = 0
         for target in targets {

@@ -73,7 +73,7 @@ struct FalOptions: ParsableArguments {
 
 /// The output tree: for commands that write videos or manifests (run, daemon, cancel, rerun).
 struct OutputTreeOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Output root for videos and manifests (default ./out).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Output root for videos and manifests (default ./out; cancel and rerun default to the one the last runner on this store wrote to).", valueName: "dir"))
     var out: String?
 
     var flags: [SettingKey: String] { [.out: out].compactMapValues { $0 } }
