@@ -1,10 +1,10 @@
 // swift-tools-version: 6.1
 // KlingBatch: a batch runner daemon for fal.ai's Kling O1 reference-to-video endpoint.
+// Linux only: the runner uses inotify, sd_notify, /proc/self/fd and Glibc directly (see Sources/Runner/Platform.swift).
 import PackageDescription
 
 let package = Package(
     name: "kling-batch",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kling-batch", targets: ["kling-batch"]),
         .executable(name: "fal-emulator", targets: ["fal-emulator"]),

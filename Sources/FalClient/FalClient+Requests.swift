@@ -49,18 +49,8 @@ extension FalClient {
 /// ISO 8601 timestamps as fal's platform API writes and reads them.
 public enum FalDates {
     /// `2026-11-25T08:54:00.123Z`.
-    public static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    public static func format(_ date: Date) -> String { date.iso8601Milliseconds }
 
     /// Reads timestamps with or without fractional seconds, with `Z` or a numeric offset.
-    public static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
+    public static func parse(_ text: String) -> Date? { Date(iso8601: text) }
 }

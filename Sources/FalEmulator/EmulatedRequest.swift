@@ -84,17 +84,7 @@ struct EmulatedRequest: Sendable {
 
 /// ISO 8601 timestamps as fal writes them.
 enum FalTime {
-    static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    static func format(_ date: Date) -> String { date.iso8601Milliseconds }
 
-    static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
+    static func parse(_ text: String) -> Date? { Date(iso8601: text) }
 }

@@ -13,6 +13,7 @@ extension EmulatorResponder {
             return Self.json(.unprocessableContent, ["detail": [["loc": ["body"], "msg": "Input should be a valid JSON object", "type": "json_invalid", "url": "https://docs.fal.ai/errors#json_invalid"]]])
         }
         let app = endpoint.split(separator: "/").prefix(2).joined(separator: "/")
+        await state.noteSubmitOptions(Self.submitOptions(of: request))
         let now = Date()
         switch await state.submit(endpoint: endpoint, app: app, key: key, body: data, input: input, fault: fault, now: now) {
         case .overConcurrencyLimit(let limit):
@@ -37,6 +38,16 @@ extension EmulatorResponder {
                 "queue_position": .int(Int64(position)),
             ], headers: [Self.falRequestID: id])
         }
+    }
+
+    /// The optional settings fal reads from a submit: the webhook in the query, the rest in headers.
+    static func submitOptions(of request: Request) -> [String: String] {
+        var options: [String: String] = [:]
+        if let webhook = request.uri.queryParameters.get("fal_webhook") { options["fal_webhook"] = webhook }
+        for name in ["X-Fal-Request-Timeout", "X-Fal-Queue-Priority", "X-Fal-Object-Lifecycle-Preference"] {
+            if let value = request.headers[values: HTTPField.Name(name)!].first { options[name] = value }
+        }
+        return options
     }
 
     func status(app: String, id: String, request: Request) async -> Response {

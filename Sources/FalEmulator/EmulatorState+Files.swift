@@ -75,6 +75,7 @@ extension EmulatorState {
     func countResultFetch() { tallies.resultFetches += 1 }
     func countStatusStream() { tallies.statusStreams += 1 }
     func countSubmitCall() { tallies.submitCalls += 1 }
+    func noteSubmitOptions(_ options: [String: String]) { lastSubmitOptions = options }
 
     /// The platform API's listing of `key`'s requests to an endpoint, newest first.
     func listRequests(_ query: ListingQuery, key: String, now: Date) -> JSONValue {

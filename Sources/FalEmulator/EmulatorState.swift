@@ -26,6 +26,9 @@ public actor EmulatorState {
     var ruleFirings: [Int: Int] = [:]
     /// The emulator's own base URL once listening; result and upload URLs are built from it.
     public internal(set) var baseURL = URL(string: "http://127.0.0.1")!
+    /// fal's optional submit settings as the last submit sent them (`fal_webhook`, `X-Fal-Request-Timeout`,
+    /// `X-Fal-Queue-Priority`, `X-Fal-Object-Lifecycle-Preference`), by those names, for tests to read back.
+    public internal(set) var lastSubmitOptions: [String: String] = [:]
     /// Submit answers waiting for `releaseSubmitAnswers`.
     var heldAnswers: [CheckedContinuation<Void, Never>] = []
 

@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 internal import GRDB
 
 extension JobStore {
@@ -106,9 +107,5 @@ extension JobStore {
             """).execute(arguments: [outcome.rawValue, counted, requestID, error?.reason, error?.message, error?.httpStatus, end, now, jobID])
     }
 
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
+    static func timestamp(_ date: Date) -> String { date.iso8601 }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 internal import GRDB
 import Synchronization
 
@@ -171,9 +172,5 @@ extension JobStore {
         return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))T\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))Z"
     }
 
-    static func parseTimestamp(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
+    static func parseTimestamp(_ text: String) -> Date? { Date(iso8601: text) }
 }

@@ -55,64 +55,26 @@ extension JobRecord {
     }
 }
 
-/// The other records, decoded by column name the same way (no GRDB type in the store's public API).
-extension BatchRecord {
-    init(row: Row) {
-        id = row["id"]
-        name = row["name"]
-        sourcePath = row["source_path"]
-        sourceSha256 = row["source_sha256"]
-        acceptedAt = row["accepted_at"]
-        outputDir = row["output_dir"]
-    }
+/// The other records are read less often: GRDB decodes them by their Codable conformance, columns in snake case.
+/// The conformance to GRDB's protocol stays inside this module (`Decoded`), so no GRDB type reaches the public API.
+protocol RowDecodable: Decodable {}
+
+extension RowDecodable {
+    init(row: Row) throws { self = try Decoded<Self>(row: row).record }
 }
 
-extension AttemptRecord {
-    init(row: Row) {
-        id = row["id"]
-        jobId = row["job_id"]
-        number = row["number"]
-        startedAt = row["started_at"]
-        endedAt = row["ended_at"]
-        requestId = row["request_id"]
-        outcome = AttemptOutcome(rawValue: row["outcome"]) ?? .unknown
-        counted = row["counted"]
-        errorReason = row["error_reason"]
-        errorMessage = row["error_message"]
-        httpStatus = row["http_status"]
-    }
+/// GRDB's `FetchableRecord` for any `Decodable` record, without the record itself conforming in public.
+struct Decoded<Record: Decodable>: FetchableRecord, Decodable {
+    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    let record: Record
+
+    init(from decoder: any Decoder) throws { record = try Record(from: decoder) }
 }
 
-extension JobEvent {
-    init(row: Row) {
-        id = row["id"]
-        jobId = row["job_id"]
-        at = row["at"]
-        kind = Kind(rawValue: row["kind"]) ?? .note
-        fromState = (row["from_state"] as String?).flatMap(JobState.init(rawValue:))
-        toState = (row["to_state"] as String?).flatMap(JobState.init(rawValue:))
-        message = row["message"]
-        byOperator = row["by_operator"]
-    }
-}
-
-extension SpendRecord {
-    init(row: Row) {
-        id = row["id"]
-        jobId = row["job_id"]
-        batchId = row["batch_id"]
-        batchName = row["batch_name"]
-        jobName = row["job_name"]
-        attempt = row["attempt"]
-        requestId = row["request_id"]
-        endpoint = row["endpoint"]
-        origin = row["origin"]
-        micros = row["micros"]
-        day = row["day"]
-        at = row["at"]
-        kind = SpendKind(rawValue: row["kind"]) ?? .unknown
-    }
-}
+extension BatchRecord: RowDecodable {}
+extension AttemptRecord: RowDecodable {}
+extension JobEvent: RowDecodable {}
+extension SpendRecord: RowDecodable {}
 
 extension JobStore {
     /// One job by id, inside a transaction.

@@ -69,6 +69,16 @@ public struct JobRecord: Sendable, Codable, Hashable, Identifiable {
     public var falCompletedAt: Date?
     public var finishedAt: Date?
     public var updatedAt: Date
+
+    /// What `retry` does for this job: what its failure recorded, a new submission after a cancel; nil when it is
+    /// neither failed nor cancelled.
+    public var retryRoute: RetryRoute? {
+        switch state {
+        case .failed: retryBy ?? .submit
+        case .cancelled: .submit
+        default: nil
+        }
+    }
 }
 
 /// One try at submitting a job, kept with its error whatever happened (River's AttemptError).

@@ -81,18 +81,31 @@ public struct KlingLogHandler: LogHandler {
         return metadata.sorted { (order[$0.key] ?? 2, $0.key) < (order[$1.key] ?? 2, $1.key) }
     }
 
-    private static let lock = Mutex(())
+    /// The terminal's live line, under the lock every stderr write takes.
+    private static let terminal = Mutex(LiveLine())
 
-    /// One write(2) per line so lines from concurrent tasks never interleave.
+    /// One write(2) per line so lines from concurrent tasks never interleave; a live line is moved below it.
     static func emit(_ text: String) {
-        lock.withLock { _ in
-            var bytes = Array(text.utf8)
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
-                if written <= 0 { break }
-                offset += written
-            }
+        terminal.withLock { writeAll($0.framing(text)) }
+    }
+
+    /// Draws (or redraws) the live line under the log.
+    public static func showLiveLine(_ line: String) {
+        terminal.withLock { writeAll($0.show(line)) }
+    }
+
+    /// Takes the live line away, leaving the terminal as the log left it.
+    public static func clearLiveLine() {
+        terminal.withLock { writeAll($0.clear()) }
+    }
+
+    private static func writeAll(_ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            if written <= 0 { break }
+            offset += written
         }
     }
 }

@@ -184,6 +184,30 @@ struct OperatorTests {
             let counters = try await setup.emulator.counters()
             #expect(counters.cancelsApplied == 1)
             #expect(counters.videoDownloads == 1, "only the job that was not cancelled is downloaded")
+
+            // Retried after the cancel, its second attempt is #2 everywhere: the log, list, show and the manifest.
+            let retried = try await command(setup, ["retry", "held/shot-0"])
+            #expect(retried.status == 0, "\(retried.err)")
+            // What the operator did in other processes is in the daemon's log too, so its journal tells the whole story.
+            await daemon.waitForStderr(where: { log in
+                log.split(separator: "\n").contains { $0.contains("job=held/shot-0") && $0.contains("cancelled by an operator") }
+            })
+            await daemon.waitForStderr(where: { log in
+                log.split(separator: "\n").contains { $0.contains("job=held/shot-0") && $0.contains("requeued by an operator") }
+            })
+            await daemon.waitForStderr("submitted (attempt", count: 3)
+            _ = try await HTTPClient.shared.execute(release, timeout: .seconds(10))
+            await daemon.waitForStderr("completed:", count: 2)
+            #expect(daemon.stderr.split(separator: "\n").contains { $0.contains("job=held/shot-0") && $0.contains("submitted (attempt 2,") },
+                    "\(daemon.stderr.suffix(3000))")
+            let listed = try await json(setup, ["list", "--batch", "held"])
+            let listedShot = listed.arrayValue?.first { $0["job"] == .string("shot-0") }
+            #expect(listedShot?["attempts"] == JSONValue.int(2))
+            let retriedShown = try await json(setup, ["show", "held/shot-0"])
+            #expect(retriedShown["attempts"]?.arrayValue?.last?["number"] == .int(2))
+            let final = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: retriedShown["manifest"]?.stringValue ?? "/nonexistent")))
+            #expect(final["state"] == .string("completed"))
+            #expect(final["attempts"]?.arrayValue?.last?["number"] == .int(2))
             daemon.signal(SIGTERM)
             #expect(await daemon.waitForExit() == 0)
         }

@@ -136,7 +136,14 @@ struct QueueCallTests {
                 webhookURL: URL(string: "https://hooks.example.com/fal")!, startTimeout: .seconds(600), priority: .low,
                 outputLifetime: .seconds(86_400))
             let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: sampleInput, options: options)
+            let seen = await harness.emulator.state.lastSubmitOptions
+            #expect(seen["fal_webhook"] == "https://hooks.example.com/fal")
+            #expect(seen["X-Fal-Request-Timeout"] == "600")
+            #expect(seen["X-Fal-Queue-Priority"] == "low")
+            let lifecycle = try JSONValue.parse(Data((seen["X-Fal-Object-Lifecycle-Preference"] ?? "").utf8))
+            #expect(lifecycle["expiration_duration_seconds"] == .int(86_400))
             _ = try await harness.waitUntilCompleted(receipt.handle)
+            #expect(await harness.emulator.state.counters().requestsCreated == 1, "the options do not break the call")
         }
     }
 }

@@ -182,26 +182,39 @@ struct JobStoreTests {
         #expect(try store.cachedUpload(sha256: "s1", origin: "http://127.0.0.1:4545", notBefore: .distantPast) == nil)
     }
 
-    @Test("two processes' pools write the same file at once without 'database is locked'")
+    @Test("two processes write the same store file at once without 'database is locked'")
     func sharedFile() async throws {
         let directory = try TemporaryDirectory("shared")
         defer { directory.remove() }
-        let a = try JobStore.open(directory: directory.path)
-        let b = try JobStore.open(directory: directory.path)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (index, store) in [a, b].enumerated() {
-                group.addTask {
-                    for round in 0..<50 {
-                        _ = try acceptedJobs(store, newBatch("p\(index)-\(round)", jobs: 3))
-                        _ = try store.claim(limit: 2)
-                    }
-                }
-            }
-            try await group.waitForAll()
+        let state = directory.path + "/state"
+        let store = try JobStore.open(directory: state)
+        let specs = try SpecWriter.writeJobs(count: 40, in: directory.url.appendingPathComponent("jobs"), sharedImages: 1, prefix: "cli")
+        // The other process: `kling-batch rerun` accepts each file in a transaction of its own, while this one writes too.
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["KLING_BATCH_CONFIG", "STATE_DIRECTORY", "NOTIFY_SOCKET"] { environment.removeValue(forKey: name) }
+        let other = try ChildProcess("kling-batch", ["rerun", "--state-dir", state] + specs, environment: environment)
+        _ = try await other.waitForLine(startingWith: "accepted ")
+        // Written while the other process is still accepting its files, and on after it, 50 rounds at least.
+        let rounds = try Self.writeRounds(store, atLeast: 50, while: other.process)
+        let status = await other.waitForExit()
+        #expect(status == 0, "the other process: \(other.stderr.suffix(2000))")
+        #expect(!other.stderr.contains("locked") && !other.stderr.contains("busy"), "\(other.stderr.suffix(2000))")
+        #expect(other.stdout.components(separatedBy: "accepted ").count - 1 == 40, "\(other.stdout.suffix(2000))")
+        let counts = try await store.counts()
+        #expect(counts.values.reduce(0, +) == rounds * 3 + 40, "\(rounds) batches of 3 from here and 40 one-job files from the other process")
+        #expect(try await store.batches().count == rounds + 40)
+    }
+
+    /// This process's share: batches accepted and claimed from, each a transaction of its own, until `other` has
+    /// exited and at least `minimum` were written; how many were.
+    static func writeRounds(_ store: JobStore, atLeast minimum: Int, while other: Process) throws -> Int {
+        var round = 0
+        while round < minimum || other.isRunning {
+            _ = try acceptedJobs(store, newBatch("here-\(round)", jobs: 3))
+            _ = try store.claim(limit: 2)
+            round += 1
         }
-        let counts = try a.counts()
-        #expect(counts.values.reduce(0, +) == 300)
-        #expect(counts[.uploading] == 200)
+        return round
     }
 
     @Test("a store written by a newer version is refused with a clear error")

@@ -11,7 +11,13 @@ struct KlingCoreTests {
         for seconds in [0.0, 1_795_000_000.239, 1_795_000_000.999_4, 951_782_400.5, 4_102_444_799.001] {
             let date = Date(timeIntervalSince1970: seconds)
             #expect(date.iso8601Milliseconds == formatter.string(from: date), "\(seconds)")
+            #expect(date.iso8601 == ISO8601DateFormatter().string(from: date), "\(seconds)")
+            #expect(Date(iso8601: date.iso8601Milliseconds).map { abs($0.timeIntervalSince1970 - seconds) < 0.001 } == true, "\(seconds)")
         }
+        #expect(Date(iso8601: "2025-11-24T16:00:00Z")?.timeIntervalSince1970 == 1_764_000_000)
+        #expect(Date(iso8601: "2025-11-24T18:00:00+02:00")?.timeIntervalSince1970 == 1_764_000_000)
+        #expect(Date(iso8601: "2025-11-24T16:00:00.250Z")?.timeIntervalSince1970 == 1_764_000_000.25)
+        #expect(Date(iso8601: "yesterday") == nil && Date(iso8601: "") == nil)
         #expect([UInt8]([0x00, 0x0f, 0xa5, 0xff]).hexString == "000fa5ff")
         #expect([UInt8]().hexString == "")
     }

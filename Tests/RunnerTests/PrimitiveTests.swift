@@ -1,5 +1,6 @@
 import Foundation
 import Runner
+import Synchronization
 import Testing
 
 @Suite("Concurrency primitives")
@@ -37,16 +38,45 @@ struct PrimitiveTests {
         semaphore.release()
     }
 
-    @Test("the doorbell wakes its waiter, remembers an early ring, and honours a deadline")
+    @Test("the doorbell wakes its waiter, remembers an early ring once, honours a deadline and a cancel", .timeLimit(.minutes(1)))
     func doorbell() async {
         let bell = Doorbell()
         bell.ring()
-        await bell.wait()
-        let waiter = Task { await bell.wait() }
-        await Task.yield()
+        await bell.wait()  // rung before anyone waited: returns at once (else this test would time out)
+
+        // The ring was used up: the next wait lasts until its deadline.
+        let start = ContinuousClock.now
+        await bell.wait(until: start + .milliseconds(50))
+        #expect(ContinuousClock.now - start >= .milliseconds(50))
+
+        // A waiter sleeps until a ring, however long, and wakes on one.
+        let woke = Mutex(false)
+        let waiter = Task {
+            await bell.wait()
+            woke.withLock { $0 = true }
+        }
+        for _ in 0..<200 { await Task.yield() }
+        #expect(!woke.withLock { $0 }, "nothing rang")
         bell.ring()
         await waiter.value
-        await bell.wait(until: .now + .milliseconds(20))
+        #expect(woke.withLock { $0 })
+
+        // Cancelling the waiting task ends its wait.
+        let cancelled = Task { await bell.wait() }
+        cancelled.cancel()
+        await cancelled.value
+    }
+
+    @Test("a log line clears the live progress line first and draws it again below")
+    func liveLine() {
+        var live = LiveLine()
+        #expect(live.framing("a log line\n") == "a log line\n", "with no live line, a log line is written as it is")
+        #expect(live.show("3/10 done") == "\r\u{1B}[K3/10 done")
+        #expect(live.framing("submitted\n") == "\r\u{1B}[Ksubmitted\n3/10 done")
+        #expect(live.show("4/10 done") == "\r\u{1B}[K4/10 done")
+        #expect(live.clear() == "\r\u{1B}[K")
+        #expect(live.clear() == "" && live.current == nil)
+        #expect(live.framing("done\n") == "done\n")
     }
 
     @Test("the gate: Retry-After holds everyone, 429 lowers the limit, success raises it back slowly")

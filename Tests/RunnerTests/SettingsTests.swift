@@ -1,6 +1,6 @@
 import Foundation
 import KlingCore
-import Runner
+@testable import Runner
 import Testing
 import TestSupport
 
@@ -27,6 +27,23 @@ struct SettingsTests {
         #expect(settings.runner.settle == .milliseconds(500))
         #expect(settings.runner.stateDirectory == "/tmp/s")
         #expect(settings.jobsDirectory == "/work/jobs")
+    }
+
+    @Test("a setting with no default and no value is an error naming where to set it, never a crash")
+    func requiredWithoutDefault() throws {
+        let read = SettingReader(layers: ConfigurationLayers(), currentDirectory: "/work")
+        #expect(SettingKey.maxSpendPerBatch.defaultValue == nil && SettingKey.http.defaultValue == nil)
+        for key in [SettingKey.maxSpendPerBatch, .http] {
+            do {
+                _ = try read.integer(key)
+                Issue.record("\(key) has no value; reading it must throw")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("must be set (\(key.flag), \(key.environmentName)"), "\(error)")
+            }
+            #expect(throws: ConfigurationError.self) { try read.duration(key) }
+            #expect(throws: ConfigurationError.self) { try read.bytes(key) }
+        }
+        #expect(try read.dollars(.maxSpendPerBatch) == nil, "an optional amount left unset is no amount")
     }
 
     @Test("bad settings are refused naming where they came from")

@@ -15,7 +15,7 @@ public struct DaemonStatusFile: Sendable {
     func write(line: String, pausedReason: String?, now: Date = Date()) {
         let value: JSONValue = .object([
             "pid": .int(Int64(getpid())), "status": .string(line), "paused_reason": pausedReason.map(JSONValue.string) ?? .null,
-            "updated_at": .string(ISO8601DateFormatter().string(from: now)),
+            "updated_at": .string(now.iso8601),
         ])
         try? AtomicFile.write(value.prettyData(), to: path)
     }

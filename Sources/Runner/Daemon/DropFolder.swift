@@ -63,7 +63,7 @@ public final class DropFolder: Sendable {
     @discardableResult
     public func archiveRejected(_ name: String, reasons: [String], now: Date = Date()) throws -> String {
         let target = try move(name, into: rejectedFD, path: rejectedRoot, besideReasons: true)
-        let text = "# \(LogSafe.escape(name)) was rejected at \(ISO8601DateFormatter().string(from: now)); nothing in it was run.\n"
+        let text = "# \(LogSafe.escape(name)) was rejected at \(now.iso8601); nothing in it was run.\n"
             + "# Fix it and drop it into \(root) again (or run `kling-batch validate` on it first).\n"
             + reasons.joined(separator: "\n") + "\n"
         try writeFile((target as NSString).lastPathComponent + ".errors.txt", Data(text.utf8), in: rejectedFD, path: rejectedRoot)

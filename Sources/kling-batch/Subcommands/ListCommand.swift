@@ -47,8 +47,9 @@ struct ListCommand: ParsableCommand {
             Console.json(.array(jobs.map { job in
                 .object([
                     "name": .string(resolver.name(job)), "batch": .string(resolver.batches[job.batchId]?.name ?? ""), "job": .string(job.name),
-                    "state": .string(job.state.label), "attempts": .int(Int64(job.attempts)), "request_id": job.requestId.map(JSONValue.string) ?? .null,
-                    "created_at": .string(ISO8601DateFormatter().string(from: job.createdAt)), "duration_s": .int(Int64(job.durationSeconds)),
+                    "state": .string(job.state.label), "attempts": .int(Int64(job.lastAttempt)), "attempts_counted": .int(Int64(job.attempts)),
+                    "request_id": job.requestId.map(JSONValue.string) ?? .null,
+                    "created_at": .string(job.createdAt.iso8601), "duration_s": .int(Int64(job.durationSeconds)),
                     "estimated_cost_usd": .double(USD(micros: job.estimatedCostMicros).dollars),
                     "held_reason": job.heldReason.map(JSONValue.string) ?? .null, "last_error": job.lastError.map(JSONValue.string) ?? .null,
                     "video": job.videoPath.map(JSONValue.string) ?? .null,
@@ -63,7 +64,7 @@ struct ListCommand: ParsableCommand {
         }
         var table = TextTable([("JOB", .left), ("STATE", .left), ("ATTEMPTS", .right), ("AGE", .right), ("REQUEST", .left), ("COST", .right), ("RETRY", .left)])
         for job in jobs {
-            table.add([resolver.name(job), job.state.label, "\(job.attempts)", Age.text(since: job.createdAt), job.requestId ?? "-",
+            table.add([resolver.name(job), job.state.label, "\(job.lastAttempt)", Age.text(since: job.createdAt), job.requestId ?? "-",
                        "\(USD(micros: job.estimatedCostMicros))", job.retryWord])
         }
         let total = USD(micros: jobs.reduce(0) { $0 + $1.estimatedCostMicros })

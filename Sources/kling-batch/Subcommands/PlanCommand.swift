@@ -17,47 +17,48 @@ struct PlanCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("Spec files, or folders whose .yaml/.yml/.json files are read.", valueName: "path"))
-    var paths: [String]
-
+    @OptionGroup var specs: SpecPaths
     @OptionGroup var spec: SpecOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let list = try SpecFiles.expand(paths)
-        let files = list.files.map(\.path) + list.refused.map(\.file)
-        let validator = spec.validator
-        let reports = list.files.map { validator.validate($0) } + list.refused
-        let valid = reports.filter(\.isValid)
-        let invalid = reports.filter { !$0.isValid }
-        let rate = spec.pricePerSecond
-        let jobs = valid.flatMap { report in report.jobs.map { (report, $0) } }
-        let seconds = jobs.reduce(0) { $0 + $1.1.duration }
-        let cost = rate * seconds
-
+        let reports = try spec.validator.validate(paths: specs.paths)
+        let plan = SpecPlan(reports: reports, rate: spec.pricePerSecond)
         if output.json {
-            Console.json([
-                "jobs": .array(jobs.map { report, job in job.json(batch: report.batchName, file: report.file, rate: rate) }),
-                "totals": ["jobs": .int(Int64(jobs.count)), "seconds": .int(Int64(seconds)), "cost_usd": .double(cost.dollars)],
-                "rate_usd_per_second": .double(rate.dollars),
-                "invalid_files": .array(invalid.map { $0.json(rate: rate) }),
-            ])
+            Console.json(json(plan))
         } else {
-            var table = TextTable([("JOB", .left), ("SECONDS", .right), ("ASPECT", .left), ("INPUTS", .right), ("COST", .right)])
-            for (report, job) in jobs {
-                table.add(["\(report.batchName)/\(job.name)", String(job.duration), job.aspectRatio.rawValue, String(job.inputCount), job.estimatedCost(rate: rate).description])
-            }
-            if jobs.isEmpty {
-                Console.out("no valid jobs")
-            } else {
-                Console.out(table.render(footer: ["\(jobs.count) job\(jobs.count == 1 ? "" : "s")", String(seconds), "", "", cost.description]))
-            }
-            for report in invalid {
-                Console.error("")
-                for diagnostic in report.errors { Console.error(diagnostic.description) }
-                Console.error("invalid \(report.file): not planned; run `kling-batch validate \(report.file)` for details")
-            }
+            printTable(plan)
         }
-        if files.isEmpty || !invalid.isEmpty { throw ExitCode(1) }
+        if reports.isEmpty || !plan.invalid.isEmpty { throw ExitCode(1) }
+    }
+
+    private func json(_ plan: SpecPlan) -> JSONValue {
+        [
+            "jobs": .array(plan.jobs.map { report, job in job.json(batch: report.batchName, file: report.file, rate: plan.rate) }),
+            "totals": ["jobs": .int(Int64(plan.jobs.count)), "seconds": .int(Int64(plan.seconds)), "cost_usd": .double(plan.cost.dollars)],
+            "rate_usd_per_second": .double(plan.rate.dollars),
+            "invalid_files": .array(plan.invalid.map { $0.json(rate: plan.rate) }),
+        ]
+    }
+
+    private func printTable(_ plan: SpecPlan) {
+        var table = TextTable([("JOB", .left), ("SECONDS", .right), ("ASPECT", .left), ("INPUTS", .right), ("COST", .right)])
+        for (report, job) in plan.jobs {
+            table.add([
+                "\(report.batchName)/\(job.name)", String(job.duration), job.aspectRatio.rawValue, String(job.inputCount),
+                job.estimatedCost(rate: plan.rate).description,
+            ])
+        }
+        if plan.jobs.isEmpty {
+            Console.out("no valid jobs")
+        } else {
+            let count = plan.jobs.count
+            Console.out(table.render(footer: ["\(count) job\(count == 1 ? "" : "s")", String(plan.seconds), "", "", plan.cost.description]))
+        }
+        for report in plan.invalid {
+            Console.error("")
+            for diagnostic in report.errors { Console.error(diagnostic.description) }
+            Console.error("invalid \(report.file): not planned; run `kling-batch validate \(report.file)` for details")
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlingCore
 import JobStore
 import Runner
 
@@ -31,6 +32,6 @@ struct PurgeCommand: ParsableCommand {
         let (store, _) = try self.store.openStore()
         let cutoff = Date().addingTimeInterval(-DurationText.parse(olderThan)!.inSeconds)
         let (jobs, batches) = try store.purge(finishedBefore: cutoff)
-        Console.out("forgot \(jobs) finished job\(jobs == 1 ? "" : "s") and \(batches) empty batch\(batches == 1 ? "" : "es") (finished before \(ISO8601DateFormatter().string(from: cutoff))); videos, manifests and the spend ledger are untouched")
+        Console.out("forgot \(jobs) finished job\(jobs == 1 ? "" : "s") and \(batches) empty batch\(batches == 1 ? "" : "es") (finished before \(cutoff.iso8601)); videos, manifests and the spend ledger are untouched")
     }
 }

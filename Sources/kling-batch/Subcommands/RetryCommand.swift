@@ -5,7 +5,7 @@ import KlingCore
 import Runner
 
 /// `kling-batch retry`: finish failed or cancelled jobs, paying again only for what fal no longer has.
-struct RetryCommand: ParsableCommand {
+struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
         abstract: "Finish failed (or cancelled) jobs: download or fetch again what fal still has; submit again only what it does not.",
@@ -45,40 +45,30 @@ struct RetryCommand: ParsableCommand {
         if batch != nil && !failed { throw ValidationError("--batch goes with --failed") }
     }
 
-    func run() throws {
+    func run() async throws {
         let (store, settings) = try self.store.openStore()
         let resolver = try JobResolver(store: store)
-        var targets: [JobRecord]
-        if failed {
-            let batchID = try batch.map { try resolver.batch(named: $0).id }
-            targets = resolver.jobs.filter { $0.state == .failed && (batchID == nil || $0.batchId == batchID) }
-            if targets.isEmpty { Console.out("no failed jobs" + (batch.map { " in batch \($0)" } ?? "")) }
-        } else {
-            targets = try jobs.map(resolver.resolve)
-        }
+        let targets = try self.targets(resolver)
+        let retrier = JobRetrier(store: store, queueOrigin: settings.endpoints.queueOrigin)
         var refused = 0
         var submissions: [JobRecord] = []
         for job in targets {
-            guard let route = job.retryRoute else {
-                Console.error("\(resolver.name(job)) is \(job.state.label); only failed or cancelled jobs can be retried")
-                refused += 1
-                continue
-            }
-            if route == .paidResubmit && !resubmit {
-                Console.error("\(resolver.name(job)): fal no longer has the result it was paid for; a new submission costs \(USD(micros: job.estimatedCostMicros)). "
-                    + "To pay for it again: kling-batch retry --resubmit \(resolver.name(job))")
-                refused += 1
-                continue
-            }
-            do {
-                try store.requeue(job.id, from: job.state, route: route)
-                Console.out("requeued \(resolver.name(job)) to \(Self.describe(route, job))\(job.lastError.map { " (was: \(LogSafe.escape(String($0.prefix(120)))))" } ?? "")")
-                if route == .result, let origin = job.falOrigin, origin != settings.endpoints.queueOrigin {
-                    Console.out("  note: its request is at \(origin); only a runner configured for it fetches the result (else `kling-batch store abandon \(origin)`)")
+            let name = resolver.name(job)
+            switch try await retrier.retry(job, allowPaidResubmit: resubmit) {
+            case .requeued(let route, let foreignOrigin):
+                Console.out("requeued \(name) to \(JobRetrier.describe(route, job))\(job.lastError.map { " (was: \(LogSafe.escape(String($0.prefix(120)))))" } ?? "")")
+                if let foreignOrigin {
+                    Console.out("  note: its request is at \(foreignOrigin); only a runner configured for it fetches the result (else `kling-batch store abandon \(foreignOrigin)`)")
                 }
                 if route.submits { submissions.append(job) }
-            } catch StoreError.stale {
-                Console.error("\(resolver.name(job)) changed meanwhile; look at it with `kling-batch show`")
+            case .notRetryable(let state):
+                Console.error("\(name) is \(state.label); only failed or cancelled jobs can be retried")
+                refused += 1
+            case .needsPaidResubmit(let cost):
+                Console.error("\(name): fal no longer has the result it was paid for; a new submission costs \(cost). To pay for it again: kling-batch retry --resubmit \(name)")
+                refused += 1
+            case .changedMeanwhile:
+                Console.error("\(name) changed meanwhile; look at it with `kling-batch show`")
                 refused += 1
             }
         }
@@ -90,26 +80,17 @@ struct RetryCommand: ParsableCommand {
         if refused > 0 { throw ExitCode(1) }
     }
 
-    static func describe(_ route: RetryRoute, _ job: JobRecord) -> String {
-        switch route {
-        case .download: "download the video again (free; nothing is submitted)"
-        case .result: "fetch the result of request \(job.requestId ?? "?") again (free; nothing is submitted)"
-        case .submit: "submit again (\(USD(micros: job.estimatedCostMicros)))"
-        case .paidResubmit: "submit again, paying a second time (\(USD(micros: job.estimatedCostMicros)))"
-        }
+    /// The jobs named, or every failed job (of `--batch`).
+    private func targets(_ resolver: JobResolver) throws -> [JobRecord] {
+        guard failed else { return try jobs.map(resolver.resolve) }
+        let batchID = try batch.map { try resolver.batch(named: $0).id }
+        let targets = resolver.jobs.filter { $0.state == .failed && (batchID == nil || $0.batchId == batchID) }
+        if targets.isEmpty { Console.out("no failed jobs" + (batch.map { " in batch \($0)" } ?? "")) }
+        return targets
     }
 }
 
 extension JobRecord {
-    /// What `retry` would do for this job; nil when it is not failed or cancelled.
-    var retryRoute: RetryRoute? {
-        switch state {
-        case .failed: retryBy ?? .submit
-        case .cancelled: .submit
-        default: nil
-        }
-    }
-
     /// The RETRY column of `list`.
     var retryWord: String {
         switch retryRoute {

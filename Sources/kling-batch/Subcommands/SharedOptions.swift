@@ -28,6 +28,12 @@ struct SpecOptions: ParsableArguments {
     }
 }
 
+/// The spec files or folders `validate` and `plan` read.
+struct SpecPaths: ParsableArguments {
+    @Argument(help: ArgumentHelp("Spec files, or folders whose .yaml/.yml/.json files are read.", valueName: "path"))
+    var paths: [String]
+}
+
 /// `--json` for scripts.
 struct OutputOptions: ParsableArguments {
     @Flag(help: "Print machine-readable JSON instead of text.")

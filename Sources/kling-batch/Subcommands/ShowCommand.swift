@@ -36,7 +36,6 @@ struct ShowCommand: ParsableCommand {
             Console.json(json(job, name: resolver.name(job), batch: batch, attempts: attempts, events: events))
             return
         }
-        let stamp = ISO8601DateFormatter()
         Console.out("\(resolver.name(job))  \(job.state.label)")
         Console.out("  spec file:  \(batch?.sourcePath ?? "?")")
         Console.out("  endpoint:   \(job.endpoint)")
@@ -54,7 +53,7 @@ struct ShowCommand: ParsableCommand {
         if !attempts.isEmpty {
             Console.out("attempts:")
             for attempt in attempts {
-                var line = "  #\(attempt.number) \(stamp.string(from: attempt.startedAt)) \(attempt.outcome.rawValue)\(attempt.counted ? "" : " (not counted)")"
+                var line = "  #\(attempt.number) \(attempt.startedAt.iso8601) \(attempt.outcome.rawValue)\(attempt.counted ? "" : " (not counted)")"
                 if let request = attempt.requestId { line += " request \(request)" }
                 if let message = attempt.errorMessage { line += ": \(message)" }
                 Console.out(line)
@@ -63,7 +62,7 @@ struct ShowCommand: ParsableCommand {
         let history = events.filter { $0.kind != .log }
         if !history.isEmpty {
             Console.out("events:")
-            for event in history { Console.out("  \(stamp.string(from: event.at)) \(event.kind == .error ? "error: " : "")\(event.message)") }
+            for event in history { Console.out("  \(event.at.iso8601) \(event.kind == .error ? "error: " : "")\(event.message)") }
         }
         let logs = events.filter { $0.kind == .log }
         if !logs.isEmpty {
@@ -73,7 +72,6 @@ struct ShowCommand: ParsableCommand {
     }
 
     private func json(_ job: JobRecord, name: String, batch: BatchRecord?, attempts: [AttemptRecord], events: [JobEvent]) -> JSONValue {
-        let stamp = ISO8601DateFormatter()
         func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
         var object: [String: JSONValue] = [:]
         object["name"] = .string(name)
@@ -96,7 +94,7 @@ struct ShowCommand: ParsableCommand {
             entry["number"] = .int(Int64(attempt.number))
             entry["outcome"] = .string(attempt.outcome.rawValue)
             entry["counted"] = .bool(attempt.counted)
-            entry["started_at"] = .string(stamp.string(from: attempt.startedAt))
+            entry["started_at"] = .string(attempt.startedAt.iso8601)
             entry["request_id"] = text(attempt.requestId)
             entry["error_reason"] = text(attempt.errorReason)
             entry["error"] = text(attempt.errorMessage)
@@ -104,7 +102,7 @@ struct ShowCommand: ParsableCommand {
             return .object(entry)
         })
         object["events"] = .array(events.map { event in
-            .object(["at": .string(stamp.string(from: event.at)), "kind": .string(event.kind.rawValue), "message": .string(event.message)])
+            .object(["at": .string(event.at.iso8601), "kind": .string(event.kind.rawValue), "message": .string(event.message)])
         })
         return .object(object)
     }

@@ -23,47 +23,42 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, settings) = try self.store.openStore()
-        let holder = StateLock.holder(of: settings.runner.stateDirectory)
-        let daemonStatus = holder.flatMap { $0.purpose == "daemon" ? DaemonStatusFile(stateDirectory: settings.runner.stateDirectory).read(pid: $0.pid) : nil }
-        let summary = try await StatusSummary(store: store, pausedReason: daemonStatus?.pausedReason)
-        let oldest = try store.oldestQueued()
-        let budget = settings.runner.budget
-        let atFal = JobState.atFal.reduce(0) { $0 + summary.counts[$1, default: 0] }
-        var paused: [String] = []
-        if let reason = summary.pausedReason { paused.append(reason) }
-        // Seen from here too: a daemon whose disk is full may not be able to write its status file.
-        let floor = settings.runner.minimumFreeStateBytes
-        if floor > 0, let free = DiskSpace.available(at: settings.runner.stateDirectory), free < floor,
-            !paused.contains(where: { $0.contains("below the floor") })
-        {
-            paused.append("the state folder \(settings.runner.stateDirectory) has \(DiskSpace.describe(free)) free, below the floor of \(DiskSpace.describe(floor)) (min_free_space)")
-        }
-        if let held = summary.heldReason { paused.append("budget: \(held)") }
+        let status = try await QueueStatus.gather(store: store, configuration: settings.runner)
         if output.json {
-            var counts: [String: JSONValue] = [:]
-            for state in JobState.allCases { counts[state.label] = .int(Int64(summary.counts[state, default: 0])) }
-            Console.json(.object([
-                "counts": .object(counts), "at_fal": .int(Int64(atFal)), "running": .int(Int64(summary.running)),
-                "spend_today_usd": .double(USD(micros: summary.spending.todayMicros).dollars),
-                "spend_total_usd": .double(USD(micros: summary.spending.totalMicros).dollars),
-                "completed_today": .int(Int64(summary.spending.completedToday)),
-                "oldest_queued_age_seconds": oldest.map { .int(Int64(Date().timeIntervalSince($0))) } ?? .null,
-                "submission_paused": .bool(!paused.isEmpty), "paused_reasons": .array(paused.map(JSONValue.string)),
-                "budget_per_day_usd": budget.perDay.map { .double($0.dollars) } ?? .null,
-                "budget_per_batch_usd": budget.perBatch.map { .double($0.dollars) } ?? .null,
-                "runner": holder.map { .object(["pid": .int(Int64($0.pid)), "kind": .string($0.purpose)]) } ?? .null,
-            ]))
-            return
+            Console.json(json(status))
+        } else {
+            printText(status, stateDirectory: settings.runner.stateDirectory)
         }
+    }
+
+    private func json(_ status: QueueStatus) -> JSONValue {
+        let summary = status.summary
+        var counts: [String: JSONValue] = [:]
+        for state in JobState.allCases { counts[state.label] = .int(Int64(summary.counts[state, default: 0])) }
+        return .object([
+            "counts": .object(counts), "at_fal": .int(Int64(status.atFal)), "running": .int(Int64(summary.running)),
+            "spend_today_usd": .double(USD(micros: summary.spending.todayMicros).dollars),
+            "spend_total_usd": .double(USD(micros: summary.spending.totalMicros).dollars),
+            "completed_today": .int(Int64(summary.spending.completedToday)),
+            "oldest_queued_age_seconds": status.oldestQueued.map { .int(Int64(Date().timeIntervalSince($0))) } ?? .null,
+            "submission_paused": .bool(!status.pausedReasons.isEmpty), "paused_reasons": .array(status.pausedReasons.map(JSONValue.string)),
+            "budget_per_day_usd": status.budget.perDay.map { .double($0.dollars) } ?? .null,
+            "budget_per_batch_usd": status.budget.perBatch.map { .double($0.dollars) } ?? .null,
+            "runner": status.runner.map { .object(["pid": .int(Int64($0.pid)), "kind": .string($0.kind)]) } ?? .null,
+        ])
+    }
+
+    private func printText(_ status: QueueStatus, stateDirectory: String) {
+        let summary = status.summary
         Console.out(summary.line)
         let states = JobState.allCases.filter { summary.counts[$0, default: 0] > 0 }
         if !states.isEmpty {
-            Console.out(states.map { "\($0.label) \(summary.counts[$0]!)" }.joined(separator: "  "))
+            Console.out(states.map { "\($0.label) \(summary.counts[$0, default: 0])" }.joined(separator: "  "))
         }
-        Console.out("at fal: \(atFal); spend: \(USD(micros: summary.spending.todayMicros)) today (UTC), \(USD(micros: summary.spending.totalMicros)) in total"
-            + (budget.perDay.map { "; daily budget \($0)" } ?? "") + (budget.perBatch.map { "; batch budget \($0)" } ?? ""))
-        if let oldest { Console.out("oldest queued job: waiting \(Age.text(since: oldest))") }
-        Console.out(paused.isEmpty ? "submission: running" : "submission paused: " + paused.joined(separator: "; "))
-        Console.out(holder.map { "runner: \($0.purpose) (pid \($0.pid))" } ?? "runner: none running on \(settings.runner.stateDirectory)")
+        Console.out("at fal: \(status.atFal); spend: \(USD(micros: summary.spending.todayMicros)) today (UTC), \(USD(micros: summary.spending.totalMicros)) in total"
+            + (status.budget.perDay.map { "; daily budget \($0)" } ?? "") + (status.budget.perBatch.map { "; batch budget \($0)" } ?? ""))
+        if let oldest = status.oldestQueued { Console.out("oldest queued job: waiting \(Age.text(since: oldest))") }
+        Console.out(status.pausedReasons.isEmpty ? "submission: running" : "submission paused: " + status.pausedReasons.joined(separator: "; "))
+        Console.out(status.runner.map { "runner: \($0.kind) (pid \($0.pid))" } ?? "runner: none running on \(stateDirectory)")
     }
 }

@@ -17,33 +17,31 @@ struct ValidateCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("Spec files, or folders whose .yaml/.yml/.json files are checked.", valueName: "path"))
-    var paths: [String]
-
+    @OptionGroup var specs: SpecPaths
     @OptionGroup var spec: SpecOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let list = try SpecFiles.expand(paths)
-        let files = list.files.map(\.path) + list.refused.map(\.file)
-        let validator = spec.validator
-        let reports = list.files.map { validator.validate($0) } + list.refused
+        let reports = try spec.validator.validate(paths: specs.paths)
         if output.json {
             Console.json(.array(reports.map { $0.json(rate: spec.pricePerSecond) }))
         } else {
-            if files.isEmpty { Console.error("no spec files (.yaml, .yml, .json) in \(paths.joined(separator: ", "))") }
-            for report in reports {
-                for diagnostic in report.diagnostics { Console.out(diagnostic.description) }
-                if report.isValid {
-                    let jobs = report.jobs.count
-                    Console.out("ok \(report.file): \(jobs) job\(jobs == 1 ? "" : "s"), \(report.totalSeconds) s of video, \(report.estimatedCost(rate: spec.pricePerSecond))"
-                        + (report.warnings.isEmpty ? "" : ", \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s")"))
-                } else {
-                    let errors = report.errors.count
-                    Console.out("invalid \(report.file): \(errors) problem\(errors == 1 ? "" : "s"); nothing in this file will run")
-                }
-            }
+            if reports.isEmpty { Console.error("no spec files (.yaml, .yml, .json) in \(specs.paths.joined(separator: ", "))") }
+            for report in reports { printReport(report) }
         }
-        if files.isEmpty || reports.contains(where: { !$0.isValid }) { throw ExitCode(1) }
+        if reports.isEmpty || reports.contains(where: { !$0.isValid }) { throw ExitCode(1) }
+    }
+
+    private func printReport(_ report: SpecReport) {
+        for diagnostic in report.diagnostics { Console.out(diagnostic.description) }
+        if report.isValid {
+            let jobs = report.jobs.count
+            let warnings = report.warnings.count
+            Console.out("ok \(report.file): \(jobs) job\(jobs == 1 ? "" : "s"), \(report.totalSeconds) s of video, \(report.estimatedCost(rate: spec.pricePerSecond))"
+                + (warnings == 0 ? "" : ", \(warnings) warning\(warnings == 1 ? "" : "s")"))
+        } else {
+            let errors = report.errors.count
+            Console.out("invalid \(report.file): \(errors) problem\(errors == 1 ? "" : "s"); nothing in this file will run")
+        }
     }
 }

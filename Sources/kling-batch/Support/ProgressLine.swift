@@ -5,16 +5,17 @@ import Runner
 import ServiceLifecycle
 
 /// The live line `run --once` draws on a terminal: done/total, running, failed, elapsed, ETA and dollars.
-/// Not used when stderr is not a terminal (cron, pipes), where plain log lines are the record.
+/// Not used when stderr is not a terminal (cron, pipes), where plain log lines are the record. Drawn through
+/// the log handler, so a log line never lands on the end of it.
 struct ProgressLine: Service {
     let environment: RunnerEnvironment
     let jobs: Set<Int64>
     let started = ContinuousClock.now
 
     func run() async throws {
-        defer { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        defer { KlingLogHandler.clearLiveLine() }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            if let line = try? await render() { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
+            if let line = try? await render() { KlingLogHandler.showLiveLine(line) }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(500)) }
         }
     }
