@@ -151,7 +151,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobStoreTests",
-            dependencies: ["JobStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["JobStore", "KlingCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "RunnerTests",

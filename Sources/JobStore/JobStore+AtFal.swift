@@ -13,13 +13,11 @@ extension JobStore {
     @discardableResult
     public func recordResult(_ id: Int64, from: JobState, result: FalResult, at now: Date = Date()) throws -> JobRecord {
         try write { db in
-            let job = try Self.transition(
+            try Self.endRequest(
                 db, id, from: from, to: .downloading,
                 set: [.resultJSON(result.resultJSON), .videoURL(result.videoURL), .videoExpectedBytes(result.expectedBytes), .falMetrics(result.metrics),
                       .falCompletedAt(now), .nextAttemptAt(nil), .deferrals(0), .lastError(nil)],
-                event: "fal finished; downloading the video", at: now)
-            try Self.closeAttempt(db, id, outcome: .succeeded, counted: true, requestID: nil, error: nil, at: now, end: true)
-            return job
+                event: "fal finished; downloading the video", outcome: .succeeded, error: nil, at: now)
         }
     }
 
@@ -28,20 +26,16 @@ extension JobStore {
     public func recordFalFailure(_ id: Int64, from: JobState, failure: FalFailure, at now: Date = Date()) throws -> JobRecord {
         try write { db in
             let error = failure.error
-            var fields: [JobField] = [.lastError(error.message), .falMetrics(failure.metrics), .falCompletedAt(now)]
-            let job: JobRecord
-            if let retryAt = failure.retryAt {
-                fields += [.nextAttemptAt(retryAt), .submitStartedAt(nil)]
-                job = try Self.transition(
-                    db, id, from: from, to: .queued, set: fields,
-                    event: "request failed at fal (\(error.reason)): \(error.message); a new request at \(Self.timestamp(retryAt))", at: now)
-            } else {
-                job = try Self.transition(
+            let fields: [JobField] = [.lastError(error.message), .falMetrics(failure.metrics), .falCompletedAt(now)]
+            let because = "request failed at fal (\(error.reason)): \(error.message)"
+            guard let retryAt = failure.retryAt else {
+                return try Self.endRequest(
                     db, id, from: from, to: .failed, set: fields + [.finishedAt(now), .retryBy(failure.retryBy), .manifestPath(failure.manifestPath)],
-                    event: "request failed at fal (\(error.reason)): \(error.message)", at: now)
+                    event: because, outcome: .failedAtFal, error: error, at: now)
             }
-            try Self.closeAttempt(db, id, outcome: .failedAtFal, counted: true, requestID: nil, error: error, at: now, end: true)
-            return job
+            return try Self.endRequest(
+                db, id, from: from, to: .queued, set: fields + [.nextAttemptAt(retryAt), .submitStartedAt(nil)],
+                event: "\(because); a new request at \(Self.timestamp(retryAt))", outcome: .failedAtFal, error: error, at: now)
         }
     }
 
@@ -63,14 +57,10 @@ extension JobStore {
         _ id: Int64, from: JobState, error: StoredError, retryBy: RetryRoute = .submit, manifestPath: String? = nil, at now: Date = Date()
     ) throws -> JobRecord {
         try write { db in
-            let job = try Self.transition(
-                db, id, from: from, to: .failed,
-                set: [.lastError(error.message), .finishedAt(now), .manifestPath(manifestPath), .retryBy(retryBy)],
-                event: "failed (\(error.reason)): \(error.message)", at: now)
-            if from.isAtFal {
-                try Self.closeAttempt(db, id, outcome: .failedAtFal, counted: true, requestID: nil, error: error, at: now, end: true)
-            }
-            return job
+            let fields: [JobField] = [.lastError(error.message), .finishedAt(now), .manifestPath(manifestPath), .retryBy(retryBy)]
+            let event = "failed (\(error.reason)): \(error.message)"
+            guard from.isAtFal else { return try Self.transition(db, id, from: from, to: .failed, set: fields, event: event, at: now) }
+            return try Self.endRequest(db, id, from: from, to: .failed, set: fields, event: event, outcome: .failedAtFal, error: error, at: now)
         }
     }
 
@@ -93,6 +83,16 @@ extension JobStore {
     /// Shows why a job that stays where it is waits (a full output disk), without moving it.
     public func noteWaiting(_ id: Int64, in state: JobState, reason: String, at now: Date = Date()) throws {
         _ = try write { db in try Self.update(db, id, in: state, set: [.lastError(reason)], at: now) }
+    }
+
+    /// Moves a job whose request has ended at fal, and closes its attempt in the same transaction, counted.
+    static func endRequest(
+        _ db: Database, _ id: Int64, from: JobState, to: JobState, set fields: [JobField], event: String,
+        outcome: AttemptOutcome, error: StoredError?, at now: Date
+    ) throws -> JobRecord {
+        let job = try transition(db, id, from: from, to: to, set: fields, event: event, at: now)
+        try closeAttempt(db, id, outcome: outcome, counted: true, requestID: nil, error: error, at: now, end: true)
+        return job
     }
 
     /// Updates the job's latest attempt; `end` stamps its end time (an accepted attempt ends with its request).

@@ -1,12 +1,13 @@
 import Foundation
+import KlingCore
 internal import GRDB
 
-/// Spending limits in micro-dollars; nil means no limit.
+/// How much may be committed to fal, from the settings to the claim that enforces it; nil means no limit.
 public struct SpendLimits: Sendable, Equatable {
-    public var perDay: Int64?
-    public var perBatch: Int64?
+    public var perDay: USD?
+    public var perBatch: USD?
 
-    public init(perDay: Int64? = nil, perBatch: Int64? = nil) {
+    public init(perDay: USD? = nil, perBatch: USD? = nil) {
         self.perDay = perDay
         self.perBatch = perBatch
     }

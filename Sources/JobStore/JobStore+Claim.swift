@@ -35,9 +35,9 @@ extension JobStore {
                 let needs = job.reservedMicros > 0 ? 0 : job.estimatedCostMicros
                 let batchTotal = try budget.perBatch == nil ? 0 : batchTotals[job.batchId] ?? Self.committed(db, batch: job.batchId)
                 var reason: String?
-                if let perDay = budget.perDay, dayTotal + needs > perDay {
+                if let perDay = budget.perDay?.micros, dayTotal + needs > perDay {
                     reason = "over the daily budget: \(Self.dollars(dayTotal)) of \(Self.dollars(perDay)) committed today (UTC), this job needs \(Self.dollars(needs))"
-                } else if let perBatch = budget.perBatch, batchTotal + needs > perBatch {
+                } else if let perBatch = budget.perBatch?.micros, batchTotal + needs > perBatch {
                     reason = "over the batch budget: \(Self.dollars(batchTotal)) of \(Self.dollars(perBatch)) committed in this batch, this job needs \(Self.dollars(needs))"
                 }
                 if let reason {

@@ -17,15 +17,14 @@ extension Dispatcher {
     func claim(limit: Int, gate: DispatcherStateMachine.Gate) async throws -> [DispatcherStateMachine.Action] {
         let store = environment.store
         let budget = environment.configuration.budget
-        let limits = SpendLimits(perDay: budget.perDay?.micros, perBatch: budget.perBatch?.micros)
-        let outcome = try await store.claim(limit: limit, budget: limits, origin: environment.origin)
+        let outcome = try await store.claim(limit: limit, budget: budget, origin: environment.origin)
         for (job, reason) in outcome.held {
             let name = await environment.displayName(job)
             environment.logger.notice("held: \(reason)", metadata: ["job": "\(name)"])
         }
         // Held jobs wait for a reload (SIGHUP), a finished job's released reservation, or the next UTC day.
         var budgetFreesAt: Date?
-        if limits.perDay != nil, outcome.claimed.count < limit, try await store.hasHeldJob() { budgetFreesAt = BudgetDay.next(after: Date()) }
+        if budget.perDay != nil, outcome.claimed.count < limit, try await store.hasHeldJob() { budgetFreesAt = BudgetDay.next(after: Date()) }
         let jobs = outcome.claimed.map { DispatcherStateMachine.Job(id: $0.id, occupiesSlot: $0.state != .downloading) }
         let nextDue = try await store.nextDueTime()
         return machine.withLock { $0.claimed(jobs, nextDue: nextDue, budgetFreesAt: budgetFreesAt, gate: gate) }

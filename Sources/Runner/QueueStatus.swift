@@ -12,7 +12,7 @@ public struct QueueStatus: Sendable {
     public var atFal: Int
     /// Why nothing new is submitted: the daemon's own reasons, the state disk's floor, the budget.
     public var pausedReasons: [String]
-    public var budget: Budget
+    public var budget: SpendLimits
     /// The process holding the state folder's lock, and what it is (daemon, run).
     public var runner: (pid: Int32, kind: String)?
 

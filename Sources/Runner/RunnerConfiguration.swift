@@ -34,7 +34,7 @@ public struct RunnerConfiguration: Sendable {
     public var pricePerSecond = USD.klingO1PerSecond
     public var submitOptions = SubmitOptions()
     /// Spending limits (reloadable).
-    public var budget = Budget()
+    public var budget = SpendLimits()
     /// How long a written spec file must stay unchanged before the daemon reads it (reloadable).
     public var settle: Duration = .seconds(2)
     /// Full rescans of the jobs folder besides inotify (reloadable).
@@ -51,16 +51,5 @@ public struct RunnerConfiguration: Sendable {
     public init(stateDirectory: String, outputDirectory: String) {
         self.stateDirectory = stateDirectory
         self.outputDirectory = outputDirectory
-    }
-}
-
-/// How much may be committed to fal; nil means no limit.
-public struct Budget: Sendable, Equatable {
-    public var perDay: USD?
-    public var perBatch: USD?
-
-    public init(perDay: USD? = nil, perBatch: USD? = nil) {
-        self.perDay = perDay
-        self.perBatch = perBatch
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JobStore
+import KlingCore
 import Testing
 import TestSupport
 
@@ -12,7 +13,7 @@ struct BudgetTests {
         let (store, folder) = try kind.make()
         defer { folder?.remove() }
         _ = try acceptedJobs(store, newBatch("ten", jobs: 10))
-        let limit = SpendLimits(perDay: 2_000_000)
+        let limit = SpendLimits(perDay: USD(micros: 2_000_000))
         let first = try store.claim(limit: 10, budget: limit, now: noon)
         #expect(first.claimed.count == 3, "3 × $0.56 = $1.68 fits in $2.00, a fourth would not")
         #expect(first.held.count == 7)
@@ -23,7 +24,7 @@ struct BudgetTests {
         #expect(try store.claim(limit: 10, budget: limit, now: noon).claimed.isEmpty)
         #expect(try store.jobs(in: [.held]).allSatisfy { $0.attempts == 0 })
         // A higher limit lets the held jobs go, oldest first, still within it.
-        let raised = try store.claim(limit: 10, budget: SpendLimits(perDay: 4_000_000), now: noon)
+        let raised = try store.claim(limit: 10, budget: SpendLimits(perDay: USD(micros: 4_000_000)), now: noon)
         #expect(raised.claimed.count == 4)
         #expect(try store.counts()[.held] == 3)
         // The next UTC day has a fresh budget.
@@ -38,7 +39,7 @@ struct BudgetTests {
         defer { folder?.remove() }
         _ = try acceptedJobs(store, newBatch("a", jobs: 3))
         _ = try acceptedJobs(store, newBatch("b", jobs: 3))
-        let outcome = try store.claim(limit: 10, budget: SpendLimits(perBatch: 1_200_000), now: noon)
+        let outcome = try store.claim(limit: 10, budget: SpendLimits(perBatch: USD(micros: 1_200_000)), now: noon)
         #expect(outcome.claimed.count == 4, "two of each batch: $1.12 ≤ $1.20")
         #expect(Set(outcome.held.map(\.reason)).allSatisfy { $0.contains("over the batch budget") })
     }
@@ -48,7 +49,7 @@ struct BudgetTests {
         let (store, folder) = try kind.make()
         defer { folder?.remove() }
         let jobs = try acceptedJobs(store, newBatch("r", jobs: 2))
-        _ = try store.claim(limit: 2, budget: SpendLimits(perDay: 10_000_000), now: noon)
+        _ = try store.claim(limit: 2, budget: SpendLimits(perDay: USD(micros: 10_000_000)), now: noon)
         try store.fail(jobs[0].id, from: .uploading, error: StoredError(reason: "image", message: "unreadable"), at: noon)
         try store.beginSubmit(jobs[1].id, input: "{}", at: noon)
         try store.recordAccepted(jobs[1].id, request: request, at: noon)

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JobStore
+import KlingCore
 import Testing
 import TestSupport
 
@@ -23,7 +24,7 @@ struct LedgerAndIdentityTests {
     func purgeKeepsSpend(kind: StoreKind) throws {
         let (store, folder) = try kind.make()
         defer { folder?.remove() }
-        let budget = SpendLimits(perDay: 2_000_000)
+        let budget = SpendLimits(perDay: USD(micros: 2_000_000))
         let jobs = try submitted(store, "sent", count: 3, budget: budget)
         for job in jobs {
             try store.recordResult(job.id, from: .inQueue, result: FalResult(resultJSON: "{}", videoURL: "https://v", expectedBytes: 1, metrics: nil), at: noon)

@@ -1,5 +1,6 @@
 import FalClient
 import Foundation
+import JobStore
 import KlingCore
 import Logging
 
@@ -65,7 +66,7 @@ public struct EffectiveSettings: Sendable {
         runner.localRecheck = try read.duration(.localRecheck, within: .milliseconds(10)...(.seconds(30)))
         runner.minimumFreeStateBytes = try read.bytes(.minFreeSpace)
         runner.pricePerSecond = try read.dollars(.pricePerSecond) ?? .klingO1PerSecond
-        runner.budget = Budget(perDay: try read.dollars(.maxSpendPerDay), perBatch: try read.dollars(.maxSpendPerBatch))
+        runner.budget = SpendLimits(perDay: try read.dollars(.maxSpendPerDay), perBatch: try read.dollars(.maxSpendPerBatch))
         return runner
     }
 
