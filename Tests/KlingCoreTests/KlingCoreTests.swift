@@ -40,6 +40,15 @@ struct KlingCoreTests {
         #expect(JSONValue.string("5").intValue == nil)
     }
 
+    @Test("every kind parses to its own case, whatever order the decoder tries them in")
+    func kinds() throws {
+        let parsed = try JSONValue.parse(#"[null, "5", 5, 5.5, -0.5, true, "true", false, [], {}, [[1]], {"a": {"b": "c"}}, 9007199254740993]"#)
+        #expect(parsed == .array([
+            .null, .string("5"), .int(5), .double(5.5), .double(-0.5), .bool(true), .string("true"), .bool(false), .array([]),
+            .object([:]), .array([.array([.int(1)])]), .object(["a": .object(["b": .string("c")])]), .int(9_007_199_254_740_993),
+        ]))
+    }
+
     @Test("non-JSON says why")
     func parseErrors() {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("<html>") }
