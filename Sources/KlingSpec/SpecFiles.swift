@@ -76,7 +76,8 @@ public enum SpecFiles {
         return .inside
     }
 
-    static func realPath(_ path: String) -> String? {
+    /// realpath(3): the absolute path with every link resolved; nil when it does not exist.
+    public static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)

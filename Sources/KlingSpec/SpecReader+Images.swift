@@ -70,12 +70,12 @@ extension SpecReader {
     /// A local file: resolved against the spec's folder, kept inside it (or an allowed root), and checked.
     static func checkLocal(_ written: String, context: inout JobContext) -> Result<ImageSource, ImageProblem> {
         if written.hasPrefix("~") {
-            return .failure(ImageProblem(message: "'\(written)': ~ is not expanded; write the path relative to the spec file's folder"))
+            return .failure(ImageProblem(message: "'\(written)': ~ is not expanded; write the path relative to \(context.baseName)"))
         }
         let candidate: String
         if written.hasPrefix("/") {
             guard !context.options.allowedRoots.isEmpty else {
-                return .failure(ImageProblem(message: "'\(written)' is an absolute path; images must be inside the spec file's folder (an operator can allow a root with --allow-root)"))
+                return .failure(ImageProblem(message: "'\(written)' is an absolute path; images must be inside \(context.baseName) (an operator can allow a root with --allow-root)"))
             }
             candidate = written
         } else {
@@ -87,9 +87,9 @@ extension SpecReader {
         }
         let roots = context.resolvedRoots()
         guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
-            let how = written.split(separator: "/").contains("..") ? "climbs out of the spec file's folder with '..'" : "leads to \(real), outside the spec file's folder"
+            let how = written.split(separator: "/").contains("..") ? "climbs out of \(context.baseName) with '..'" : "leads to \(real), outside \(context.baseName)"
             let allowed = context.options.allowedRoots.isEmpty ? "" : " and the allowed roots"
-            return .failure(ImageProblem(message: "'\(written)' \(how); images must stay inside the spec's folder\(allowed)"))
+            return .failure(ImageProblem(message: "'\(written)' \(how); images must stay inside \(context.baseName)\(allowed)"))
         }
         if let known = context.images[real] {
             return known.map { image in

@@ -3,7 +3,10 @@ import Yams
 
 /// What job reading needs besides the nodes: where local images are, the limits, and images already checked.
 struct JobContext {
+    /// The folder relative image paths start from (see `SpecValidator.imageBase(forSpecAt:)`).
     let directory: String
+    /// How messages name that folder: the spec file's own, the drop folder it was dropped into, or `--base`.
+    var baseName = "the spec file's folder"
     let options: SpecValidator.Options
     /// Images checked by earlier files of the same validator.
     let imageCache: ImageInspectionCache?

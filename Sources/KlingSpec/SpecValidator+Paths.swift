@@ -2,6 +2,35 @@ import Foundation
 import KlingCore
 
 extension SpecValidator {
+    /// Where a spec's relative image paths start, so that a spec keeps its meaning when the drop folder moves it:
+    /// `--base` when given; for a spec in `<jobs>/rejected/` or `<jobs>/accepted/<day>/`, the drop folder `<jobs>`
+    /// it was dropped into; anywhere else, the spec's own folder.
+    public func imageBase(forSpecAt absolute: String) -> String {
+        if let base = options.base { return Self.absolute(base) }
+        let folder = (absolute as NSString).deletingLastPathComponent
+        return Self.dropFolder(holding: folder) ?? folder
+    }
+
+    /// The drop folder an archive folder belongs to: `<jobs>` for `<jobs>/rejected` and `<jobs>/accepted/<day>`,
+    /// when `<jobs>` has both archives (as every drop folder does); nil for any other folder.
+    static func dropFolder(holding folder: String) -> String? {
+        let name = (folder as NSString).lastPathComponent
+        let parent = (folder as NSString).deletingLastPathComponent
+        let candidate: String
+        if name == "rejected" {
+            candidate = parent
+        } else if (parent as NSString).lastPathComponent == "accepted", name.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil {
+            candidate = (parent as NSString).deletingLastPathComponent
+        } else {
+            return nil
+        }
+        var isFolder: ObjCBool = false
+        let hasBoth = ["accepted", "rejected"].allSatisfy {
+            FileManager.default.fileExists(atPath: candidate + "/" + $0, isDirectory: &isFolder) && isFolder.boolValue
+        }
+        return hasBoth ? candidate : nil
+    }
+
     /// Every spec the command line names, validated: folders expanded, refused links reported without reading.
     /// Empty when the paths held no spec file at all (a typo in a folder name, say).
     public func validate(paths: [String]) throws -> [SpecReport] {

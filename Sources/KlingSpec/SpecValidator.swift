@@ -12,6 +12,8 @@ public struct SpecValidator: Sendable {
     public struct Options: Sendable {
         /// Absolute folders local images may live in besides the spec's own folder (`--allow-root`).
         public var allowedRoots: [String] = []
+        /// The folder relative image paths start from (`--base`); nil: see `imageBase(forSpecAt:)`.
+        public var base: String?
         /// Spec files larger than this are refused unread.
         public var maxFileBytes = 1 << 20
         /// Kling's limits on images.
@@ -92,8 +94,13 @@ public struct SpecValidator: Sendable {
             reader.fileError("holds no job: it is empty or only comments; a spec needs at least a prompt")
             return report(path, absolute, sha: sha, jobs: [], reader)
         }
-        let directory = (absolute as NSString).deletingLastPathComponent
-        var context = JobContext(directory: directory, options: options, imageCache: imageCache)
+        let base = imageBase(forSpecAt: absolute)
+        var context = JobContext(directory: base, options: options, imageCache: imageCache)
+        if options.base != nil {
+            context.baseName = "the --base folder \(base)"
+        } else if base != (absolute as NSString).deletingLastPathComponent {
+            context.baseName = "the drop folder \(base) (the spec was dropped there)"
+        }
         let jobs = reader.readFile(root, stem: Self.stem(of: path), context: &context)
         return report(path, absolute, sha: sha, jobs: reader.hasErrors ? [] : jobs, reader)
     }

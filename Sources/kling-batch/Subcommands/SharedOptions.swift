@@ -9,6 +9,11 @@ struct SpecOptions: ParsableArguments {
         help: ArgumentHelp("A folder that local images may also come from, besides each spec's own folder (repeatable).", valueName: "dir"))
     var allowedRoots: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "The folder relative image paths start from (default: the spec's own folder; for a spec in a drop folder's accepted/ or rejected/, the drop folder it was dropped into).",
+        valueName: "dir"))
+    var base: String?
+
     @Option(help: ArgumentHelp("Price per second of video, in dollars, for estimates and the budget (default 0.112).", valueName: "dollars"))
     var rate: String?
 
@@ -24,6 +29,7 @@ struct SpecOptions: ParsableArguments {
     var validator: SpecValidator {
         var options = SpecValidator.Options()
         options.allowedRoots = allowedRoots
+        options.base = base
         return SpecValidator(options: options)
     }
 }
