@@ -28,6 +28,8 @@ public struct FalClient: Sendable {
     public let http: HTTPClient
     public var logger: Logger
     public var timeouts: Timeouts
+    /// Whether fal has been answering lately (see `FalContact`).
+    public let contact = FalContact()
 
     /// How long each kind of call may take before it counts as failed.
     public struct Timeouts: Sendable {
@@ -110,6 +112,7 @@ public struct FalClient: Sendable {
             let data = buffer.readData(length: buffer.readableBytes) ?? Data()
             var headers: [String: String] = [:]
             for header in response.headers { headers[header.name.lowercased()] = header.value }
+            if response.status.code >= 500 { contact.missed() } else { contact.reached() }
             return FalHTTPAnswer(status: Int(response.status.code), headers: headers, body: data)
         } catch let error as CancellationError {
             throw error
@@ -117,6 +120,7 @@ public struct FalClient: Sendable {
             throw FalError(kind: .malformedResponse("answer larger than \(maxBytes) bytes"), operation: operation, url: url.absoluteString)
         } catch {
             if Task.isCancelled { throw CancellationError() }
+            contact.missed()
             throw FalError(kind: .transport(Self.describeTransport(error)), operation: operation, url: url.absoluteString)
         }
     }
@@ -140,11 +144,30 @@ public struct FalClient: Sendable {
         do {
             return try JSONValue.parse(answer.body)
         } catch {
-            throw FalError(
-                kind: .malformedResponse("\(error)"), operation: operation, url: url.absoluteString,
-                httpStatus: answer.status, falRequestID: answer.header("x-fal-request-id")
-            )
+            throw malformed("\(error)", answer, operation: operation, url: url)
         }
+    }
+
+    /// Sends a call and decodes its answer as `type`: for answers read often, where a typed shape skips what is
+    /// not needed.
+    func sendDecoding<T: Decodable>(_ type: T.Type, _ method: HTTPMethod, _ url: URL, operation: FalOperation) async throws -> T {
+        let answer = try await send(method, url, body: nil, extraHeaders: [], operation: operation, timeout: timeouts.call)
+        if let error = FalResponseClassifier.error(for: answer, operation: operation, url: url.absoluteString) {
+            throw error
+        }
+        do {
+            return try JSONDecoder().decode(type, from: answer.body)
+        } catch {
+            // Not JSON at all is said in the same words as for every other answer.
+            _ = try parseJSON(answer, operation: operation, url: url)
+            throw malformed("not the expected shape: \(error)", answer, operation: operation, url: url)
+        }
+    }
+
+    private func malformed(_ reason: String, _ answer: FalHTTPAnswer, operation: FalOperation, url: URL) -> FalError {
+        FalError(
+            kind: .malformedResponse(reason), operation: operation, url: url.absoluteString,
+            httpStatus: answer.status, falRequestID: answer.header("x-fal-request-id"))
     }
 
     /// A short, key-free description of a transport error.

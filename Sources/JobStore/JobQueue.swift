@@ -107,6 +107,9 @@ public protocol JobOperations: Sendable {
     /// Remembers the output root the runner writes to (an absolute path), so a command run from elsewhere
     /// (`cancel`, `rerun`) writes its manifests into the same tree. One transaction.
     func recordOutputRoot(_ path: String) async throws
+    /// Remembers the fal base URL the runner sends to when it is not fal's own (`--fal-url`, `--simulate`; nil:
+    /// fal's hosts), so operator commands reach the same fal without the flag repeated by hand.
+    func recordFalBase(_ url: String?) async throws
 }
 
 /// Reading, for the runner's decisions, the CLI and the manifests.
@@ -129,6 +132,8 @@ public protocol JobQueries: Sendable {
     func oldestQueued() async throws -> Date?
     /// The output root the last runner on this queue wrote to; nil before any ran.
     func outputRoot() async throws -> String?
+    /// The fal base URL the last runner on this queue sent to, when it was not fal's own.
+    func falBase() async throws -> String?
     /// The newest event's id: it moves whenever any job changes.
     func lastEventID() async throws -> Int64
     /// Whether a job or an attempt holds this fal request id already.

@@ -159,6 +159,16 @@ extension JobStore {
         try write { try $0.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('output_root', ?)", arguments: [path]) }
     }
 
+    /// The fal base URL the last runner sent to, when it was not fal's own hosts.
+    public func falBase() throws -> String? {
+        try read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'fal_base'") }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Remembers the runner's fal base URL (empty: fal's own hosts) for operator commands.
+    public func recordFalBase(_ url: String?) throws {
+        try write { try $0.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('fal_base', ?)", arguments: [url ?? ""]) }
+    }
+
     /// The newest event's id: every change to a job writes an event, so this moving is a cheap (index-only)
     /// sign that counts may have changed, and an idle daemon need not recount 10,000 jobs to learn nothing did.
     public func lastEventID() throws -> Int64 {

@@ -10,7 +10,8 @@ extension Dispatcher {
         let gate = await environment.gate.snapshot()
         return DispatcherStateMachine.Gate(
             allowed: gate.allowed, opensAt: gate.opensAt, limit: gate.limit, keyPaused: gate.keyPaused,
-            unreachableStreak: gate.unreachableStreak, localRecheckAt: recheck)
+            unreachableStreak: gate.unreachableStreak, localRecheckAt: recheck, unreachableSince: environment.client.contact.unreachableSince,
+            now: Date())
     }
 
     /// Claims up to `limit` due jobs and tells the state machine what came, with when to look again.

@@ -28,6 +28,10 @@ struct DispatcherStateMachine: Sendable {
         var unreachableStreak: Int
         /// When our own machine's pauses (disk, store) are checked again, while one is in force.
         var localRecheckAt: Date?
+        /// Since when no call has reached fal (`FalContact`); nil while calls get through.
+        var unreachableSince: Date?
+        /// The clock, read when the loop woke.
+        var now = Date.distantPast
     }
 
     /// Something for the service to do.
@@ -40,8 +44,8 @@ struct DispatcherStateMachine: Sendable {
         case checkDone
         /// Sleep until an event arrives, or `until` when given.
         case wait(until: Date?)
-        /// The run is over; `reason` when it stopped before finishing.
-        case finish(reason: String?)
+        /// The run is over; `reason` when it stopped before finishing, `unreachable` when because fal did not answer.
+        case finish(reason: String?, unreachable: Bool = false)
     }
 
     /// One executor's bookkeeping.
@@ -58,14 +62,28 @@ struct DispatcherStateMachine: Sendable {
     let retry: RetryPolicy
     /// Submits in a row that cannot reach fal before `untilDone` gives up.
     let unreachableLimit: Int
+    /// How long fal may go unanswering before `untilDone` gives up with jobs in hand; zero: never.
+    let giveUpAfter: Duration
     private(set) var atFal = 0
     private(set) var executors: [Int64: Executor] = [:]
     private(set) var stopping = false
 
-    init(mode: Mode, retry: RetryPolicy, unreachableLimit: Int) {
+    init(mode: Mode, retry: RetryPolicy, unreachableLimit: Int, giveUpAfter: Duration = .zero) {
         self.mode = mode
         self.retry = retry
         self.unreachableLimit = unreachableLimit
+        self.giveUpAfter = giveUpAfter
+    }
+
+    /// When an `untilDone` run gives up on fal, while fal is not answering.
+    func giveUpAt(_ gate: Gate) -> Date? {
+        guard mode == .untilDone, giveUpAfter > .zero, let since = gate.unreachableSince else { return nil }
+        return since.addingTimeInterval(giveUpAfter.seconds)
+    }
+
+    /// The next time to look again for our own reasons: a local recheck, or the moment to give up on fal.
+    private func recheckAt(_ gate: Gate) -> Date? {
+        Self.earliest(gate.localRecheckAt, giveUpAt(gate))
     }
 
     /// At start: drive every job that was in flight.
@@ -77,12 +95,17 @@ struct DispatcherStateMachine: Sendable {
     /// it only waits: for a slot to free, the gate to open, or the next local recheck; never on a due time.
     mutating func woken(_ gate: Gate) -> [Action] {
         guard !stopping else { return [] }
+        if let giveUpAt = giveUpAt(gate), gate.now >= giveUpAt {
+            // Jobs in hand are left where the next run picks them up, as on SIGTERM.
+            stopping = true
+            return [.finish(reason: "fal has not answered for \(giveUpAfter.formattedSeconds) (give_up_after); the jobs are left for the next run", unreachable: true)]
+        }
         guard gate.allowed else {
             if mode == .untilDone && executors.isEmpty { return [.checkDone] }
-            return [.wait(until: Self.earliest(gate.opensAt, gate.localRecheckAt))]
+            return [.wait(until: Self.earliest(gate.opensAt, recheckAt(gate)))]
         }
         let free = gate.limit - atFal
-        guard free > 0 else { return [.wait(until: gate.localRecheckAt)] }
+        guard free > 0 else { return [.wait(until: recheckAt(gate))] }
         return [.claim(limit: free)]
     }
 
@@ -94,19 +117,19 @@ struct DispatcherStateMachine: Sendable {
         if mode == .untilDone && executors.isEmpty { return actions + [.checkDone] }
         // A due time only matters while there is a slot to use it in.
         let due = gate.limit - atFal > 0 ? nextDue : nil
-        actions.append(.wait(until: Self.earliest(due, budgetFreesAt, gate.localRecheckAt)))
+        actions.append(.wait(until: Self.earliest(due, budgetFreesAt, recheckAt(gate))))
         return actions
     }
 
     /// For `untilDone`: what the count of unfinished jobs means, given why submission may be stuck.
     mutating func doneChecked(unfinished: Int, nextDue: Date?, gate: Gate) -> [Action] {
-        guard executors.isEmpty else { return [.wait(until: gate.localRecheckAt)] }
+        guard executors.isEmpty else { return [.wait(until: recheckAt(gate))] }
         if unfinished == 0 { return [.finish(reason: nil)] }
         if let reason = gate.keyPaused { return [.finish(reason: "submission is paused: \(reason)")] }
         if gate.unreachableStreak >= unreachableLimit {
-            return [.finish(reason: "fal cannot be reached (\(gate.unreachableStreak) submits in a row failed to connect)")]
+            return [.finish(reason: "fal cannot be reached (\(gate.unreachableStreak) submits in a row failed to connect)", unreachable: true)]
         }
-        return [.wait(until: Self.earliest(nextDue, gate.opensAt, gate.localRecheckAt))]
+        return [.wait(until: Self.earliest(nextDue, gate.opensAt, recheckAt(gate)))]
     }
 
     /// An executor gave its fal slot back (its job is downloading, or left fal). Idempotent per drive.

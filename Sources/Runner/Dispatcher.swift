@@ -18,7 +18,7 @@ public final class Dispatcher: Service, Sendable {
     public let environment: RunnerEnvironment
     public let mode: Mode
     let machine: Mutex<DispatcherStateMachine>
-    private let ending = Mutex<String?>(nil)
+    private let ending = Mutex<(reason: String?, unreachable: Bool)>((nil, false))
     /// When the store and output were last probed while paused: at most once per `localRecheck`.
     let lastProbe = Mutex<ContinuousClock.Instant?>(nil)
     /// Jobs at another origin when the run started: they stay unfinished, and this run never touches them.
@@ -28,11 +28,15 @@ public final class Dispatcher: Service, Sendable {
         self.environment = environment
         self.mode = mode
         let configuration = environment.configuration
-        machine = Mutex(DispatcherStateMachine(mode: mode, retry: configuration.retry, unreachableLimit: configuration.unreachableLimit))
+        machine = Mutex(DispatcherStateMachine(
+            mode: mode, retry: configuration.retry, unreachableLimit: configuration.unreachableLimit, giveUpAfter: configuration.giveUpAfter))
     }
 
     /// Why an `untilDone` run stopped before finishing (a refused key, fal unreachable); nil when it finished.
-    public var abortReason: String? { ending.withLock { $0 } }
+    public var abortReason: String? { ending.withLock { $0.reason } }
+
+    /// Whether it stopped because fal did not answer (`run --once` exits 5: try again later).
+    public var gaveUpOnFal: Bool { ending.withLock { $0.unreachable } }
 
     public func run() async throws {
         let store = environment.store
@@ -41,6 +45,8 @@ public final class Dispatcher: Service, Sendable {
             environment.logger.notice("recovered after an interruption: \(recovered.requeued) requeued, \(recovered.unknown) submits to reconcile")
         }
         try await store.recordOutputRoot(environment.layout.absoluteRoot)
+        let endpoints = environment.client.endpoints
+        try await store.recordFalBase(endpoints == .production ? nil : endpoints.queue.absoluteString)
         await reportForeignJobs()
         let resumable = try await store.resumableJobs().filter { !environment.isForeign($0) }
             .map { DispatcherStateMachine.Job(id: $0.id, occupiesSlot: $0.state != .downloading) }
@@ -78,8 +84,8 @@ public final class Dispatcher: Service, Sendable {
                     case .claim(let limit): pending += try await claim(limit: limit, gate: gate)
                     case .checkDone: pending += try await checkDone(gate: gate)
                     case .wait(let until): await sleep(until: until)
-                    case .finish(let reason):
-                        ending.withLock { $0 = reason }
+                    case .finish(let reason, let unreachable):
+                        ending.withLock { $0 = (reason, unreachable) }
                         return
                     }
                 }

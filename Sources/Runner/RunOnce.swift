@@ -10,8 +10,10 @@ import UnixSignals
 /// `run --once`: accept the given spec files, run every unfinished job in the store to its end, and report.
 public enum RunOnce {
     /// Runs to completion. `signals` stop it gracefully (jobs in flight are resumed by the next run).
+    /// `dropFolder`'s spec files are taken as the daemon takes them (moved to accepted/ or rejected/);
+    /// `specPaths`, named by hand, are never moved.
     public static func run(
-        configuration: RunnerConfiguration, client: FalClient, specPaths: [String], validator: SpecValidator,
+        configuration: RunnerConfiguration, client: FalClient, specPaths: [String], dropFolder: String? = nil, validator: SpecValidator,
         allowDuplicate: Bool = false, logger: Logger, signals: [UnixSignal] = [], progress: (@Sendable (RunnerEnvironment, Set<Int64>) -> (any Service))? = nil
     ) async throws -> RunReport {
         let lock = try StateLock(stateDirectory: configuration.stateDirectory, purpose: "run --once")
@@ -22,6 +24,9 @@ public enum RunOnce {
         var report = RunReport()
         var touched = Set(try store.jobs(in: JobState.allCases.filter { !$0.isTerminal }).map(\.id))
         let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
+        if let dropFolder {
+            touched.formUnion(try await take(dropFolder, with: ingestor, settle: configuration.settle, into: &report, logger: logger))
+        }
         touched.formUnion(try await ingest(specPaths, with: ingestor, allowDuplicate: allowDuplicate, into: &report, logger: logger))
         let dispatcher = Dispatcher(environment: environment, mode: .untilDone)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -38,11 +43,64 @@ public enum RunOnce {
         }
         report.foreign = try store.foreignJobs(origin: environment.origin)
         report.abortReason = dispatcher.abortReason
+        report.gaveUpOnFal = dispatcher.gaveUpOnFal
         report.jobs = try touched.sorted().compactMap { try store.job($0) }
         report.batchNames = Dictionary(uniqueKeysWithValues: try store.batches().map { ($0.id, $0.name) })
         report.elapsed = ContinuousClock.now - started
         report.pricePerSecond = configuration.pricePerSecond
         return report
+    }
+
+    /// Takes the drop folder's settled spec files as the daemon does; returns the ids of the jobs accepted.
+    static func take(
+        _ root: String, with ingestor: BatchIngestor, settle: Duration, into report: inout RunReport, logger: Logger
+    ) async throws -> Set<Int64> {
+        let folder = try DropFolder(root: root)
+        let (names, unsettled) = await settled(DropFolderIntake.names(in: folder), in: root, settle: settle)
+        for name in unsettled {
+            logger.notice("\(name) is still being written; left for the next run")
+            report.leftInPlace.append(root + "/" + name)
+        }
+        var accepted = Set<Int64>()
+        for taken in await DropFolderIntake(ingestor: ingestor, logger: logger).take(names, from: folder) {
+            let path = root + "/" + taken.name
+            switch taken.outcome {
+            case .accepted(let batch, let jobs, _):
+                accepted.formUnion(jobs.map(\.id))
+                report.accepted.append(.init(file: path, batch: batch.name, jobs: jobs.count))
+            case .duplicate(let existing):
+                report.duplicates.append(.init(file: path, batch: existing.name, jobs: 0))
+            case .rejected(let spec):
+                report.rejected.append(spec)
+                report.movedAside[spec.file] = taken.movedTo
+            }
+            if taken.movedTo == nil { report.leftInPlace.append(path) }
+        }
+        return accepted
+    }
+
+    /// The files that are not being written: those untouched for `settle`, and those written more recently that
+    /// keep their size and mtime through one more `settle` (a copy that just finished). The rest are unsettled.
+    static func settled(_ names: [String], in root: String, settle: Duration) async -> (settled: [String], unsettled: [String]) {
+        func look(_ name: String) -> (Date, Int64)? {
+            guard let modified = DropFolderIntake.modified(root + "/" + name) else { return nil }
+            let size = (try? FileManager.default.attributesOfItem(atPath: root + "/" + name)[.size] as? NSNumber)?.int64Value ?? -1
+            return (modified, size)
+        }
+        var fresh: [String: (Date, Int64)] = [:]
+        var settled: [String] = []
+        for name in names {
+            guard let seen = look(name) else { continue }
+            if Date().timeIntervalSince(seen.0) >= settle.seconds { settled.append(name) } else { fresh[name] = seen }
+        }
+        guard !fresh.isEmpty else { return (settled, []) }
+        try? await Task.sleep(for: settle)
+        var unsettled: [String] = []
+        for (name, seen) in fresh.sorted(by: { $0.key < $1.key }) {
+            guard let now = look(name) else { continue }
+            if now == seen { settled.append(name) } else { unsettled.append(name) }
+        }
+        return (settled.sorted(), unsettled)
     }
 
     /// Accepts the spec files under `paths`; returns the ids of the jobs accepted.

@@ -15,10 +15,16 @@ public struct RunReport: Sendable {
     public var accepted: [FileOutcome] = []
     public var duplicates: [FileOutcome] = []
     public var rejected: [SpecReport] = []
+    /// Where the drop folder's rejected files went, by the path they were read from.
+    public var movedAside: [String: String] = [:]
+    /// Drop-folder files left for the next run: still being written, or the store or the move failed.
+    public var leftInPlace: [String] = []
     /// Every job this run worked on, as it ended.
     public var jobs: [JobRecord] = []
     public var batchNames: [Int64: String] = [:]
     public var abortReason: String?
+    /// Whether the run gave up because fal did not answer (its jobs are left for the next run).
+    public var gaveUpOnFal = false
     /// Unfinished jobs left alone because their request went to another origin, by that origin.
     public var foreign: [String: [Int64]] = [:]
     public var elapsed: Duration = .zero
@@ -32,6 +38,21 @@ public struct RunReport: Sendable {
 
     /// Exit 0 only when every spec was valid and every job completed.
     public var succeeded: Bool { rejected.isEmpty && abortReason == nil && jobs.allSatisfy { $0.state == .completed } }
+
+    /// What the run's exit code says, for cron: the first that applies of fal unreachable, a job failed (or was
+    /// left unfinished), a spec rejected; else done. Jobs held for the budget wait for it and are not a failure.
+    public var exit: RunExit {
+        if gaveUpOnFal { return .falUnreachable }
+        if abortReason != nil || !failed.isEmpty || jobs.contains(where: { !$0.state.isTerminal && $0.state != .held }) { return .jobFailed }
+        if !rejected.isEmpty { return .specRejected }
+        return .done
+    }
+
+    /// Whether there is anything to tell: `--quiet` prints the summary only then (cron mails only then).
+    public var isNews: Bool { exit != .done }
+
+    /// Whether the run had anything to do at all.
+    public var isEmpty: Bool { jobs.isEmpty && accepted.isEmpty && duplicates.isEmpty && rejected.isEmpty && leftInPlace.isEmpty }
 
     /// The summary printed at the end of a run.
     public var summary: String {
@@ -47,12 +68,51 @@ public struct RunReport: Sendable {
         for job in jobs where job.state == .held {
             lines.append("  held \(batchNames[job.batchId] ?? "?")/\(job.name): \(job.heldReason ?? "waiting for budget") (raise the budget and run again)")
         }
-        for report in rejected { lines.append("  rejected \(report.file): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s")") }
+        for report in rejected {
+            let moved = movedAside[report.file].map { "; moved to \($0), the reasons in \($0).errors.txt" } ?? ""
+            lines.append("  rejected \(report.file): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s")\(moved)")
+        }
+        for file in leftInPlace { lines.append("  left in place for the next run: \(file)") }
         for (origin, ids) in foreign.sorted(by: { $0.key < $1.key }) {
             lines.append("  left untouched: \(ids.count) job\(ids.count == 1 ? "" : "s") whose request went to \(origin) (run against it with --fal-url \(origin), "
                 + "or `kling-batch store abandon \(origin)`)")
         }
         if let abortReason { lines.append("stopped early: \(abortReason)") }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// `run --once`'s exit codes, documented in its `--help`, the man page and the README.
+public enum RunExit: Int32, Sendable, CaseIterable {
+    /// Every job done (or held for the budget), every spec accepted.
+    case done = 0
+    /// A job failed, or was left unfinished (another origin, a refused key).
+    case jobFailed = 1
+    /// A spec file was rejected (a drop folder's is moved to rejected/, so the next run is quiet).
+    case specRejected = 2
+    /// Another kling-batch holds the state folder.
+    case locked = 3
+    /// The store or the drop folder cannot be used safely; the message says what to do.
+    case unsafe = 4
+    /// fal did not answer for `give_up_after`; the jobs are left for the next run.
+    case falUnreachable = 5
+    /// A usage error (ArgumentParser's own).
+    case usage = 64
+
+    /// One line per code, for `--help`, the man page and the README.
+    public static var table: String {
+        allCases.map { "  \($0.rawValue)  \($0.meaning)" }.joined(separator: "\n")
+    }
+
+    public var meaning: String {
+        switch self {
+        case .done: "every job completed (or is held for the budget); every spec was accepted"
+        case .jobFailed: "a job failed or was left unfinished"
+        case .specRejected: "a spec file was rejected (from the jobs folder: moved to rejected/ with its .errors.txt)"
+        case .locked: "another kling-batch holds the state folder"
+        case .unsafe: "the store or the jobs folder cannot be used safely; the message says what to do"
+        case .falUnreachable: "fal did not answer for give_up_after (default 30m); the jobs wait for the next run"
+        case .usage: "a usage error"
+        }
     }
 }

@@ -30,6 +30,9 @@ public struct RunnerConfiguration: Sendable {
     public var concurrencyRecovery: Duration = .seconds(30)
     /// Submits in a row that cannot reach fal before `run --once` stops and says so.
     public var unreachableLimit = 8
+    /// `run --once`: how long fal may go unanswering (connection errors, 5xx) before the run gives up and leaves
+    /// its jobs for the next one; zero: never.
+    public var giveUpAfter: Duration = .seconds(30 * 60)
     /// Price per second of video for cost estimates.
     public var pricePerSecond = USD.klingO1PerSecond
     public var submitOptions = SubmitOptions()

@@ -35,6 +35,8 @@ public final class RunnerEnvironment: Sendable {
         layout = OutputLayout(root: configuration.outputDirectory)
         doorbell = Doorbell()
         gate = SubmissionGate(limit: configuration.concurrency, recoveryInterval: configuration.concurrencyRecovery.seconds, doorbell: doorbell)
+        // An outage of fal starts a give-up clock (run --once); the dispatcher must wake to set it.
+        client.contact.whenOutageStarts { [doorbell] in doorbell.ring() }
         uploads = UploadCoordinator(
             store: store, client: client, permits: AsyncSemaphore(permits: configuration.uploadConcurrency), reuse: configuration.uploadReuse,
             origin: client.endpoints.storageOrigin)

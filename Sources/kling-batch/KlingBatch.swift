@@ -24,7 +24,8 @@ struct KlingBatch: AsyncParsableCommand {
 
             Exit codes: 0 done; 1 a job did not complete, or a spec was invalid; 3 another kling-batch holds the \
             state folder; 4 the store or the drop folder cannot be used safely (deleted, replaced, damaged, a \
-            symlink where a folder must be), see the message; 64 a usage error.
+            symlink where a folder must be), see the message; 64 a usage error. `run --once` also exits 2 when a \
+            spec was rejected and 5 when fal did not answer for give_up_after (see `kling-batch run --help`).
 
             Shell completions: kling-batch --generate-completion-script bash|zsh|fish
             """,
@@ -36,9 +37,9 @@ struct KlingBatch: AsyncParsableCommand {
     )
 
     /// Exit code 3: another runner holds the state folder.
-    static let lockHeld: Int32 = 3
+    static let lockHeld = RunExit.locked.rawValue
     /// Exit code 4: the store or the drop folder cannot be used safely; the message says why and what to do.
-    static let unsafeState: Int32 = 4
+    static let unsafeState = RunExit.unsafe.rawValue
 
     /// ArgumentParser's own `main`, with the errors that have an exit code of their own printed plainly.
     static func main() async {

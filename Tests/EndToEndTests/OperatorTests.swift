@@ -155,14 +155,14 @@ struct OperatorTests {
         }
     }
 
-    @Test("a job cancelled while IN_QUEUE at fal ends cancelled, fal saw the cancel, and nothing is downloaded")
+    @Test("a job cancelled while IN_QUEUE at fal ends cancelled, fal saw the cancel, and nothing is downloaded; cancel finds the daemon's --fal-url in the store, not in a flag repeated by hand")
     func cancel() async throws {
         try await withSetup("cancel", emulator: ["--hold", "--run-seconds", "0.1"]) { setup in
             let daemon = try daemon(setup)
             await daemon.waitForStderr("watching ")
             try dropBatch(setup, name: "held", jobs: 2)
             await daemon.waitForStderr("submitted (attempt", count: 2)
-            let cancelled = try await command(setup, ["cancel", "held/shot-0"], fal: true)
+            let cancelled = try await command(setup, ["cancel", "held/shot-0"])  // no --fal-url: the store says where its runner sends
             #expect(cancelled.status == 0, "\(cancelled.err)")
             #expect(cancelled.out.contains("cancelled held/shot-0: fal cancelled request"), "\(cancelled.out)")
 
@@ -171,9 +171,9 @@ struct OperatorTests {
             _ = try await HTTPClient.shared.execute(release, timeout: .seconds(10))
             await daemon.waitForStderr("completed:", count: 1)
 
-            let late = try await command(setup, ["cancel", "held/shot-1"], fal: true)
+            let late = try await command(setup, ["cancel", "held/shot-1"])
             #expect(late.status != 0 && late.err.contains("held/shot-1: not cancelled, already completed"), "\(late.err)")
-            let again = try await command(setup, ["cancel", "held/shot-0"], fal: true)
+            let again = try await command(setup, ["cancel", "held/shot-0"])
             #expect(again.status != 0 && again.err.contains("already cancelled"), "\(again.err)")
 
             let shown = try await json(setup, ["show", "held/shot-0"])

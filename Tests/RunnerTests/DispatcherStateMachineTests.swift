@@ -88,7 +88,7 @@ struct DispatcherStateMachineTests {
         #expect(machine.claimed([], nextDue: nil, budgetFreesAt: nil, gate: gate()) == [.checkDone])
         #expect(machine.doneChecked(unfinished: 0, nextDue: nil, gate: gate()) == [.finish(reason: nil)])
         #expect(machine.doneChecked(unfinished: 2, nextDue: nil, gate: gate(allowed: false, keyPaused: "refused")) == [.finish(reason: "submission is paused: refused")])
-        #expect(machine.doneChecked(unfinished: 2, nextDue: nil, gate: gate(streak: 3)) == [.finish(reason: "fal cannot be reached (3 submits in a row failed to connect)")])
+        #expect(machine.doneChecked(unfinished: 2, nextDue: nil, gate: gate(streak: 3)) == [.finish(reason: "fal cannot be reached (3 submits in a row failed to connect)", unreachable: true)])
         // Jobs not due yet: wait for the first; a local pause (a full disk) is waited out, never a reason to stop.
         let due = now.addingTimeInterval(20)
         #expect(machine.doneChecked(unfinished: 2, nextDue: due, gate: gate()) == [.wait(until: due)])
@@ -108,5 +108,37 @@ struct DispatcherStateMachineTests {
         #expect(machine.woken(gate(limit: 4)) == [])
         #expect(machine.driveEnded(1, .stopped) == [])
         #expect(machine.atFal == 0 && machine.executors.isEmpty)
+    }
+
+    @Test("an untilDone run gives up once fal has not answered for give_up_after, jobs in hand or not; a daemon never does")
+    func givesUpOnFal() {
+        var retry = RetryPolicy()
+        retry.base = .seconds(2)
+        var once = Machine(mode: .untilDone, retry: retry, unreachableLimit: 8, giveUpAfter: .seconds(1800))
+        _ = once.started(resumable: [job(1), job(2)])
+        let since = now.addingTimeInterval(-600)
+        func outage(at time: Date) -> Machine.Gate {
+            var silent = self.gate(limit: 2)
+            silent.unreachableSince = since
+            silent.now = time
+            return silent
+        }
+        // Every slot taken and fal silent: it sleeps until the moment it would give up, and no longer.
+        #expect(once.woken(outage(at: now)) == [.wait(until: since.addingTimeInterval(1800))])
+        // At that moment it stops, with its two jobs still in hand: they are left for the next run.
+        let reason = "fal has not answered for 1800 s (give_up_after); the jobs are left for the next run"
+        #expect(once.woken(outage(at: since.addingTimeInterval(1800))) == [.finish(reason: reason, unreachable: true)])
+        #expect(once.stopping)
+        #expect(once.driveEnded(1, .stopped) == [] && once.driveEnded(2, .stopped) == [])
+        // An answer from fal ends the outage: no deadline, no give-up.
+        var answered = Machine(mode: .untilDone, retry: retry, unreachableLimit: 8, giveUpAfter: .seconds(1800))
+        _ = answered.started(resumable: [job(1), job(2)])
+        var reached = self.gate(limit: 2)
+        reached.now = now.addingTimeInterval(7200)
+        #expect(answered.woken(reached) == [.wait(until: nil)])
+        // The daemon keeps trying however long fal is silent.
+        var daemon = Machine(mode: .continuous, retry: retry, unreachableLimit: 8, giveUpAfter: .seconds(1800))
+        _ = daemon.started(resumable: [job(1), job(2)])
+        #expect(daemon.woken(outage(at: now.addingTimeInterval(7200))) == [.wait(until: nil)])
     }
 }

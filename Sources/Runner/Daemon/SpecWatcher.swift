@@ -106,7 +106,7 @@ public final class SpecWatcher: Service, Sendable {
                 }
             }
             if rescanNow {
-                for name in scan(folder) where pending[name] == nil {
+                for name in DropFolderIntake.names(in: folder) where pending[name] == nil {
                     guard let seen = observe(name, at: now) else { continue }
                     // A file untouched for the settle time already (there at startup, or missed by inotify) is read now.
                     if Date().timeIntervalSince(seen.modified) >= settings.settle.seconds { due.append(name) } else { pending[name] = seen }
@@ -136,11 +136,6 @@ public final class SpecWatcher: Service, Sendable {
         }
     }
 
-    /// The spec files directly in the folder now.
-    private func scan(_ folder: DropFolder) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder.root)) ?? []).filter(SpecFiles.isSpecFile).sorted()
-    }
-
     /// Size and mtime of a regular file or a symlink in the folder (not following a link: a link is judged, not
     /// read, when it is taken); nil when it is gone or something else.
     private func observe(_ name: String, at instant: ContinuousClock.Instant) -> Observation? {
@@ -150,84 +145,9 @@ public final class SpecWatcher: Service, Sendable {
         return Observation(size: Int64(info.st_size), modified: modified, stableSince: instant)
     }
 
-    /// Files accepted per store transaction: large enough that a folder of thousands of files is not one commit
-    /// each, small enough that the first jobs reach the dispatcher without waiting for the whole folder.
-    static let chunkSize = 64
-
-    /// Validates, accepts and archives files; a store failure leaves them in place for the next rescan.
+    /// Validates, accepts and archives files, and rings the dispatcher when jobs came.
     private func take(_ names: [String], from folder: DropFolder) async {
-        var start = 0
-        while start < names.count {
-            let end = min(names.count, start + Self.chunkSize)
-            await take(chunk: names[start..<end], from: folder)
-            start = end
-        }
-    }
-
-    private func take(chunk names: ArraySlice<String>, from folder: DropFolder) async {
-        var valid: [(name: String, path: String, report: SpecReport, sha256: String)] = []
-        for name in names {
-            let path = folder.root + "/" + name
-            let report: SpecReport
-            switch folder.read(name) {
-            case .contents(let bytes):
-                report = ingestor.validator.validate(contents: bytes, path: path)
-            case .refused(let message):
-                // Refused unread: the target's content must reach neither the errors file nor the log.
-                settle(name, at: path, .rejected(.refused(file: path, message: message)), in: folder)
-                continue
-            case .gone:
-                continue
-            }
-            if report.isValid, let sha256 = report.sha256 {
-                valid.append((name, path, report, sha256))
-            } else {
-                settle(name, at: path, .rejected(report), in: folder)
-            }
-        }
-        let outcomes: [BatchIngestor.Outcome]
-        do {
-            outcomes = try await ingestor.acceptAll(valid.map { ($0.report, $0.sha256) })
-        } catch {
-            for file in valid {
-                environment.logger.error("cannot take \(file.name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")
-            }
-            return
-        }
-        var acceptedAny = false
-        for (file, outcome) in zip(valid, outcomes) {
-            if case .accepted = outcome { acceptedAny = true }
-            settle(file.name, at: file.path, outcome, in: folder)
-        }
-        if acceptedAny { environment.doorbell.ring() }
-    }
-
-    /// Moves a file to where its outcome says and logs why; a failed move leaves it for the next rescan, where an
-    /// accepted file is recognised as such and only moved.
-    private func settle(_ name: String, at path: String, _ outcome: BatchIngestor.Outcome, in folder: DropFolder) {
-        let logger = environment.logger
-        do {
-            switch outcome {
-            case .accepted(let batch, let jobs, let warnings):
-                for warning in warnings { logger.warning("\(warning)") }
-                let moved = try folder.archiveAccepted(name)
-                logger.notice("accepted \(name) as batch \(batch.name) (\(jobs.count) job\(jobs.count == 1 ? "" : "s")); moved to \(moved)")
-            case .duplicate(let existing) where existing.sourcePath == path && (observe(name, at: .now)?.modified ?? .distantFuture) <= existing.acceptedAt:
-                // This very file was accepted, then the process stopped before moving it: finish the move.
-                let moved = try folder.archiveAccepted(name)
-                logger.notice("\(name) was accepted as batch \(existing.name) before a restart; moved to \(moved)")
-            case .duplicate(let existing):
-                let reason = "\(name): the same content was already accepted as batch \(existing.name) (from \(existing.sourcePath)); not running it again. "
-                    + "To run it again: kling-batch rerun <this file>"
-                let moved = try folder.archiveRejected(name, reasons: [reason])
-                logger.notice("duplicate: \(name) has the same content as batch \(existing.name); not run again; moved to \(moved)")
-            case .rejected(let report):
-                let moved = try folder.archiveRejected(name, reasons: DropFolder.reasons(for: report))
-                for diagnostic in report.diagnostics { logger.error("\(diagnostic)") }
-                logger.error("rejected \(name): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s"); moved to \(moved) with \((moved as NSString).lastPathComponent).errors.txt")
-            }
-        } catch {
-            logger.error("cannot move \(name) now (\(error)); it stays in \(folder.root) and is tried again at the next rescan")
-        }
+        let taken = await DropFolderIntake(ingestor: ingestor, logger: environment.logger).take(names, from: folder)
+        if taken.contains(where: \.accepted) { environment.doorbell.ring() }
     }
 }

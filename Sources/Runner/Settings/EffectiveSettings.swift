@@ -11,6 +11,8 @@ public struct EffectiveSettings: Sendable {
     /// Whether the state folder is the default one (no flag, variable, config key or `$STATE_DIRECTORY` chose it).
     public var stateDirectoryIsDefault: Bool
     public var endpoints: FalEndpoints
+    /// Whether a flag, the environment or the config file chose the fal URL (else the store's runner may).
+    public var falURLGiven = false
     public var keyFile: String?
     /// Where `/metrics` and `/healthz` listen; nil: not served.
     public var httpAddress: (host: String, port: Int)?
@@ -28,6 +30,7 @@ public struct EffectiveSettings: Sendable {
         if let value = read.text(.falURL) {
             guard let url = FalEndpoints.parseBaseURL(value.text) else { throw ConfigurationError("\(value.origin) must be an http(s) URL, got '\(value.text)'") }
             endpoints = FalEndpoints(baseURL: url)
+            falURLGiven = true
         } else {
             endpoints = .production
         }
@@ -65,6 +68,7 @@ public struct EffectiveSettings: Sendable {
         runner.rescanInterval = try read.duration(.rescanInterval, within: .milliseconds(100)...(.seconds(86_400)))
         runner.localRecheck = try read.duration(.localRecheck, within: .milliseconds(10)...(.seconds(30)))
         runner.minimumFreeStateBytes = try read.bytes(.minFreeSpace)
+        runner.giveUpAfter = try read.duration(.giveUpAfter)
         runner.pricePerSecond = try read.dollars(.pricePerSecond) ?? .klingO1PerSecond
         runner.budget = SpendLimits(perDay: try read.dollars(.maxSpendPerDay), perBatch: try read.dollars(.maxSpendPerBatch))
         return runner

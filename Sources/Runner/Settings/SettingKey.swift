@@ -23,6 +23,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case rescanInterval = "rescan_interval"
     case minFreeSpace = "min_free_space"
     case localRecheck = "local_recheck"
+    case giveUpAfter = "give_up_after"
     case maxSpendPerDay = "max_spend_per_day"
     case maxSpendPerBatch = "max_spend_per_batch"
     case pricePerSecond = "price_per_second"
@@ -63,6 +64,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .rescanInterval: "30s"
         case .minFreeSpace: "64MB"
         case .localRecheck: "10s"
+        case .giveUpAfter: "30m"
         case .pricePerSecond: "0.112"
         case .logLevel: "info"
         }
@@ -99,6 +101,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .rescanInterval: "full rescan of the jobs folder, besides inotify"
         case .minFreeSpace: "free space the state folder must keep; below it nothing new is submitted (e.g. 64MB, 1GB; 0: no floor)"
         case .localRecheck: "while a full or read-only disk has paused the runner, how often it checks again (at most 30s)"
+        case .giveUpAfter: "run --once: how long fal may stay unreachable before the run exits (code 5) and leaves its jobs for the next run (0: never)"
         case .maxSpendPerDay: "dollars that may be committed per day (UTC); jobs beyond it wait as held"
         case .maxSpendPerBatch: "dollars that may be committed per batch; jobs beyond it wait as held"
         case .pricePerSecond: "dollars per second of video, for estimates and the budget"

@@ -29,9 +29,6 @@ struct DaemonCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("How long a written file must keep its size and mtime before it is read (default 2s).", valueName: "duration"))
-    var settle: String?
-
     @Option(name: .customLong("rescan-interval"), help: ArgumentHelp("Full rescan of the jobs folder besides inotify (default 30s).", valueName: "duration"))
     var rescanInterval: String?
 
@@ -46,7 +43,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     var flags: [SettingKey: String] {
         fal.flags.merging(output.flags) { $1 }.merging(runner.flags) { $1 }
-            .merging([.settle: settle, .rescanInterval: rescanInterval, .http: http, .pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 }
+            .merging([.rescanInterval: rescanInterval, .http: http, .pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 }
     }
 
     func validate() throws {

@@ -45,9 +45,16 @@ struct StoreOptions: ParsableArguments {
 
     /// The store, which must exist already: a typo in --state-dir should not look like an empty store, and a store
     /// that vanished must not be replaced by an empty one.
+    ///
+    /// When nothing chose a fal URL, the one the store's runner sends to is used (an emulator, a `--simulate`
+    /// daemon's), so `cancel` and `retry` reach the fal that holds the requests without `--fal-url` repeated.
     func openStore(_ extra: [SettingKey: String] = [:]) throws -> (JobStore, EffectiveSettings) {
-        let settings = try settings(extra)
-        return (try JobStore.open(directory: settings.runner.stateDirectory, purpose: simulate ? .simulated : nil, mode: .existing), settings)
+        var settings = try settings(extra)
+        let store = try JobStore.open(directory: settings.runner.stateDirectory, purpose: simulate ? .simulated : nil, mode: .existing)
+        if !settings.falURLGiven, let base = try store.falBase(), let url = FalEndpoints.parseBaseURL(base) {
+            settings.endpoints = FalEndpoints(baseURL: url)
+        }
+        return (store, settings)
     }
 }
 
@@ -84,6 +91,9 @@ struct RunnerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The jobs folder (default ./jobs).", valueName: "dir"))
     var jobs: String?
 
+    @Option(help: ArgumentHelp("How long a file written into the jobs folder must keep its size and mtime before it is read (default 2s).", valueName: "duration"))
+    var settle: String?
+
     @Option(help: "Requests at fal at once (default 4).")
     var concurrency: Int?
 
@@ -114,6 +124,9 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .customLong("local-recheck"), help: ArgumentHelp("While a full or read-only disk has paused the runner, how often it checks again (default 10s, at most 30s).", valueName: "duration"))
     var localRecheck: String?
 
+    @Option(name: .customLong("give-up-after"), help: ArgumentHelp("run --once: how long fal may stay unreachable before the run exits with code 5, its jobs left for the next run (default 30m; 0: never).", valueName: "duration"))
+    var giveUpAfter: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
 
@@ -122,10 +135,10 @@ struct RunnerOptions: ParsableArguments {
 
     var flags: [SettingKey: String] {
         let values: [SettingKey: String?] = [
-            .jobs: jobs, .concurrency: concurrency.map(String.init), .uploads: uploads.map(String.init), .downloads: downloads.map(String.init),
+            .jobs: jobs, .settle: settle, .concurrency: concurrency.map(String.init), .uploads: uploads.map(String.init), .downloads: downloads.map(String.init),
             .maxAttempts: maxAttempts.map(String.init), .maxSpendPerDay: maxSpendPerDay, .maxSpendPerBatch: maxSpendPerBatch,
             .reconcileGrace: reconcileGrace, .reconcileInterval: reconcileInterval, .minFreeSpace: minFreeSpace, .localRecheck: localRecheck,
-            .logLevel: logLevel, .logFormat: logFormat,
+            .giveUpAfter: giveUpAfter, .logLevel: logLevel, .logFormat: logFormat,
         ]
         return values.compactMapValues { $0 }
     }
