@@ -61,4 +61,28 @@ struct SimulateTests {
         #expect(simOnReal.stderr.contains("holds real jobs"), "\(simOnReal.stderr)")
         await emulator.stop()
     }
+
+    @Test("daemon --simulate runs dropped specs against its own emulator with no key; cancel --simulate reaches that emulator through the store, no flag repeated")
+    func daemonSimulate() async throws {
+        let folder = try TemporaryDirectory("simulate-daemon")
+        defer { folder.remove() }
+        var environment = Processes.environment()
+        environment.removeValue(forKey: "FAL_KEY")
+        let common = ["--state-dir", folder.path + "/state"]
+        let daemon = try ChildProcess("kling-batch", [
+            "daemon", "--simulate", "--jobs", folder.path + "/jobs", "--out", folder.path + "/out", "--settle", "100ms",
+        ] + common, environment: environment)
+        await daemon.waitForStderr("watching ")
+        try Processes.drop(2, into: folder, prefix: "sim")
+        await daemon.waitForStderr("completed:", count: 2)
+        try Processes.expectOutputs(folder.path + "/out", count: 2)
+        let status = try await Processes.command(["status", "--simulate"] + common, environment: environment)
+        #expect(status.status == 0 && status.out.contains("completed 2"), "\(status)")
+        // The daemon's emulator lives in its process, on a port chosen at start: only the store knows it.
+        let cancel = try await Processes.command(["cancel", "--simulate", "sim-0/sim-0"] + common, environment: environment)
+        #expect(cancel.err.contains("already completed"), "cancel reached no fal: \(cancel)")
+        #expect(!cancel.err.contains("no fal key"), "\(cancel)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit() == 0)
+    }
 }
