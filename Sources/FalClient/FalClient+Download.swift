@@ -72,9 +72,12 @@ extension FalClient {
                 response = try await http.execute(request, timeout: .init(timeouts.downloadHead))
             } catch {
                 if Task.isCancelled { throw CancellationError() }
+                contact.missed()
                 throw FalError(kind: .transport(Self.describeTransport(error)), operation: .download, url: target.absoluteString)
             }
             let status = Int(response.status.code)
+            // A video being served is fal answering: a run that is downloading is not stuck.
+            if status >= 500 { contact.missed() } else { contact.reached() }
             if (300..<400).contains(status), let location = response.headers.first(name: "location"),
                 let next = URL(string: location, relativeTo: target)?.absoluteURL
             {

@@ -32,11 +32,13 @@ extension FalClient {
             // read the whole body, and a retry would be a second, billed request.
             // Cancellation is no proof either: the body can be on the wire before the client hears that it was sent.
             let description = Self.describeTransport(error)
+            if !Task.isCancelled { contact.missed() }
             if Self.neverConnected(error) {
                 throw FalError(kind: .transport(description + " (the request was not sent)"), operation: .submit, url: url.absoluteString)
             }
             throw FalError(kind: .submitOutcomeUnknown(Task.isCancelled ? "cancelled while sending" : description), operation: .submit, url: url.absoluteString)
         }
+        if answer.status >= 500 { contact.missed() } else { contact.reached() }
         return try receipt(from: answer, endpoint: endpoint, url: url)
     }
 

@@ -4,7 +4,9 @@ import JobStore
 import KlingCore
 
 extension JobExecutor {
-    /// submit_unknown: looks for the request in fal's listing; adopts it, or after the grace period submits again.
+    /// submit_unknown: looks for the request in fal's listing; adopts it, or after the grace period submits again,
+    /// but only once a look made after the grace period read the listing and did not find it: a listing that
+    /// cannot be read proves nothing, and the job waits in submit_unknown rather than risk a second payment.
     func reconcile(_ job: JobRecord) async throws -> JobRecord? {
         guard let text = job.submittedInput, let input = try? JSONValue.parse(text), let endpoint = FalEndpointID(job.endpoint) else {
             return try await fail(job, StoredError(reason: "spec", message: "the job has no recorded input to look for"))
@@ -14,6 +16,8 @@ extension JobExecutor {
         let since = started.addingTimeInterval(-120)
         let store = self.store
         while !Task.isCancelled {
+            let lookStarted = Date()
+            var looked = false
             do {
                 if let found = try await environment.finder.find(endpoint: endpoint, input: input, since: since, isKnown: { try await store.isKnownRequestID($0) }) {
                     let handle = FalRequestHandle(requestID: found.requestID, endpoint: endpoint, queueBase: environment.client.endpoints.queue)
@@ -26,16 +30,18 @@ extension JobExecutor {
                     logger.notice("found the lost submit in fal's listing; adopted it instead of paying again", metadata: metadata(adopted))
                     return adopted
                 }
+                looked = true
             } catch let error as FalError {
                 if error.disposition == .pauseSubmissions { await environment.gate.pause(error.description) }
                 logger.warning("cannot read fal's request listing yet: \(error)", metadata: metadata(job))
             }
             let grace = configuration.reconcileGrace
-            if Date().timeIntervalSince(started) >= grace.seconds {
+            if looked && lookStarted.timeIntervalSince(started) >= grace.seconds {
                 return try await giveUp(job, grace: grace)
             }
             let remaining = grace.seconds - Date().timeIntervalSince(started)
-            guard await pause(min(configuration.reconcileInterval, .milliseconds(Int64(max(0.05, remaining) * 1000)))) else { break }
+            let wait = remaining > 0 ? min(configuration.reconcileInterval, .milliseconds(Int64(max(0.05, remaining) * 1000))) : configuration.reconcileInterval
+            guard await pause(wait) else { break }
         }
         throw CancellationError()
     }

@@ -64,7 +64,11 @@ public enum RunOnce {
         var accepted = Set<Int64>()
         for taken in await DropFolderIntake(ingestor: ingestor, logger: logger).take(names, from: folder) {
             let path = root + "/" + taken.name
-            switch taken.outcome {
+            guard let outcome = taken.outcome else {
+                report.notTaken.append("\(path): \(taken.storeError ?? "the store refused it")")
+                continue
+            }
+            switch outcome {
             case .accepted(let batch, let jobs, _):
                 accepted.formUnion(jobs.map(\.id))
                 report.accepted.append(.init(file: path, batch: batch.name, jobs: jobs.count))

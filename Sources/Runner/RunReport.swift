@@ -17,8 +17,10 @@ public struct RunReport: Sendable {
     public var rejected: [SpecReport] = []
     /// Where the drop folder's rejected files went, by the path they were read from.
     public var movedAside: [String: String] = [:]
-    /// Drop-folder files left for the next run: still being written, or the store or the move failed.
+    /// Drop-folder files left for the next run: still being written, or the move failed.
     public var leftInPlace: [String] = []
+    /// Drop-folder files the store could not take (a full disk, say): left in place, and an error to report.
+    public var notTaken: [String] = []
     /// Every job this run worked on, as it ended.
     public var jobs: [JobRecord] = []
     public var batchNames: [Int64: String] = [:]
@@ -43,7 +45,7 @@ public struct RunReport: Sendable {
     /// left unfinished), a spec rejected; else done. Jobs held for the budget wait for it and are not a failure.
     public var exit: RunExit {
         if gaveUpOnFal { return .falUnreachable }
-        if abortReason != nil || !failed.isEmpty || jobs.contains(where: { !$0.state.isTerminal && $0.state != .held }) { return .jobFailed }
+        if abortReason != nil || !failed.isEmpty || !notTaken.isEmpty || jobs.contains(where: { !$0.state.isTerminal && $0.state != .held }) { return .jobFailed }
         if !rejected.isEmpty { return .specRejected }
         return .done
     }
@@ -51,8 +53,6 @@ public struct RunReport: Sendable {
     /// Whether there is anything to tell: `--quiet` prints the summary only then (cron mails only then).
     public var isNews: Bool { exit != .done }
 
-    /// Whether the run had anything to do at all.
-    public var isEmpty: Bool { jobs.isEmpty && accepted.isEmpty && duplicates.isEmpty && rejected.isEmpty && leftInPlace.isEmpty }
 
     /// The summary printed at the end of a run.
     public var summary: String {
@@ -73,6 +73,7 @@ public struct RunReport: Sendable {
             lines.append("  rejected \(report.file): \(report.errors.count) problem\(report.errors.count == 1 ? "" : "s")\(moved)")
         }
         for file in leftInPlace { lines.append("  left in place for the next run: \(file)") }
+        for file in notTaken { lines.append("  not taken, left in place for the next run: \(file)") }
         for (origin, ids) in foreign.sorted(by: { $0.key < $1.key }) {
             lines.append("  left untouched: \(ids.count) job\(ids.count == 1 ? "" : "s") whose request went to \(origin) (run against it with --fal-url \(origin), "
                 + "or `kling-batch store abandon \(origin)`)")
@@ -107,7 +108,7 @@ public enum RunExit: Int32, Sendable, CaseIterable {
     public var meaning: String {
         switch self {
         case .done: "every job completed (or is held for the budget); every spec was accepted"
-        case .jobFailed: "a job failed or was left unfinished"
+        case .jobFailed: "a job failed or was left unfinished, or the store could not take a spec file"
         case .specRejected: "a spec file was rejected (from the jobs folder: moved to rejected/ with its .errors.txt)"
         case .locked: "another kling-batch holds the state folder"
         case .unsafe: "the store or the jobs folder cannot be used safely; the message says what to do"

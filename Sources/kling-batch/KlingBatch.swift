@@ -61,7 +61,7 @@ struct KlingBatch: AsyncParsableCommand {
 
     static func exitCode(for error: any Error) -> Int32? {
         switch error {
-        case is StateLock.Held: return lockHeld
+        case is StateLock.Held, is DropFolderBusy: return lockHeld
         case is StoreLost, is DropFolderError: return unsafeState
         case let store as StoreError:
             switch store {

@@ -135,4 +135,20 @@ struct CronTests {
             #expect(counters.submitCalls == 1 && counters.requestsCreated == 1)
         }
     }
+
+    @Test("one taker per drop folder: a run --once on a daemon's jobs folder, even with another store (--simulate), exits 3 and moves nothing; --simulate never takes the configured folder unasked")
+    func oneTakerPerFolder() async throws {
+        try await withSetup("cron-lock") { setup in
+            let daemon = try Processes.daemon(setup.emulator, folder: setup.folder)
+            await daemon.waitForStderr("watching ")
+            let other = setup.folder.path + "/other-state"
+            let busy = try await Processes.command(["run", "--once", "--simulate", "--jobs", setup.jobs, "--state-dir", other, "--settle", "0s"])
+            #expect(busy.status == 3, "\(busy)")
+            #expect(busy.err.contains("another kling-batch is taking files from \(setup.jobs)"), "\(busy.err)")
+            let unasked = try await Processes.command(["run", "--once", "--simulate", "--state-dir", other])
+            #expect(unasked.status == 64 && unasked.err.contains("would take the real jobs folder"), "\(unasked)")
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit() == 0)
+        }
+    }
 }

@@ -116,6 +116,25 @@ struct RunnerScenarioTests {
         #expect(scenario.counters.requestsCreated == 1)
     }
 
+    @Test("a lost submit is never sent again while fal's listing cannot be read, even past the grace period; once it can, the request is found and adopted")
+    func unreadableListing() async throws {
+        // The answer to the only submit is lost (the request exists at fal), and the listing answers 503 to the
+        // first 12 reads: 1.8 s of looks at 150 ms, past the 1 s grace. Not finding it proves nothing then.
+        let scenario = try await runScenario(emulator: { knobs in
+            knobs.faults = [
+                FaultRule(kind: .dropSubmitAnswer, probability: 1, routes: [.submit], limit: 1),
+                FaultRule(kind: .serverError503, probability: 1, routes: [.listRequests], limit: 12),
+            ]
+        }, runner: { $0.reconcileGrace = .seconds(1) }) { try SpecWriter.writeJobs(count: 1, in: $0, sharedImages: 0) }
+        defer { scenario.folder.remove() }
+        #expect(scenario.report.succeeded, "\(scenario.report.summary)")
+        #expect(scenario.counters.faults(.serverError503) == 12)
+        #expect(scenario.counters.submitCalls == 1 && scenario.counters.requestsCreated == 1 && scenario.counters.duplicateSubmissions == 0)
+        let job = try #require(scenario.report.jobs.first)
+        #expect(!job.possibleDuplicate)
+        #expect(try scenario.store.attempts(of: job.id).map(\.outcome) == [.succeeded])
+    }
+
     @Test("the key's concurrency limit is respected: the runner backs off instead of hammering, and never exceeds its own limit")
     func perKeyLimit() async throws {
         let scenario = try await runScenario(emulator: { knobs in

@@ -46,6 +46,27 @@ struct SettingsTests {
         #expect(try read.dollars(.maxSpendPerBatch) == nil, "an optional amount left unset is no amount")
     }
 
+    @Test("a fal URL learnt from the store is taken only for a loopback emulator, only when nothing chose one, and never with the real key")
+    func storedEmulator() throws {
+        let environment = ["FAL_KEY": "real-key-id:real-secret", "HOME": "/tmp"]
+        var settings = try EffectiveSettings(ConfigurationLayers(), processEnvironment: environment)
+        let remote = settings.useStoredEmulator("https://evil.example.com")
+        #expect(!remote, "a store file must not steer the key to another host")
+        #expect(settings.endpoints == .production)
+        #expect(try settings.resolveKey(environment: environment).source != "default for the store's local emulator")
+        let local = settings.useStoredEmulator("http://127.0.0.1:45678")
+        #expect(local)
+        #expect(settings.endpoints.queue.absoluteString == "http://127.0.0.1:45678")
+        let key = try settings.resolveKey(environment: environment)
+        #expect(key.source == "default for the store's local emulator", "the real key went to a URL nobody chose: \(key.source)")
+
+        let chosen = try ConfigurationLayers.load(flags: [.falURL: "http://127.0.0.1:9"], explicitFile: nil, processEnvironment: environment)
+        var flagged = try EffectiveSettings(chosen, processEnvironment: environment)
+        let overridden = flagged.useStoredEmulator("http://127.0.0.1:45678")
+        #expect(!overridden, "--fal-url given by hand wins")
+        #expect(flagged.endpoints.queue.absoluteString == "http://127.0.0.1:9")
+    }
+
     @Test("bad settings are refused naming where they came from")
     func errors() throws {
         let folder = try TemporaryDirectory("settings-bad")

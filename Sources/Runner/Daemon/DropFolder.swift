@@ -27,6 +27,12 @@ public final class DropFolder: Sendable {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { throw DropFolderError(path: root, problem: "cannot be opened: \(String(cString: strerror(errno)))") }
+        // One taker at a time, whatever state folder each uses (a --simulate run, another store): the lock is on
+        // the folder itself, held while this object lives, and released by the kernel if the process dies.
+        guard flock(rootFD, LOCK_EX | LOCK_NB) == 0 else {
+            close(rootFD)
+            throw DropFolderBusy(path: root)
+        }
         do {
             acceptedFD = try Self.openFolder("accepted", in: rootFD, path: root + "/accepted")
         } catch {
@@ -156,6 +162,14 @@ public final class DropFolder: Sendable {
             unlinkat(folder, temporary, 0)
             throw failure
         }
+    }
+}
+
+/// Another process (a daemon, a `run --once`) is taking files from the drop folder now.
+public struct DropFolderBusy: Error, CustomStringConvertible {
+    public let path: String
+    public var description: String {
+        "another kling-batch is taking files from \(path) now (a daemon, or a run --once); run this again once it is done"
     }
 }
 

@@ -13,15 +13,16 @@ struct DropFolderIntake: Sendable {
     let ingestor: BatchIngestor
     let logger: Logger
 
-    /// What became of one file; `movedTo` is nil when it stays in the folder for the next look (the store or the
-    /// move failed).
+    /// What became of one file; `movedTo` is nil when it stays in the folder for the next look (the move
+    /// failed), and `outcome` too when the store could not take it (`storeError` says why).
     struct Taken: Sendable {
         var name: String
-        var outcome: BatchIngestor.Outcome
+        var outcome: BatchIngestor.Outcome?
         var movedTo: String?
+        var storeError: String?
 
         var accepted: Bool {
-            if case .accepted = outcome { return true }
+            if case .accepted? = outcome { return true }
             return false
         }
     }
@@ -70,6 +71,7 @@ struct DropFolderIntake: Sendable {
         } catch {
             for file in valid {
                 logger.error("cannot take \(file.name) now (\(error)); it stays in \(folder.root) and is tried again at the next look")
+                taken.append(Taken(name: file.name, outcome: nil, movedTo: nil, storeError: "\(error)"))
             }
             return taken
         }

@@ -13,6 +13,20 @@ public struct EffectiveSettings: Sendable {
     public var endpoints: FalEndpoints
     /// Whether a flag, the environment or the config file chose the fal URL (else the store's runner may).
     public var falURLGiven = false
+    /// Whether the fal URL is a local emulator's that the store's runner recorded (`useStoredEmulator`).
+    public private(set) var emulatorFromStore = false
+
+    /// Points operator commands at the emulator the store's runner sends to (`--fal-url`, `--simulate`), when
+    /// nothing else chose a fal URL. Only a loopback URL is taken, and only with the emulator's own key: a store
+    /// file can be copied or edited, and must never steer the real key anywhere. Returns whether it was taken.
+    @discardableResult
+    public mutating func useStoredEmulator(_ recorded: String?) -> Bool {
+        guard !falURLGiven, let recorded, let url = FalEndpoints.parseBaseURL(recorded),
+              let host = url.host, ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) else { return false }
+        endpoints = FalEndpoints(baseURL: url)
+        emulatorFromStore = true
+        return true
+    }
     public var keyFile: String?
     /// Where `/metrics` and `/healthz` listen; nil: not served.
     public var httpAddress: (host: String, port: Int)?
@@ -120,6 +134,8 @@ public enum DurationText {
 extension EffectiveSettings {
     /// The key: the key file, FAL_KEY, FAL_KEY_ID+FAL_KEY_SECRET, then the systemd credential. A local emulator needs none.
     public func resolveKey(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FalKey {
+        // A URL learnt from the store, not chosen by the operator, never gets a real key (see `useStoredEmulator`).
+        if emulatorFromStore { return FalKey("local-emulator", source: "default for the store's local emulator")! }
         if let keyFile { return try FalKey.read(file: keyFile) }
         if let key = FalKey.fromEnvironment(environment) { return key }
         if let directory = environment["CREDENTIALS_DIRECTORY"], FileManager.default.fileExists(atPath: directory + "/fal-key") {

@@ -63,6 +63,10 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("run needs --once (it runs until every job is finished); to keep running and watch the jobs folder, use `kling-batch daemon`")
         }
         if store.simulate && fal.falURL != nil { throw ValidationError("--simulate starts its own emulator; do not also give --fal-url") }
+        if store.simulate && paths.isEmpty && runner.jobs == nil {
+            // The configured jobs folder is the real one: a simulated run must not take (and move) real specs by default.
+            throw ValidationError("--simulate with no path would take the real jobs folder; name the spec files or folder, or give --jobs")
+        }
     }
 
     func run() async throws {

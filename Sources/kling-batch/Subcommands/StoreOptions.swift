@@ -46,14 +46,13 @@ struct StoreOptions: ParsableArguments {
     /// The store, which must exist already: a typo in --state-dir should not look like an empty store, and a store
     /// that vanished must not be replaced by an empty one.
     ///
-    /// When nothing chose a fal URL, the one the store's runner sends to is used (an emulator, a `--simulate`
-    /// daemon's), so `cancel` and `retry` reach the fal that holds the requests without `--fal-url` repeated.
+    /// When nothing chose a fal URL and the store's runner sends to a local emulator (`--fal-url`, a `--simulate`
+    /// daemon's), that one is used, so `cancel` reaches the fal that holds the requests without `--fal-url`
+    /// repeated; never with a real key.
     func openStore(_ extra: [SettingKey: String] = [:]) throws -> (JobStore, EffectiveSettings) {
         var settings = try settings(extra)
         let store = try JobStore.open(directory: settings.runner.stateDirectory, purpose: simulate ? .simulated : nil, mode: .existing)
-        if !settings.falURLGiven, let base = try store.falBase(), let url = FalEndpoints.parseBaseURL(base) {
-            settings.endpoints = FalEndpoints(baseURL: url)
-        }
+        settings.useStoredEmulator(try store.falBase())
         return (store, settings)
     }
 }
