@@ -107,12 +107,12 @@ public enum RunExit: Int32, Sendable, CaseIterable {
 
     public var meaning: String {
         switch self {
-        case .done: "every job completed (or is held for the budget); every spec was accepted"
-        case .jobFailed: "a job failed or was left unfinished, or the store could not take a spec file"
-        case .specRejected: "a spec file was rejected (from the jobs folder: moved to rejected/ with its .errors.txt)"
-        case .locked: "another kling-batch holds the state folder"
-        case .unsafe: "the store or the jobs folder cannot be used safely; the message says what to do"
-        case .falUnreachable: "fal did not answer for give_up_after (default 30m); the jobs wait for the next run"
+        case .done: "every job done (held ones wait for the budget); every spec accepted"
+        case .jobFailed: "a job failed or is unfinished, or the store refused a spec file"
+        case .specRejected: "a spec was rejected (from the jobs folder: moved to rejected/)"
+        case .locked: "another kling-batch holds the state folder or the jobs folder"
+        case .unsafe: "the store or the jobs folder is unsafe to use; see the message"
+        case .falUnreachable: "fal did not answer for give_up_after; jobs wait for the next run"
         case .usage: "a usage error"
         }
     }

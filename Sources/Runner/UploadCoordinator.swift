@@ -13,6 +13,9 @@ actor UploadCoordinator {
     /// The storage origin uploads go through: a cached URL from another one is never reused.
     private let origin: String
     private var inFlight: [String: Task<String, any Error>] = [:]
+    /// Uploads fal has that the store could not record yet (a full or read-only state disk), by SHA-256: a job
+    /// waiting for the disk records this one when it tries again, instead of uploading the file again each time.
+    private var unrecorded: [String: (image: UploadedImage, at: Date)] = [:]
 
     init(store: any JobQueue, client: FalClient, permits: AsyncSemaphore, reuse: Duration, origin: String) {
         self.store = store
@@ -27,19 +30,34 @@ actor UploadCoordinator {
         if let cached = try await store.cachedUpload(sha256: image.sha256, origin: origin, notBefore: Date().addingTimeInterval(-reuse.seconds)) {
             return cached
         }
+        if let kept = unrecorded[image.sha256], Date().timeIntervalSince(kept.at) < reuse.seconds {
+            try await store.recordUpload(kept.image)
+            unrecorded[image.sha256] = nil
+            return kept.image.fileURL
+        }
         if let running = inFlight[image.sha256] { return try await running.value }
         let task = Task { [store, client, permits, origin] in
-            try await permits.withPermit {
+            let uploaded = try await permits.withPermit {
                 let data = try Self.read(image)
                 let url = try await client.upload(data, fileName: (image.written as NSString).lastPathComponent, contentType: image.header.format.contentType)
-                try await store.recordUpload(UploadedImage(
-                    sha256: image.sha256, fileURL: url.absoluteString, byteCount: data.count, contentType: image.header.format.contentType, origin: origin))
-                return url.absoluteString
+                return UploadedImage(
+                    sha256: image.sha256, fileURL: url.absoluteString, byteCount: data.count, contentType: image.header.format.contentType, origin: origin)
             }
+            do {
+                try await store.recordUpload(uploaded)
+            } catch {
+                keep(uploaded)
+                throw error
+            }
+            return uploaded.fileURL
         }
         inFlight[image.sha256] = task
         defer { inFlight[image.sha256] = nil }
         return try await task.value
+    }
+
+    private func keep(_ uploaded: UploadedImage) {
+        unrecorded[uploaded.sha256] = (uploaded, Date())
     }
 
     /// The image's bytes, refusing a file that changed or vanished since its spec was accepted.

@@ -34,9 +34,10 @@ struct RunCommand: AsyncParsableCommand {
             simulate/ subfolder): simulated jobs and spend never mix with real ones.
 
             Examples:
-              kling-batch run --once jobs/                       # against fal (needs FAL_KEY)
-              kling-batch run --once --simulate jobs/            # against the built-in emulator: no key, no network
-              kling-batch run --once --concurrency 8 --out /srv/videos jobs/teasers.yaml
+              kling-batch run --once jobs/                  # against fal (needs FAL_KEY)
+              kling-batch run --once --simulate jobs/       # the built-in emulator: no key
+              kling-batch run --once --quiet                # cron: the jobs folder
+              kling-batch run --once --out /srv/videos jobs/teasers.yaml
             """
     )
 
