@@ -49,10 +49,14 @@ public struct JobCanceller: Sendable {
 
     /// Cancels `jobID`, retrying when a runner moves the job at the same moment.
     public func cancel(_ jobID: Int64) async throws -> Outcome {
+        var asked = false
         for _ in 0..<10 {
             guard let job = try await store.job(jobID) else { return .notCancellable("no such job") }
             do {
                 switch job.state {
+                case .cancelled where asked:
+                    // The runner polling it saw our wish first and cancelled it at fal itself: that is our cancel.
+                    return .cancelled(atFal: true, note: "fal cancelled request \(job.requestId ?? "?") (through the runner holding it)")
                 case .completed, .failed, .cancelled:
                     return .notCancellable("already \(job.state.label)")
                 case .downloading:
@@ -68,6 +72,7 @@ public struct JobCanceller: Sendable {
                 case .inQueue, .inProgress:
                     // The wish is recorded first: if this process stops half-way, whoever polls next finishes it.
                     _ = try await store.requestCancel(jobID)
+                    asked = true
                     let note = try await cancelAtFal(job)
                     try await end(job, note: "cancelled by an operator: \(note)")
                     return .cancelled(atFal: true, note: note)

@@ -163,7 +163,7 @@ struct OperatorTests {
             try dropBatch(setup, name: "held", jobs: 2)
             await daemon.waitForStderr("submitted (attempt", count: 2)
             let cancelled = try await command(setup, ["cancel", "held/shot-0"])  // no --fal-url: the store says where its runner sends
-            #expect(cancelled.status == 0, "\(cancelled.err)")
+            #expect(cancelled.status == 0, "\(cancelled.err) / daemon: \(daemon.stderr.suffix(1500))")
             #expect(cancelled.out.contains("cancelled held/shot-0: fal cancelled request"), "\(cancelled.out)")
 
             var release = HTTPClientRequest(url: setup.emulator.url.absoluteString + "/_emulator/release")

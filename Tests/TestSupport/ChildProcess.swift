@@ -10,6 +10,8 @@ public final class ChildProcess: @unchecked Sendable {
     private let stdoutLines: AsyncStream<String>
     private let stdoutContinuation: AsyncStream<String>.Continuation
     private let lock = NSLock()
+    /// The two threads reading stdout and stderr, left at EOF: `waitForExit` waits for them, so output is complete.
+    private let readers = DispatchGroup()
     private var collectedStdout: [String] = []
     private var collectedStderr = Data()
     private var stdoutIterator: AsyncStream<String>.AsyncIterator
@@ -56,7 +58,11 @@ public final class ChildProcess: @unchecked Sendable {
         stdoutIterator = stdoutLines.makeAsyncIterator()
         try process.run()
         let continuation = stdoutContinuation
+        let readers = self.readers
+        readers.enter()
+        readers.enter()
         Thread.detachNewThread { [self] in
+            defer { readers.leave() }
             var pending = Data()
             while true {
                 let chunk = out.fileHandleForReading.availableData
@@ -77,6 +83,7 @@ public final class ChildProcess: @unchecked Sendable {
             continuation.finish()
         }
         Thread.detachNewThread { [self] in
+            defer { readers.leave() }
             while true {
                 let chunk = err.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
@@ -171,8 +178,11 @@ public final class ChildProcess: @unchecked Sendable {
     @discardableResult
     public func waitForExit() async -> Int32 {
         await withCheckedContinuation { continuation in
-            Thread.detachNewThread { [process] in
+            Thread.detachNewThread { [process, readers] in
                 process.waitUntilExit()
+                // Everything the process wrote is read before its output is looked at (a grandchild that kept the
+                // pipes open could delay EOF: not for ever).
+                _ = readers.wait(timeout: .now() + 10)
                 continuation.resume()
             }
         }
