@@ -86,11 +86,7 @@ public enum RunOnce {
     /// The files that are not being written: those untouched for `settle`, and those written more recently that
     /// keep their size and mtime through one more `settle` (a copy that just finished). The rest are unsettled.
     static func settled(_ names: [String], in root: String, settle: Duration) async -> (settled: [String], unsettled: [String]) {
-        func look(_ name: String) -> (Date, Int64)? {
-            guard let modified = DropFolderIntake.modified(root + "/" + name) else { return nil }
-            let size = (try? FileManager.default.attributesOfItem(atPath: root + "/" + name)[.size] as? NSNumber)?.int64Value ?? -1
-            return (modified, size)
-        }
+        func look(_ name: String) -> (Date, Int64)? { DropFolderIntake.look(root + "/" + name).map { ($0.modified, $0.size) } }
         var fresh: [String: (Date, Int64)] = [:]
         var settled: [String] = []
         for name in names {

@@ -119,10 +119,13 @@ struct DropFolderIntake: Sendable {
     }
 
     /// The modification time of the file (not of a link's target); nil when it is gone.
-    static func modified(_ path: String) -> Date? {
+    static func modified(_ path: String) -> Date? { look(path)?.modified }
+
+    /// Modification time and size from one lstat (a link is judged, not followed); nil when it is gone.
+    static func look(_ path: String) -> (modified: Date, size: Int64)? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
-        return Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        return (Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9), Int64(info.st_size))
     }
 
     /// The spec files directly in the folder now, in name order.
