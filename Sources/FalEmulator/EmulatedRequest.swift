@@ -23,6 +23,9 @@ struct EmulatedRequest: Sendable {
     var outcome: Outcome
     let aspectRatio: String
     let videoBytes: Int
+    /// Seconds the result video plays: the requested `duration`, or a wrong one on purpose when
+    /// `wrongDurationProbability` fired at submit.
+    let videoSeconds: Int
     var statusPolls = 0
 
     enum Phase: String, Sendable { case queued = "IN_QUEUE", running = "IN_PROGRESS", completed = "COMPLETED" }
@@ -79,6 +82,21 @@ struct EmulatedRequest: Sendable {
         return lines.map { date, message in
             ["message": .string(message), "level": "INFO", "timestamp": .string(FalTime.format(date))]
         }
+    }
+}
+
+extension EmulatedRequest {
+    /// The `duration` an input asks for, in seconds: fal's default of 5 when absent or not one of "3"…"10" (such an
+    /// input fails the model's checks and never gets a video anyway).
+    static func requestedSeconds(in input: JSONValue) -> Int {
+        guard let text = input["duration"]?.stringValue, let seconds = Int(text), (3...10).contains(seconds) else { return 5 }
+        return seconds
+    }
+
+    /// A duration that is wrong on purpose: 2 s longer, or 2 s shorter when longer would pass fal's 10 s maximum;
+    /// never under 1 s.
+    static func wrongSeconds(insteadOf requested: Int) -> Int {
+        requested + 2 <= 10 ? requested + 2 : max(1, requested - 2)
     }
 }
 

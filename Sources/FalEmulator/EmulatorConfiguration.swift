@@ -14,6 +14,10 @@ public struct EmulatorConfiguration: Sendable, Codable, Equatable {
     public var slowAnswerSeconds: Double = 2
     /// Size of each result video in bytes (nil: the natural size, about 9 kB). Videos are padded with an MP4 `free` box.
     public var videoBytes: Int? = nil
+    /// Probability (0…1) that a request's video plays for the wrong length on purpose (2 s more than its `duration`,
+    /// or 2 s less when that would pass 10 s), drawn once per created request at submit from the seeded sequence and
+    /// counted as `faultsInjected["wrong-duration"]`. For testing that a client checks what it paid for.
+    public var wrongDurationProbability: Double = 0
     /// Where the model's input checks answer: at submit (422 to the submit), or as the request's result (fal's queue).
     public var validateInputAt: ValidationPoint = .result
     /// Whether the request listing shows requests that have not ended (fal may list a request only once it ended).

@@ -42,6 +42,9 @@ public struct EmulatorCounters: Sendable, Codable, Equatable {
     public var maxActivePerKey = 0
     /// The most HTTP calls being answered at one moment.
     public var maxConcurrentCalls = 0
+    /// Submits by option header and value as received (`"X-Fal-Queue-Priority: low": 7`), so a test can see what a
+    /// client asked of fal on every submit, not only the last.
+    public var submitHeaders: [String: Int] = [:]
     /// Submit answers held right now (see `holdSubmitAnswers`): created requests whose client still waits.
     public var submitAnswersHeld = 0
 

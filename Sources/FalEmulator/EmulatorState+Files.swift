@@ -63,7 +63,9 @@ extension EmulatorState {
         {
             return .expired
         }
-        return .video(VideoLayout(aspectRatio: request.aspectRatio, requestID: request.id, requestedBytes: request.videoBytes))
+        return .video(VideoLayout(
+            aspectRatio: request.aspectRatio, durationSeconds: request.videoSeconds, requestID: request.id,
+            requestedBytes: request.videoBytes))
     }
 
     func countDownload(bytes: Int, ranged: Bool) {
@@ -123,7 +125,9 @@ extension EmulatorState {
 
     /// The model output of a successful request.
     func resultBody(for request: EmulatedRequest) -> JSONValue {
-        let layout = VideoLayout(aspectRatio: request.aspectRatio, requestID: request.id, requestedBytes: request.videoBytes)
+        let layout = VideoLayout(
+            aspectRatio: request.aspectRatio, durationSeconds: request.videoSeconds, requestID: request.id,
+            requestedBytes: request.videoBytes)
         let url = baseURL.appendingPathComponent("files/results/\(request.id)/output.mp4")
         return [
             "video": [

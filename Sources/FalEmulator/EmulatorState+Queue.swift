@@ -106,6 +106,7 @@ extension EmulatorState {
         default: outcome = .success
         }
         let id = UUID().uuidString.lowercased()
+        let requestedSeconds = EmulatedRequest.requestedSeconds(in: input)
         let hash = Self.sha256(input.canonicalData())
         let request = EmulatedRequest(
             id: id, endpoint: endpoint, app: app, key: key, input: input, bodyHash: hash, submittedAt: now,
@@ -113,7 +114,8 @@ extension EmulatorState {
             runSeconds: issues.isEmpty ? configuration.runSeconds : 0,
             held: configuration.holdRequests, outcome: outcome,
             aspectRatio: input["aspect_ratio"]?.stringValue ?? "16:9",
-            videoBytes: configuration.videoBytes ?? 0)
+            videoBytes: configuration.videoBytes ?? 0,
+            videoSeconds: drawWrongDuration() ? EmulatedRequest.wrongSeconds(insteadOf: requestedSeconds) : requestedSeconds)
         requests[id] = request
         submissionOrder.append(id)
         waiting.append(id)
@@ -126,6 +128,17 @@ extension EmulatorState {
         let position = waiting[waitingHead...].count - 1
         advance(to: now)
         return .created(id: id, queuePosition: max(0, position))
+    }
+
+    /// Whether this submit's video is to be the wrong length. The seeded generator is drawn only when the knob is
+    /// on, so fault sequences recorded without it replay unchanged.
+    private func drawWrongDuration() -> Bool {
+        guard configuration.wrongDurationProbability > 0 else { return false }
+        if rng.unit() < configuration.wrongDurationProbability {
+            tallies.faultsInjected["wrong-duration", default: 0] += 1
+            return true
+        }
+        return false
     }
 
     /// A request of `app` as it stands now, counting the look as a status poll when `poll`.

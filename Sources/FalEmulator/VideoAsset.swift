@@ -1,16 +1,46 @@
 import Foundation
 import NIOCore
+import Synchronization
 
 /// The playable MP4s the emulator serves as results, one per aspect ratio, embedded in the binary (see
 /// `VideoAsset+Embedded.swift`): nothing to find at run time, wherever the binary was installed.
 enum VideoAsset {
+    /// How long each embedded clip plays; a result of N seconds plays the clip N / `clipSeconds` times.
+    static let clipSeconds = 1
+    /// The longest result video made, so that a knob or a stray input cannot make the emulator build huge tables.
+    static let longestSeconds = 60
+
     /// The base MP4 for an aspect ratio; 16:9 for anything unknown.
     static func base(for aspectRatio: String) -> ByteBuffer {
-        switch aspectRatio {
+        switch canonical(aspectRatio) {
         case "9:16": return portrait
         case "1:1": return square
         default: return landscape
         }
+    }
+
+    /// The aspect ratios that have a clip of their own; anything else is served as 16:9.
+    static func canonical(_ aspectRatio: String) -> String {
+        ["9:16", "1:1"].contains(aspectRatio) ? aspectRatio : "16:9"
+    }
+
+    /// Built result videos by aspect ratio and seconds: the same for every request, so each is built once.
+    private static let built = Mutex<[String: ByteBuffer]>([:])
+
+    /// The base clip for `aspectRatio` looped to play `seconds` seconds (clamped to 1…`longestSeconds`).
+    static func video(for aspectRatio: String, seconds: Int) -> ByteBuffer {
+        let seconds = min(max(seconds, clipSeconds), longestSeconds)
+        let key = "\(canonical(aspectRatio)) \(seconds)"
+        if let cached = built.withLock({ $0[key] }) { return cached }
+        let clip = base(for: aspectRatio)
+        let made: ByteBuffer
+        do {
+            made = ByteBuffer(bytes: try VideoLooper.loop(Array(clip.readableBytesView), times: seconds / clipSeconds))
+        } catch {
+            preconditionFailure("the embedded emulator video cannot be looped (\(error)); run scripts/make-fixtures")
+        }
+        built.withLock { $0[key] = made }
+        return made
     }
 
     static let landscape = decode(landscapeBase64)
@@ -24,10 +54,11 @@ enum VideoAsset {
     }
 }
 
-/// One request's result video: the base MP4 followed by a top-level `free` box that names the request and pads
-/// the file to the configured size. Players skip `free` boxes, so the file stays playable at any size, and each
-/// request's file is distinct.
+/// One request's result video: the base MP4 looped to the request's duration, followed by a top-level `free` box
+/// that names the request and pads the file to the configured size. Players skip `free` boxes, so the file stays
+/// playable at any size, and each request's file is distinct.
 struct VideoLayout: Sendable {
+    /// The playable MP4, already looped to the request's duration (shared with every request of that shape).
     let base: ByteBuffer
     /// The `free` box header plus the text that names the request.
     let padHeader: ByteBuffer
@@ -36,8 +67,9 @@ struct VideoLayout: Sendable {
 
     var totalBytes: Int { base.readableBytes + padHeader.readableBytes + zeroCount }
 
-    init(aspectRatio: String, requestID: String, requestedBytes: Int?) {
-        base = VideoAsset.base(for: aspectRatio)
+    /// `durationSeconds` defaults to fal's default duration, 5 s.
+    init(aspectRatio: String, durationSeconds: Int = 5, requestID: String, requestedBytes: Int?) {
+        base = VideoAsset.video(for: aspectRatio, seconds: durationSeconds)
         let note = Array("kling-batch fal emulator result for request \(requestID)\n".utf8)
         let minimumBox = 8 + note.count
         let boxSize = max(minimumBox, (requestedBytes ?? 0) - base.readableBytes)

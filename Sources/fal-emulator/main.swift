@@ -38,6 +38,8 @@ struct FalEmulatorCommand: AsyncParsableCommand {
     @Option(help: "Where the model's input checks answer: submit or result.") var validateAt: String?
     @Option(help: "Seconds of Retry-After on each 429.") var retryAfter: Double?
     @Option(help: "Seconds a 'slow' fault delays an answer.") var slowSeconds: Double?
+    @Option(help: "Probability (0-1) that a request's video plays 2 s more or less than its duration, on purpose.")
+    var wrongDuration: Double?
     @Option(help: "Seed of the fault decisions.") var seed: UInt64?
     @Option(name: .customLong("fault"), help: "A fault rule KIND=PROBABILITY[@CALL,…][#LIMIT]; repeatable.") var faults: [String] = []
     @Option(name: .customLong("accept-key"), help: "Accept only this key (repeatable); default: any key.") var acceptedKeys: [String] = []
@@ -53,6 +55,7 @@ struct FalEmulatorCommand: AsyncParsableCommand {
             throw ValidationError("--validate-at must be submit or result")
         }
         for rule in faults { _ = try FaultRule(parsing: rule) }
+        if let wrongDuration, !(0...1).contains(wrongDuration) { throw ValidationError("--wrong-duration must be a probability from 0 to 1") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error") }
     }
 
@@ -71,6 +74,7 @@ struct FalEmulatorCommand: AsyncParsableCommand {
         if let retryAfter { configuration.retryAfterSeconds = retryAfter }
         if let slowSeconds { configuration.slowAnswerSeconds = slowSeconds }
         if let seed { configuration.seed = seed }
+        if let wrongDuration { configuration.wrongDurationProbability = wrongDuration }
         if !faults.isEmpty { configuration.faults = try faults.map(FaultRule.init(parsing:)) }
         if !acceptedKeys.isEmpty { configuration.acceptedKeys = acceptedKeys }
         if hold { configuration.holdRequests = true }
