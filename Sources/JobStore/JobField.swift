@@ -39,6 +39,11 @@ enum JobField: Sendable {
     case retryBy(RetryRoute?)
     case resume(RetryRoute?)
     case lastAttempt(Int)
+    case submitOptions(String?)
+    case videoDurationMillis(Int?)
+    case videoWidth(Int?)
+    case videoHeight(Int?)
+    case needsReview(String?)
 
     /// The SQL assignment and its argument.
     var assignment: (sql: String, value: (any DatabaseValueConvertible)?) {
@@ -78,6 +83,11 @@ enum JobField: Sendable {
         case .retryBy(let v): return ("retry_by = ?", v?.rawValue)
         case .resume(let v): return ("resume = ?", v?.rawValue)
         case .lastAttempt(let n): return ("last_attempt = ?", n)
+        case .submitOptions(let v): return ("submit_options = ?", v)
+        case .videoDurationMillis(let v): return ("video_duration_ms = ?", v)
+        case .videoWidth(let v): return ("video_width = ?", v)
+        case .videoHeight(let v): return ("video_height = ?", v)
+        case .needsReview(let v): return ("needs_review = ?", v)
         }
     }
 }

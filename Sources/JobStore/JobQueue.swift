@@ -59,7 +59,8 @@ public protocol JobClaims: Sendable {
 public protocol JobLifecycle: Sendable {
     /// uploading → submitting with the exact body and the origin it goes to, committed before anything leaves;
     /// when an operator asked to cancel, nothing moves and `.cancelRequested` says so.
-    func beginSubmit(_ id: Int64, input: String, origin: String?, at now: Date) async throws -> SubmitStart
+    /// `options` are the submit headers as they will be sent (JSON), recorded for the manifest and for a resend.
+    func beginSubmit(_ id: Int64, input: String, origin: String?, options: String?, at now: Date) async throws -> SubmitStart
     /// submitting → in_queue: fal answered with a request id; the submit enters the spend ledger.
     func recordAccepted(_ id: Int64, request: StoredRequest, at now: Date) async throws -> JobRecord
     /// submitting → submit_unknown: the body left, no usable answer came back; counted as spend (it may be paid).
@@ -129,6 +130,12 @@ public protocol JobQueries: Sendable {
     func tally(of ids: Set<Int64>) async throws -> [JobState: (count: Int, costMicros: Int64)]
     func spending(now: Date) async throws -> Spending
     func ledger() async throws -> [SpendRecord]
+    /// Ledger rows sent in `[since, until)`, oldest first (`report`).
+    func ledger(since: Date?, until: Date?) async throws -> [SpendRecord]
+    /// One job's ledger rows: what its manifest says it cost.
+    func spend(ofJob id: Int64) async throws -> [SpendRecord]
+    /// Completed jobs whose video did not match what was paid for.
+    func flaggedJobs() async throws -> [JobRecord]
     func oldestQueued() async throws -> Date?
     /// The output root the last runner on this queue wrote to; nil before any ran.
     func outputRoot() async throws -> String?
@@ -224,11 +231,21 @@ public struct DownloadedVideo: Sendable {
     public var path: String
     public var bytes: Int64
     public var sha256: String
+    /// What the MP4 says it is (nil when it could not be read): how long it plays and how large it shows.
+    public var durationMillis: Int?
+    public var width: Int?
+    public var height: Int?
+    /// Why it differs from what was paid for (duration, aspect ratio); nil when it matches.
+    public var needsReview: String?
 
-    public init(path: String, bytes: Int64, sha256: String) {
+    public init(path: String, bytes: Int64, sha256: String, durationMillis: Int? = nil, width: Int? = nil, height: Int? = nil, needsReview: String? = nil) {
         self.path = path
         self.bytes = bytes
         self.sha256 = sha256
+        self.durationMillis = durationMillis
+        self.width = width
+        self.height = height
+        self.needsReview = needsReview
     }
 }
 

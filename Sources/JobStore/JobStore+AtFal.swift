@@ -46,8 +46,9 @@ extension JobStore {
             try Self.transition(
                 db, id, from: .downloading, to: .completed,
                 set: [.videoPath(video.path), .videoBytes(video.bytes), .videoSHA256(video.sha256), .manifestPath(manifestPath), .finishedAt(now),
-                      .nextAttemptAt(nil), .lastError(nil)],
-                event: "completed: \(video.path) (\(video.bytes) bytes)", at: now)
+                      .nextAttemptAt(nil), .lastError(nil), .videoDurationMillis(video.durationMillis), .videoWidth(video.width),
+                      .videoHeight(video.height), .needsReview(video.needsReview)],
+                event: "completed: \(video.path) (\(video.bytes) bytes)" + (video.needsReview.map { "; needs review: \($0)" } ?? ""), at: now)
         }
     }
 
@@ -91,6 +92,8 @@ extension JobStore {
         outcome: AttemptOutcome, error: StoredError?, at now: Date
     ) throws -> JobRecord {
         let job = try transition(db, id, from: from, to: to, set: fields, event: event, at: now)
+        // A request that failed at fal stays failed money, whatever its job does next.
+        if outcome == .failedAtFal && !to.isTerminal { try settleSpend(db, jobID: id, outcome: .failed, onlyCurrentRequest: true) }
         try closeAttempt(db, id, outcome: outcome, counted: true, requestID: nil, error: error, at: now, end: true)
         return job
     }

@@ -77,9 +77,9 @@ extension JobStore {
     /// The caller's transition releases the job's reservation in the same UPDATE (`releaseReservation`).
     static func recordSpend(_ db: Database, jobID: Int64, kind: SpendKind, requestID: String?, at now: Date) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO spend (job_id, batch_id, batch_name, job_name, attempt, request_id, endpoint, origin, micros, day, at, kind)
+            INSERT INTO spend (job_id, batch_id, batch_name, job_name, attempt, request_id, endpoint, origin, micros, seconds, day, at, kind)
             SELECT job.id, job.batch_id, batch.name, job.name, COALESCE((SELECT MAX(number) FROM attempt WHERE job_id = job.id), 1), ?,
-                   job.endpoint, job.fal_origin, job.estimated_cost_micros, ?, ?, ?
+                   job.endpoint, job.fal_origin, job.estimated_cost_micros, job.duration_seconds, ?, ?, ?
             FROM job JOIN batch ON batch.id = job.batch_id WHERE job.id = ?
             """).execute(arguments: [requestID, budgetDay(now), now, kind.rawValue, jobID])
     }
@@ -135,8 +135,15 @@ public struct SpendRecord: Sendable, Codable, Hashable {
     public var endpoint: String
     public var origin: String?
     public var micros: Int64
+    /// Seconds of video asked for.
+    public var seconds: Int
     /// The UTC day it counts against.
     public var day: String
     public var at: Date
     public var kind: SpendKind
+    /// How the request ended: completed, failed or cancelled; nil while it runs (or for rows older than v5 whose
+    /// job was purged before it could be told).
+    public var outcome: JobState?
+    /// A lost submit given up on: fal may have run it as well as the submission that followed.
+    public var possibleDuplicate: Bool
 }

@@ -43,7 +43,7 @@ extension JobStore {
     /// attempt, before anything leaves. An operator's cancel that came while the job was queued or uploading wins
     /// here, in the same transaction: nothing moves, and the caller cancels it (nothing is at fal yet).
     @discardableResult
-    public func beginSubmit(_ id: Int64, input: String, origin: String? = nil, at now: Date = Date()) throws -> SubmitStart {
+    public func beginSubmit(_ id: Int64, input: String, origin: String? = nil, options: String? = nil, at now: Date = Date()) throws -> SubmitStart {
         try write { db in
             if try Bool.fetchOne(db.cachedStatement(sql: "SELECT cancel_requested FROM job WHERE id = ? AND state = 'uploading'"), arguments: [id]) == true {
                 guard let job = try Self.fetchJob(db, id) else { throw StoreError.noSuchJob(id) }
@@ -53,7 +53,7 @@ extension JobStore {
             let job = try Self.transition(
                 db, id, from: .uploading, to: .submitting,
                 set: [.submittedInput(input), .submitStartedAt(now), .requestID(nil), .statusURL(nil), .responseURL(nil), .cancelURL(nil),
-                      .falOrigin(origin), .lastAttempt(number)],
+                      .falOrigin(origin), .lastAttempt(number), .submitOptions(options)],
                 event: "submitting (attempt \(number))", at: now)
             try db.cachedStatement(sql: "INSERT INTO attempt (job_id, number, started_at, outcome, counted) VALUES (?, ?, ?, 'submitting', 0)")
                 .execute(arguments: [id, number, now])
@@ -144,6 +144,7 @@ extension JobStore {
                 job = try Self.transition(
                     db, id, from: .submitUnknown, to: .queued, set: [.possibleDuplicate(true), .nextAttemptAt(nil), .submitStartedAt(nil)],
                     event: "no matching request appeared in fal's listing within \(graceDescription); submitting again (possible duplicate)", at: now)
+                try Self.flagPossibleDuplicate(db, jobID: id)
             }
             try Self.closeAttempt(db, id, outcome: .lost, counted: true, requestID: nil, error: lost, at: now, end: true)
             return job

@@ -101,6 +101,7 @@ extension JobStore {
             try db.execute(sql: "UPDATE job SET last_attempt = COALESCE((SELECT MAX(number) FROM attempt WHERE attempt.job_id = job.id), 0)")
             try db.execute(sql: "UPDATE event SET by_operator = 1 WHERE message LIKE '%by an operator%'")
         }
+        migrator.registerMigration("v5-accounting") { db in try migrateToAccounting(db) }
         return migrator
     }
 

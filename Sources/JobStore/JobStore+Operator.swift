@@ -49,6 +49,8 @@ extension JobStore {
                     db, id, from: from, to: .queued, set: common + [.resume(route)],
                     event: "requeued by an operator to \(what); nothing will be submitted", byOperator: true, at: now)
             case .submit, .paidResubmit:
+                // A lost submit that was never found may have run at fal: sending the job again may pay twice.
+                try Self.flagPossibleDuplicate(db, jobID: id)
                 return try Self.transition(
                     db, id, from: from, to: .queued,
                     set: common + [

@@ -46,6 +46,11 @@ extension JobRecord {
         retryBy = (row["retry_by"] as String?).flatMap(RetryRoute.init(rawValue:))
         resume = (row["resume"] as String?).flatMap(RetryRoute.init(rawValue:))
         lastAttempt = row["last_attempt"]
+        submitOptions = row["submit_options"]
+        videoDurationMs = row["video_duration_ms"]
+        videoWidth = row["video_width"]
+        videoHeight = row["video_height"]
+        needsReview = row["needs_review"]
         createdAt = row["created_at"]
         submittedAt = row["submitted_at"]
         startedAt = row["started_at"]

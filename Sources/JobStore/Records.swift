@@ -63,6 +63,15 @@ public struct JobRecord: Sendable, Codable, Hashable, Identifiable {
     public var resume: RetryRoute?
     /// The number of its latest attempt (as `show` and the manifest number them); 0 before any.
     public var lastAttempt: Int
+    /// fal's submit headers as sent with the current request (JSON: output_lifetime_seconds, queue_priority,
+    /// start_timeout_seconds); recorded with the body, before anything leaves.
+    public var submitOptions: String?
+    /// What the downloaded MP4 says it is: playing time in milliseconds and display size.
+    public var videoDurationMs: Int?
+    public var videoWidth: Int?
+    public var videoHeight: Int?
+    /// Why the completed video needs a look (it differs from what was paid for); nil when it matches.
+    public var needsReview: String?
     public var createdAt: Date
     public var submittedAt: Date?
     public var startedAt: Date?

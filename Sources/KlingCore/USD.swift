@@ -40,6 +40,20 @@ public struct USD: Sendable, Hashable, Comparable, Codable, CustomStringConverti
         return "\(sign)$\(absolute / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 
+    /// Every digit that is there, at least cents: `$0.336`, `$0.56`, `$1.12`. Lists whose amounts must add up to
+    /// their total (`plan`'s cost column) show these: rounding each row to cents would not add up.
+    public var exactDescription: String {
+        let sign = micros < 0 ? "-" : ""
+        let absolute = micros.magnitude
+        var fraction = String(absolute % 1_000_000)
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.count > 2 && fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(sign)$\(absolute / 1_000_000).\(fraction)"
+    }
+
+    /// Dollars as a decimal string with every digit (`0.336`), for JSON and CSV that spreadsheets sum exactly.
+    public var decimalText: String { String(exactDescription.replacingOccurrences(of: "$", with: "")) }
+
     /// Dollars as a floating point number, for JSON output and metrics only.
     public var dollars: Double { Double(micros) / 1_000_000 }
 

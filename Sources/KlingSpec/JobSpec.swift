@@ -15,10 +15,13 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var aspectRatio: AspectRatio
     /// The fal endpoint id.
     public var endpoint: String
+    /// `normal` or `low` for this job at fal, over the `queue_priority` setting (a batch's `defaults:` sets it for
+    /// all its jobs); nil: the setting's. Not part of the model's input.
+    public var queuePriority: String?
 
     public init(
         name: String, prompt: String, imageURLs: [ImageSource] = [], elements: [ElementSpec] = [], duration: Int = 5,
-        aspectRatio: AspectRatio = .landscape, endpoint: String = KnownEndpoints.default
+        aspectRatio: AspectRatio = .landscape, endpoint: String = KnownEndpoints.default, queuePriority: String? = nil
     ) {
         self.name = name
         self.prompt = prompt
@@ -27,6 +30,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.duration = duration
         self.aspectRatio = aspectRatio
         self.endpoint = endpoint
+        self.queuePriority = queuePriority
     }
 
     /// Inputs as fal counts them against the limit of 7: each element one, each image URL one.
@@ -46,8 +50,8 @@ public struct JobSpec: Sendable, Hashable, Codable {
         }
     }
 
-    /// The price of this job at `rate` per second of video.
-    public func estimatedCost(rate: USD = .klingO1PerSecond) -> USD { rate * duration }
+    /// The price of this job at its endpoint's price.
+    public func estimatedCost(_ prices: PriceList = .published) -> USD { prices.cost(endpoint: endpoint, seconds: duration) }
 
     /// The exact JSON body fal receives, with each image replaced by the URL `resolve` gives it
     /// (for a local file, its upload URL). Duration is sent as a string, as fal's enum expects.

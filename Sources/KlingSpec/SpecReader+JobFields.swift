@@ -93,6 +93,15 @@ extension SpecReader {
         return KnownEndpoints.default
     }
 
+    /// fal's queue priority for the job (`normal` or `low`); nil when not given, so the setting applies.
+    mutating func readQueuePriority(_ fields: JobFields) -> String? {
+        guard let entry = fields.given("queue_priority") else { return nil }
+        if let text = entry.value.text?.lowercased(), ["normal", "low"].contains(text) { return text }
+        let shown = entry.value.text.map { "'\($0)'" } ?? entry.value.kindName
+        error(at: entry.value, fields.place("queue_priority"), "\(shown) is not a queue priority fal knows; allowed: normal, low")
+        return nil
+    }
+
     /// The image URLs read, and every node given (the prompt's @ImageN count them, readable or not).
     mutating func readImageURLs(_ fields: JobFields, context: inout JobContext) -> ([ImageSource], [Node]) {
         guard let entry = fields.given("image_urls") else { return ([], []) }

@@ -30,8 +30,8 @@ struct JobContext {
 }
 
 extension SpecReader {
-    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint"]
-    static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint"]
+    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority"]
+    static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority"]
     static let batchKeys = ["defaults", "jobs"]
 
     /// Reads a whole file: one job at the top level, or a batch under `jobs:` with optional `defaults:`.
@@ -111,6 +111,7 @@ extension SpecReader {
         let duration = readDuration(fields)
         let aspect = readAspectRatio(fields)
         let endpoint = readEndpoint(fields)
+        let priority = readQueuePriority(fields)
         let (imageURLs, imageNodes) = readImageURLs(fields, context: &context)
         let (elements, elementNodes) = readElements(fields, context: &context)
 
@@ -124,7 +125,7 @@ extension SpecReader {
                             imagesPath: fields.place("image_urls"), elementNodes: elementNodes, elementsPath: fields.place("elements"))
         }
         guard diagnostics.filter(\.isError).count == before else { return nil }
-        return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint)
+        return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint, queuePriority: priority)
     }
 
     /// The items of a list; a single value stands for a list of one, as people often write it.

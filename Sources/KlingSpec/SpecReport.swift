@@ -21,8 +21,10 @@ public struct SpecReport: Sendable {
     /// Seconds of video all jobs would make.
     public var totalSeconds: Int { jobs.reduce(0) { $0 + $1.duration } }
 
-    /// What all jobs would cost at `rate`.
-    public func estimatedCost(rate: USD = .klingO1PerSecond) -> USD { rate * totalSeconds }
+    /// What all jobs would cost, each at its endpoint's price.
+    public func estimatedCost(_ prices: PriceList = .published) -> USD {
+        USD(micros: jobs.reduce(0) { $0 + $1.estimatedCost(prices).micros })
+    }
 }
 
 extension SpecReport {

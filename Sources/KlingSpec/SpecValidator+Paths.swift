@@ -41,18 +41,21 @@ extension SpecValidator {
 
 /// What a set of validated specs would run and cost, for `plan`: the valid files' jobs and their totals.
 public struct SpecPlan: Sendable {
-    public let rate: USD
+    public let prices: PriceList
     /// Every job of the valid files, with its file's report.
     public let jobs: [(report: SpecReport, job: JobSpec)]
     /// Files that would not run at all.
     public let invalid: [SpecReport]
 
-    public init(reports: [SpecReport], rate: USD) {
-        self.rate = rate
+    public init(reports: [SpecReport], prices: PriceList) {
+        self.prices = prices
         jobs = reports.filter(\.isValid).flatMap { report in report.jobs.map { (report, $0) } }
         invalid = reports.filter { !$0.isValid }
     }
 
     public var seconds: Int { jobs.reduce(0) { $0 + $1.job.duration } }
-    public var cost: USD { rate * seconds }
+    /// The sum of the jobs' own costs, so the total is exactly what the cost column adds up to.
+    public var cost: USD { USD(micros: jobs.reduce(0) { $0 + $1.job.estimatedCost(prices).micros }) }
+    /// Endpoints of planned jobs that have no price (they are counted at the highest known one).
+    public var unpricedEndpoints: [String] { Set(jobs.map(\.job.endpoint)).filter { !prices.price(for: $0).known }.sorted() }
 }

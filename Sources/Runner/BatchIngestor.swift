@@ -2,6 +2,8 @@ import Foundation
 import JobStore
 import KlingCore
 import KlingSpec
+import Logging
+import Synchronization
 
 /// Turns a spec file into an accepted batch: validated as a whole, stored in one transaction, never twice for
 /// the same content unless asked.
@@ -9,13 +11,20 @@ public struct BatchIngestor: Sendable {
     public let store: any JobQueue
     public let validator: SpecValidator
     public let layout: OutputLayout
-    public let pricePerSecond: USD
+    /// The prices as they are now: a daemon's SIGHUP may change them between two files.
+    public let prices: @Sendable () -> PriceList
+    private let unknownPrices: UnknownPriceWarning
 
-    public init(store: any JobQueue, validator: SpecValidator, layout: OutputLayout, pricePerSecond: USD) {
+    public init(store: any JobQueue, validator: SpecValidator, layout: OutputLayout, prices: @escaping @Sendable () -> PriceList, logger: Logger? = nil) {
         self.store = store
         self.validator = validator
         self.layout = layout
-        self.pricePerSecond = pricePerSecond
+        self.prices = prices
+        self.unknownPrices = UnknownPriceWarning(logger: logger)
+    }
+
+    public init(store: any JobQueue, validator: SpecValidator, layout: OutputLayout, prices: PriceList, logger: Logger? = nil) {
+        self.init(store: store, validator: validator, layout: layout, prices: { prices }, logger: logger)
     }
 
     /// One encoder for every spec stored: making one per file showed in ingest profiles. Never reconfigured after this.
@@ -75,10 +84,12 @@ public struct BatchIngestor: Sendable {
     }
 
     private func newBatch(_ report: SpecReport, sha256: String, now: Date) throws -> NewBatch {
+        let prices = self.prices()
         let jobs = try report.jobs.map { job in
-            NewJob(
+            unknownPrices.check(job.endpoint, in: prices)
+            return NewJob(
                 name: job.name, specJSON: String(decoding: try Self.specEncoder.encode(job), as: UTF8.self), endpoint: job.endpoint,
-                durationSeconds: job.duration, estimatedCostMicros: job.estimatedCost(rate: pricePerSecond).micros)
+                durationSeconds: job.duration, estimatedCostMicros: prices.cost(endpoint: job.endpoint, seconds: job.duration).micros)
         }
         return NewBatch(stem: report.batchName, sourcePath: report.absolutePath, sourceSHA256: sha256, day: OutputLayout.day(of: now), jobs: jobs)
     }
@@ -88,5 +99,20 @@ public struct BatchIngestor: Sendable {
         case .accepted(let record, let jobs): return .accepted(record, jobs, warnings: report.warnings)
         case .duplicate(let existing): return .duplicate(existing)
         }
+    }
+}
+
+/// Says once per run, per endpoint, that an endpoint has no price and is counted at the highest known one: once,
+/// because a batch of 1,000 such jobs should not log 1,000 warnings.
+final class UnknownPriceWarning: Sendable {
+    private let logger: Logger?
+    private let warned = Mutex<Set<String>>([])
+
+    init(logger: Logger?) { self.logger = logger }
+
+    func check(_ endpoint: String, in prices: PriceList) {
+        let price = prices.price(for: endpoint)
+        guard !price.known, let logger, warned.withLock({ $0.insert(endpoint).inserted }) else { return }
+        logger.warning("no price is known for \(endpoint): its jobs are estimated and budgeted at the highest known price, \(price.perSecond.exactDescription)/s; set prices: in the config to count them right")
     }
 }

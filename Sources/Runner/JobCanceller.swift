@@ -11,22 +11,22 @@ public struct JobCanceller: Sendable {
     let store: any JobQueue
     let client: FalClient
     let manifests: ManifestWriter
-    let pricePerSecond: USD
+    let prices: PriceList
     let logger: Logger
 
     /// For the CLI: everything from the queue, a client and the output tree (see `OutputLayout.forCommand`).
-    public init(store: any JobQueue, client: FalClient, layout: OutputLayout, pricePerSecond: USD, logger: Logger) {
+    public init(store: any JobQueue, client: FalClient, layout: OutputLayout, prices: PriceList, logger: Logger) {
         self.init(
             store: store, client: client,
             manifests: ManifestWriter(store: store, layout: layout, storageOrigin: client.endpoints.storageOrigin, crash: CrashPoints()),
-            pricePerSecond: pricePerSecond, logger: logger)
+            prices: prices, logger: logger)
     }
 
-    init(store: any JobQueue, client: FalClient, manifests: ManifestWriter, pricePerSecond: USD, logger: Logger) {
+    init(store: any JobQueue, client: FalClient, manifests: ManifestWriter, prices: PriceList, logger: Logger) {
         self.store = store
         self.client = client
         self.manifests = manifests
-        self.pricePerSecond = pricePerSecond
+        self.prices = prices
         self.logger = logger
     }
 
@@ -34,7 +34,7 @@ public struct JobCanceller: Sendable {
     init(environment: RunnerEnvironment) {
         self.init(
             store: environment.store, client: environment.client, manifests: environment.manifests,
-            pricePerSecond: environment.configuration.pricePerSecond, logger: environment.logger)
+            prices: environment.configuration.prices, logger: environment.logger)
     }
 
     /// What became of one cancel.
@@ -88,7 +88,7 @@ public struct JobCanceller: Sendable {
     /// The cancelled ending, manifest first (see `ManifestWriter`).
     private func end(_ job: JobRecord, note: String) async throws {
         let store = self.store
-        _ = try await manifests.finish(job, .cancelled(note: note), pricePerSecond: pricePerSecond) { path in
+        _ = try await manifests.finish(job, .cancelled(note: note), prices: prices) { path in
             try await store.recordCancelled(job.id, from: job.state, note: note, manifestPath: path)
         }
         logger.notice("\(note)", metadata: ["job": "\(job.id)"])

@@ -63,10 +63,13 @@ extension JobExecutor {
             throw FalError(kind: .malformedResponse("the downloaded file is not an MP4 video"), operation: .download, url: source.absoluteString)
         }
         environment.crash.pass(.beforeManifest)
-        let video = DownloadedVideo(path: videoPath, bytes: report.bytes, sha256: report.sha256)
+        let video = VideoCheck.inspect(DownloadedVideo(path: videoPath, bytes: report.bytes, sha256: report.sha256), of: job)
+        if let review = video.needsReview {
+            logger.warning("needs review: \(review); it is kept and not resubmitted (that would pay again)", metadata: metadata(job))
+        }
         let store = self.store
         // Manifest, then store: a manifest failure is a LocalWriteError, waited out by `download` like the video's.
-        let done = try await environment.manifests.finish(job, .completed(video), pricePerSecond: configuration.pricePerSecond) { path in
+        let done = try await environment.manifests.finish(job, .completed(video), prices: configuration.prices) { path in
             try await durably(job, holding: "a completed video") { try await store.recordDownloaded(job.id, video: video, manifestPath: path) }
         }
         RunnerMetrics.downloaded(bytes: report.bytes)

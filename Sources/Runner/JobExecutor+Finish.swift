@@ -41,7 +41,7 @@ extension JobExecutor {
     func finish(_ job: JobRecord, _ outcome: FinalOutcome, commit: @escaping @Sendable (_ manifestPath: String) async throws -> JobRecord) async throws -> JobRecord {
         while true {
             do {
-                let ended = try await environment.manifests.finish(job, outcome, pricePerSecond: configuration.pricePerSecond) { path in
+                let ended = try await environment.manifests.finish(job, outcome, prices: configuration.prices) { path in
                     try await durably(job, holding: "the job's ending") { try await commit(path) }
                 }
                 switch outcome {

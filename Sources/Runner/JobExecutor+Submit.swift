@@ -14,7 +14,7 @@ extension JobExecutor {
         }
         let receipt: SubmitReceipt
         do {
-            receipt = try await sendSubmit(endpoint: endpoint, input: input)
+            receipt = try await sendSubmit(endpoint: endpoint, input: input, options: Self.options(recordedFor: job, else: configuration.submitOptions))
         } catch let error as FalError {
             return try await submitFailed(job, error)
         }
@@ -37,15 +37,21 @@ extension JobExecutor {
     /// fal already read the body cannot be known then, and it is far cheaper to hear fal's answer (it takes a few
     /// hundred milliseconds) than to reconcile a lost one. A stop waits `stopGrace` for the answer, then the submit
     /// is cut off, which makes its outcome unknown and reconciled; it never counts as "not sent".
-    private func sendSubmit(endpoint: FalEndpointID, input: JSONValue) async throws -> SubmitReceipt {
+    private func sendSubmit(endpoint: FalEndpointID, input: JSONValue, options: SubmitOptions) async throws -> SubmitReceipt {
         let client = environment.client
-        let options = configuration.submitOptions
         let sending = Task { try await client.submit(endpoint: endpoint, input: input, options: options) }
         return try await withTaskCancellationHandler {
             try await sending.value
         } onCancel: {
             DispatchQueue.global().asyncAfter(deadline: .now() + Self.stopGrace.seconds) { sending.cancel() }
         }
+    }
+
+    /// The headers recorded with the body in `beginSubmit`, so that what is sent is what the manifest says; a job
+    /// that began its submit before v5 recorded none and gets the current settings.
+    static func options(recordedFor job: JobRecord, else current: SubmitOptions) -> SubmitOptions {
+        guard let text = job.submitOptions, let recorded = try? JSONValue.parse(text) else { return current }
+        return SubmitOptions(recordJSON: recorded, webhookURL: current.webhookURL)
     }
 
     /// How long a stopping runner waits for the answer to a submit already on its way.

@@ -28,7 +28,10 @@ extension JobExecutor {
             return source.written
         }
         // Committed before anything is sent: a store that cannot take this row means nothing is sent.
-        switch try await store.beginSubmit(job.id, input: input.canonicalString(), origin: environment.origin) {
+        var submitOptions = configuration.submitOptions
+        if let priority = spec.queuePriority.flatMap(SubmitOptions.Priority.init(rawValue:)) { submitOptions.priority = priority }
+        let options = submitOptions.recordJSON.canonicalString()
+        switch try await store.beginSubmit(job.id, input: input.canonicalString(), origin: environment.origin, options: options) {
         case .submit(let submitting):
             return submitting
         case .cancelRequested(let current):

@@ -13,7 +13,10 @@ struct Manifest {
     let logs: [JobEvent]
     let uploads: [String: String]
     let video: DownloadedVideo?
-    let pricePerSecond: USD
+    /// The job's endpoint's price, and whether it was known or assumed.
+    let price: PriceList.Price
+    /// The job's ledger rows: every submission that may have cost money.
+    let spend: [SpendRecord]
 
     var json: JSONValue {
         var body: [String: JSONValue] = [
@@ -27,7 +30,10 @@ struct Manifest {
             "request_id": job.requestId.map(JSONValue.string) ?? .null,
             "possible_duplicate": .bool(job.possibleDuplicate),
             "input": job.submittedInput.flatMap { try? JSONValue.parse($0) } ?? .null,
-            "estimated_cost_usd": .double((pricePerSecond * job.durationSeconds).dollars),
+            "estimated_cost_usd": .double(USD(micros: job.estimatedCostMicros).dollars),
+            "cost": cost,
+            "submit_options": job.submitOptions.flatMap { try? JSONValue.parse($0) } ?? .null,
+            "needs_review": job.needsReview.map(JSONValue.string) ?? .null,
             "duration_seconds": .int(Int64(job.durationSeconds)),
             "status_polls": .int(Int64(job.statusPolls)),
             "timestamps": [
@@ -37,20 +43,7 @@ struct Manifest {
                 "completed": Self.date(job.falCompletedAt),
                 "finished": Self.date(job.finishedAt ?? Date()),
             ],
-            "attempts": .array(attempts.map { attempt in
-                [
-                    "number": .int(Int64(attempt.number)),
-                    "started": Self.date(attempt.startedAt),
-                    "ended": Self.date(attempt.endedAt),
-                    "request_id": attempt.requestId.map(JSONValue.string) ?? .null,
-                    "outcome": .string(attempt.outcome.rawValue),
-                    "counted": .bool(attempt.counted),
-                    "error": attempt.errorMessage.map { message in
-                        ["reason": .string(attempt.errorReason ?? "error"), "message": .string(message),
-                         "http_status": attempt.httpStatus.map { .int(Int64($0)) } ?? .null]
-                    } ?? .null,
-                ]
-            }),
+            "attempts": attemptsJSON,
             "fal": [
                 "metrics": job.falMetrics.flatMap { try? JSONValue.parse($0) } ?? .null,
                 "logs": .array(logs.map { .string($0.message) }),
@@ -59,27 +52,68 @@ struct Manifest {
             "error": job.state == .completed ? .null : (job.lastError.map(JSONValue.string) ?? .null),
         ]
         if let spec {
-            body["local_images"] = .array(spec.localImages.map { image in
-                [
-                    "written": .string(image.written), "path": .string(image.path), "sha256": .string(image.sha256),
-                    "bytes": .int(Int64(image.byteCount)), "format": .string(image.header.format.rawValue),
-                    "width": .int(Int64(image.header.width)), "height": .int(Int64(image.header.height)),
-                    "uploaded_url": uploads[image.sha256].map(JSONValue.string) ?? .null,
-                ]
-            })
+            body["local_images"] = localImages(spec)
             body["prompt"] = .string(spec.prompt)
             body["aspect_ratio"] = .string(spec.aspectRatio.rawValue)
         }
-        if let video {
-            body["video"] = [
-                "file": .string((video.path as NSString).lastPathComponent), "path": .string(video.path),
-                "bytes": .int(video.bytes), "sha256": .string(video.sha256),
-                "source_url": job.videoUrl.map(JSONValue.string) ?? .null, "content_type": "video/mp4",
-            ]
-        } else {
-            body["video"] = .null
-        }
+        body["video"] = videoJSON
         return .object(body)
+    }
+
+    /// Every attempt, with its error: River's AttemptError, as the manifest keeps it.
+    var attemptsJSON: JSONValue {
+        .array(attempts.map { attempt in
+            [
+                "number": .int(Int64(attempt.number)),
+                "started": Self.date(attempt.startedAt),
+                "ended": Self.date(attempt.endedAt),
+                "request_id": attempt.requestId.map(JSONValue.string) ?? .null,
+                "outcome": .string(attempt.outcome.rawValue),
+                "counted": .bool(attempt.counted),
+                "error": attempt.errorMessage.map { message in
+                    ["reason": .string(attempt.errorReason ?? "error"), "message": .string(message),
+                     "http_status": attempt.httpStatus.map { .int(Int64($0)) } ?? .null]
+                } ?? .null,
+            ]
+        })
+    }
+
+    /// Each local image as read and checked, with the storage URL it was sent as.
+    func localImages(_ spec: JobSpec) -> JSONValue {
+        .array(spec.localImages.map { image in
+            [
+                "written": .string(image.written), "path": .string(image.path), "sha256": .string(image.sha256),
+                "bytes": .int(Int64(image.byteCount)), "format": .string(image.header.format.rawValue),
+                "width": .int(Int64(image.header.width)), "height": .int(Int64(image.header.height)),
+                "uploaded_url": uploads[image.sha256].map(JSONValue.string) ?? .null,
+            ]
+        })
+    }
+
+    /// The video as written and as its MP4 boxes describe it; null for a job that has none.
+    var videoJSON: JSONValue {
+        guard let video else { return .null }
+        return [
+            "file": .string((video.path as NSString).lastPathComponent), "path": .string(video.path),
+            "bytes": .int(video.bytes), "sha256": .string(video.sha256),
+            "source_url": job.videoUrl.map(JSONValue.string) ?? .null, "content_type": "video/mp4",
+            "duration_seconds": video.durationMillis.map { .double(Double($0) / 1000) } ?? .null,
+            "width": video.width.map { .int(Int64($0)) } ?? .null, "height": video.height.map { .int(Int64($0)) } ?? .null,
+        ]
+    }
+
+    /// What this job committed at fal, from the spend ledger: the sum of every submission that may have been paid
+    /// (one normally; more after a paid resubmission or a lost submit). `report` adds up the same rows.
+    var cost: JSONValue {
+        let micros = spend.reduce(Int64(0)) { $0 + $1.micros }
+        return [
+            "usd": .double(USD(micros: micros).dollars),
+            "micros": .int(micros),
+            "submissions": .int(Int64(spend.count)),
+            "possible_duplicates": .int(Int64(spend.filter(\.possibleDuplicate).count)),
+            "price_per_second_usd": .double(price.perSecond.dollars),
+            "price_known": .bool(price.known),
+        ]
     }
 
     static func date(_ date: Date?) -> JSONValue {

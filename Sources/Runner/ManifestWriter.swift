@@ -35,12 +35,12 @@ struct ManifestWriter: Sendable {
     /// Writes `job`'s manifest as it will be once `outcome` is committed, then commits it with `commit` (given the
     /// manifest's path). A manifest that cannot be written throws `LocalWriteError`, and nothing is committed.
     func finish(
-        _ job: JobRecord, _ outcome: FinalOutcome, pricePerSecond: USD, at now: Date = Date(),
+        _ job: JobRecord, _ outcome: FinalOutcome, prices: PriceList, at now: Date = Date(),
         commit: @Sendable (_ manifestPath: String) async throws -> JobRecord
     ) async throws -> JobRecord {
         guard let batch = try await store.batch(job.batchId) else { throw StoreError.noSuchJob(job.id) }
         let path = layout.manifestPath(of: job, in: batch)
-        let manifest = try await manifest(of: job, in: batch, ending: outcome, pricePerSecond: pricePerSecond, at: now)
+        let manifest = try await manifest(of: job, in: batch, ending: outcome, prices: prices, at: now)
         try AtomicFile.write(manifest.json.prettyData(), to: path, what: "manifest")
         crash.pass(.manifestWritten)
         let ended = try await commit(path)
@@ -48,8 +48,14 @@ struct ManifestWriter: Sendable {
         return ended
     }
 
+    /// The price per second the job was accepted at (its estimate over its seconds), which its ledger rows carry:
+    /// prices changed since (a reload, a command run with other settings) do not make the manifest disagree with them.
+    static func acceptedPrice(of job: JobRecord, known: Bool) -> PriceList.Price {
+        PriceList.Price(perSecond: USD(micros: job.estimatedCostMicros / Int64(max(1, job.durationSeconds))), known: known)
+    }
+
     /// The manifest of `job` as it will be: final state, error, end time, and its last attempt closed.
-    func manifest(of job: JobRecord, in batch: BatchRecord, ending outcome: FinalOutcome, pricePerSecond: USD, at now: Date) async throws -> Manifest {
+    func manifest(of job: JobRecord, in batch: BatchRecord, ending outcome: FinalOutcome, prices: PriceList, at now: Date) async throws -> Manifest {
         var ending = job
         ending.state = outcome.state
         ending.finishedAt = now
@@ -59,6 +65,7 @@ struct ManifestWriter: Sendable {
         case .completed(let done):
             video = done
             ending.lastError = nil
+            ending.needsReview = done.needsReview
         case .failed(let error, _, let closing):
             ending.lastError = error.message
             if let closing, let last = attempts.indices.last, attempts[last].endedAt == nil || attempts[last].outcome == .accepted {
@@ -76,6 +83,9 @@ struct ManifestWriter: Sendable {
             if let url = try await store.cachedUpload(sha256: image.sha256, origin: storageOrigin, notBefore: .distantPast) { uploads[image.sha256] = url }
         }
         let logs = try await store.events(of: job.id).filter { $0.kind == .log }
-        return Manifest(batch: batch, job: ending, spec: spec, attempts: attempts, logs: logs, uploads: uploads, video: video, pricePerSecond: pricePerSecond)
+        let spend = try await store.spend(ofJob: job.id)
+        return Manifest(
+            batch: batch, job: ending, spec: spec, attempts: attempts, logs: logs, uploads: uploads, video: video,
+            price: Self.acceptedPrice(of: job, known: prices.price(for: job.endpoint).known), spend: spend)
     }
 }

@@ -23,7 +23,7 @@ public enum RunOnce {
         let environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: logger)
         var report = RunReport()
         var touched = Set(try store.jobs(in: JobState.allCases.filter { !$0.isTerminal }).map(\.id))
-        let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
+        let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, prices: configuration.prices, logger: logger)
         if let dropFolder {
             touched.formUnion(try await take(dropFolder, with: ingestor, settle: configuration.settle, into: &report, logger: logger))
         }
@@ -47,7 +47,6 @@ public enum RunOnce {
         report.jobs = try touched.sorted().compactMap { try store.job($0) }
         report.batchNames = Dictionary(uniqueKeysWithValues: try store.batches().map { ($0.id, $0.name) })
         report.elapsed = ContinuousClock.now - started
-        report.pricePerSecond = configuration.pricePerSecond
         return report
     }
 

@@ -30,13 +30,13 @@ public struct RunReport: Sendable {
     /// Unfinished jobs left alone because their request went to another origin, by that origin.
     public var foreign: [String: [Int64]] = [:]
     public var elapsed: Duration = .zero
-    public var pricePerSecond = USD.klingO1PerSecond
 
     public var completed: [JobRecord] { jobs.filter { $0.state == .completed } }
     public var failed: [JobRecord] { jobs.filter { $0.state == .failed } }
     public var unfinished: [JobRecord] { jobs.filter { !$0.state.isTerminal } }
     public var secondsOfVideo: Int { completed.reduce(0) { $0 + $1.durationSeconds } }
-    public var cost: USD { pricePerSecond * secondsOfVideo }
+    /// What the completed jobs cost, each at its own endpoint's price as accepted.
+    public var cost: USD { USD(micros: completed.reduce(0) { $0 + $1.estimatedCostMicros }) }
 
     /// Exit 0 only when every spec was valid and every job completed.
     public var succeeded: Bool { rejected.isEmpty && abortReason == nil && jobs.allSatisfy { $0.state == .completed } }
@@ -50,8 +50,12 @@ public struct RunReport: Sendable {
         return .done
     }
 
-    /// Whether there is anything to tell: `--quiet` prints the summary only then (cron mails only then).
-    public var isNews: Bool { exit != .done }
+    /// Completed jobs whose video differs from what was paid for (`list --flagged`).
+    public var needingReview: [JobRecord] { completed.filter { $0.needsReview != nil } }
+
+    /// Whether there is anything to tell: `--quiet` prints the summary only then (cron mails only then). A video
+    /// that needs a look is news, though the run did its job (exit 0).
+    public var isNews: Bool { exit != .done || !needingReview.isEmpty }
 
 
     /// The summary printed at the end of a run.
@@ -62,6 +66,9 @@ public struct RunReport: Sendable {
             + (unfinished.isEmpty ? "" : ", \(unfinished.count) unfinished")
             + (jobs.filter { $0.state == .cancelled }.isEmpty ? "" : ", \(jobs.filter { $0.state == .cancelled }.count) cancelled")
             + "; \(secondsOfVideo) s of video, \(cost) (estimated); took \(elapsed.formattedSeconds)")
+        for job in needingReview {
+            lines.append("  needs review \(batchNames[job.batchId] ?? "?")/\(job.name): \(job.needsReview ?? "") (kept; `kling-batch list --flagged`)")
+        }
         for job in failed {
             lines.append("  failed \(batchNames[job.batchId] ?? "?")/\(job.name): \(job.lastError ?? "unknown error")")
         }

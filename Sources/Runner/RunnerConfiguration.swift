@@ -33,9 +33,10 @@ public struct RunnerConfiguration: Sendable {
     /// `run --once`: how long fal may go unanswering (connection errors, 5xx) before the run gives up and leaves
     /// its jobs for the next one; zero: never.
     public var giveUpAfter: Duration = .seconds(30 * 60)
-    /// Price per second of video for cost estimates.
-    public var pricePerSecond = USD.klingO1PerSecond
-    public var submitOptions = SubmitOptions()
+    /// Dollars per second of video by endpoint: estimates, the budget, manifests and `report` (reloadable).
+    public var prices = PriceList.published
+    /// fal's submit headers: output lifetime, queue priority, start timeout (reloadable; recorded in manifests).
+    public var submitOptions = SubmitOptions(outputLifetime: .seconds(7 * 86_400))
     /// Spending limits (reloadable).
     public var budget = SpendLimits()
     /// How long a written spec file must stay unchanged before the daemon reads it (reloadable).

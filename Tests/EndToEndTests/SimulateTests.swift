@@ -1,5 +1,6 @@
 import FalEmulator
 import Foundation
+import KlingCore
 import Testing
 import TestSupport
 
@@ -29,6 +30,22 @@ struct SimulateTests {
         #expect(status == 0, "\(run.stdout)\n\(run.stderr.suffix(2000))")
         #expect(run.stdout.contains("5 of 5 jobs completed"), "\(run.stdout)")
         try Processes.expectOutputs(folder.path + "/out", count: 5)
+        // The demo's videos last as long as their specs say, and have their shape (read with our own box reader).
+        var durations: [Int] = []
+        for name in Processes.files(in: folder.path + "/out", suffix: ".json") {
+            let manifest = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: folder.path + "/out/" + name)))
+            let asked = try #require(manifest["duration_seconds"]?.intValue)
+            let video = try MP4Summary.read(fileAt: try #require(manifest["video"]?["path"]?.stringValue))
+            #expect(abs(video.durationSeconds - Double(asked)) < 0.05, "\(name): \(video) for \(asked) s")
+            let shapes: [String: Double] = ["16:9": 16.0 / 9, "9:16": 9.0 / 16, "1:1": 1.0]
+            let shape: Double = shapes[manifest["aspect_ratio"]?.stringValue ?? ""] ?? 0
+            let actual: Double = Double(video.width) / Double(video.height)
+            #expect(abs(actual - shape) < 0.02, "\(name): \(video)")
+            #expect(manifest["needs_review"] == .null)
+            #expect(manifest["video"]?["duration_seconds"]?.doubleValue == video.durationSeconds)
+            durations.append(Int(asked))
+        }
+        #expect(Set(durations).count > 1, "the examples ask for several durations: \(durations)")
         #expect(FileManager.default.fileExists(atPath: home + "/.local/state/kling-batch/simulate/kling-batch.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: home + "/.local/state/kling-batch/kling-batch.sqlite"), "a simulated run made the real store")
     }

@@ -169,6 +169,11 @@ struct StoreUpgradeTests {
             for column in ["fal_origin", "retry_by", "resume"] { try db.execute(sql: "ALTER TABLE job DROP COLUMN \(column)") }
             try db.execute(sql: "ALTER TABLE upload DROP COLUMN origin")
             try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v3-identity-ledger-origins'")
+            // v5 comes after v3 and needs the ledger v3 makes: it is run again too.
+            for column in ["submit_options", "video_duration_ms", "video_width", "video_height", "needs_review"] {
+                try db.execute(sql: "ALTER TABLE job DROP COLUMN \(column)")
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5-accounting'")
         }
         try FileManager.default.removeItem(atPath: directory + "/kling-batch.store-id")
     }
@@ -198,6 +203,8 @@ struct StoreUpgradeTests {
         let ledger = try store.ledger()
         #expect(ledger.map(\.requestId) == ["a1", "a2"], "\(ledger)")
         #expect(ledger.allSatisfy { $0.day == "2026-11-20" })
+        #expect(ledger.map(\.outcome) == [.failed, nil], "v5: the request that failed at fal is failed money; the running one is open")
+        #expect(ledger.map(\.seconds) == [5, 5])
         #expect(try store.job(3)?.reservedMicros == 560_000, "job 3, claimed but not sent, keeps its reservation")
         #expect(try store.jobs(in: [.inQueue]).first { $0.requestId == "e1" }?.falOrigin == "http://127.0.0.1:4545")
     }

@@ -92,7 +92,7 @@ struct RetryRouteTests {
         try SpecWriter.writeJobs(count: 2, in: specs, sharedImages: 1)
         let configuration = fastConfiguration(in: folder)
         let store = try JobStore.open(directory: configuration.stateDirectory)
-        let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: OutputLayout(root: configuration.outputDirectory), pricePerSecond: .klingO1PerSecond)
+        let ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: OutputLayout(root: configuration.outputDirectory), prices: .published)
         var ids: [Int64] = []
         for file in try SpecFiles.expand([specs.path]).files {
             guard case .accepted(_, let jobs, _) = try await ingestor.ingest(file) else { throw HarnessError("not accepted") }

@@ -92,7 +92,7 @@ struct RunnerFixture {
         specPaths = try SpecWriter.writeJobs(count: count, in: jobs, sharedImages: 1)
         store = try JobStore.open(directory: configuration.stateDirectory)
         environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: quietLogger())
-        ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
+        ingestor = BatchIngestor(store: store, validator: SpecValidator(), layout: environment.layout, prices: configuration.prices)
     }
 
     /// Accepts every spec the fixture wrote; returns their jobs' ids in order.

@@ -37,7 +37,7 @@ public struct Daemon: Sendable {
         defer { withExtendedLifetime(lock) {} }
         let store = try JobStore.open(directory: configuration.stateDirectory, purpose: configuration.storePurpose)
         let environment = RunnerEnvironment(configuration: configuration, store: store, client: client, logger: logger)
-        let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, pricePerSecond: configuration.pricePerSecond)
+        let ingestor = BatchIngestor(store: store, validator: validator, layout: environment.layout, prices: { environment.configuration.prices }, logger: logger)
         let notifier = self.notifier
         let dispatcher = Dispatcher(environment: environment, mode: .continuous)
         let watcher = SpecWatcher(folder: settings.jobsDirectory, ingestor: ingestor, environment: environment) {
@@ -100,7 +100,8 @@ actor Reloader {
                 current.retry = new.retry
                 current.polling = new.polling
                 current.budget = new.budget
-                current.pricePerSecond = new.pricePerSecond
+                current.prices = new.prices
+                current.submitOptions = new.submitOptions
                 current.settle = new.settle
                 current.rescanInterval = new.rescanInterval
                 current.reconcileGrace = new.reconcileGrace
@@ -116,6 +117,8 @@ actor Reloader {
             if old.budget != new.budget { changes.append("budget per day \(old.budget.perDay.map { "\($0)" } ?? "none") → \(new.budget.perDay.map { "\($0)" } ?? "none"), per batch \(old.budget.perBatch.map { "\($0)" } ?? "none") → \(new.budget.perBatch.map { "\($0)" } ?? "none")") }
             if old.polling != new.polling { changes.append("polling") }
             if old.retry != new.retry { changes.append("retries") }
+            if old.prices != new.prices { changes.append("prices \(new.prices.settingText)") }
+            if old.submitOptions != new.submitOptions { changes.append("submit options \(new.submitOptions.recordJSON.canonicalString())") }
             logger.notice("reloaded the configuration\(changes.isEmpty ? " (no changes)" : ": " + changes.joined(separator: ", ")); submission resumed")
         } catch {
             logger.error("reload failed, keeping the current settings: \(error)")

@@ -102,11 +102,28 @@ public struct ConfigurationLayers: Sendable {
                 let hint = KeySuggestion.suggest(name, among: known).map { "; did you mean `\($0)`?" } ?? ""
                 throw ConfigurationError("\(path): \(name): unknown setting\(hint) (known: \(known.joined(separator: ", ")))")
             }
+            if key == .prices, let entries = valueNode.mapping {
+                values[key] = try pricesText(entries, path: path)
+                continue
+            }
             guard let scalar = valueNode.scalar else { throw ConfigurationError("\(path): \(name): expected a single value, not a list or mapping") }
             if scalar.tag == Tag(.null) || (scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)) { continue }
             values[key] = scalar.string
         }
         return values
+    }
+}
+
+extension ConfigurationLayers {
+    /// `prices:` is the one mapping among the settings (endpoint → dollars per second); it becomes the same
+    /// `endpoint=dollars,…` text that the flag and the environment take, so one parser reads all three.
+    static func pricesText(_ entries: Node.Mapping, path: String) throws -> String {
+        try entries.map { endpointNode, priceNode in
+            guard let endpoint = endpointNode.string, let price = priceNode.scalar?.string else {
+                throw ConfigurationError("\(path): prices: expected `endpoint: dollars per second` entries, such as `fal-ai/kling-video/o1/reference-to-video: 0.112`")
+            }
+            return "\(endpoint)=\(price)"
+        }.joined(separator: ",")
     }
 }
 

@@ -83,9 +83,15 @@ public struct EffectiveSettings: Sendable {
         runner.localRecheck = try read.duration(.localRecheck, within: .milliseconds(10)...(.seconds(30)))
         runner.minimumFreeStateBytes = try read.bytes(.minFreeSpace)
         runner.giveUpAfter = try read.duration(.giveUpAfter)
-        runner.pricePerSecond = try read.dollars(.pricePerSecond) ?? .klingO1PerSecond
+        runner.prices = try read.prices()
+        runner.submitOptions = try read.submitOptions()
         runner.budget = SpendLimits(perDay: try read.dollars(.maxSpendPerDay), perBatch: try read.dollars(.maxSpendPerBatch))
         return runner
+    }
+
+    /// The prices alone, for commands that plan without a store.
+    public static func prices(_ layers: ConfigurationLayers) throws -> PriceList {
+        try SettingReader(layers: layers, currentDirectory: FileManager.default.currentDirectoryPath).prices()
     }
 
     /// `$XDG_STATE_HOME/kling-batch`, or `$HOME/.local/state/kling-batch`.

@@ -27,6 +27,10 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case maxSpendPerDay = "max_spend_per_day"
     case maxSpendPerBatch = "max_spend_per_batch"
     case pricePerSecond = "price_per_second"
+    case prices
+    case outputLifetime = "output_lifetime"
+    case queuePriority = "queue_priority"
+    case startTimeout = "start_timeout"
     case http
     case logLevel = "log_level"
     case logFormat = "log_format"
@@ -43,6 +47,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         switch self {
         case .jobs: "--jobs"
         case .pricePerSecond: "--rate"
+        case .prices: "--price"
         default: "--" + rawValue.replacingOccurrences(of: "_", with: "-")
         }
     }
@@ -52,7 +57,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         switch self {
         case .jobs: "jobs"
         case .out: "out"
-        case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat: nil
+        case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout: nil
+        case .outputLifetime: "7d"
         case .concurrency, .uploads, .downloads: "4"
         case .maxAttempts: "5"
         case .reconcileGrace: "30m"
@@ -74,7 +80,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     public var isReloadable: Bool {
         switch self {
         case .concurrency, .maxAttempts, .pollFirst, .pollMaxInQueue, .pollMaxInProgress, .maxSpendPerDay, .maxSpendPerBatch,
-            .pricePerSecond, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck:
+            .pricePerSecond, .prices, .outputLifetime, .queuePriority, .startTimeout, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck:
             true
         default: false
         }
@@ -104,7 +110,11 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .giveUpAfter: "run --once: how long fal may stay unreachable before the run exits (code 5) and leaves its jobs for the next run (0: never)"
         case .maxSpendPerDay: "dollars that may be committed per day (UTC); jobs beyond it wait as held"
         case .maxSpendPerBatch: "dollars that may be committed per batch; jobs beyond it wait as held"
-        case .pricePerSecond: "dollars per second of video, for estimates and the budget"
+        case .pricePerSecond: "dollars per second of video on fal-ai/kling-video/o1/reference-to-video (a shorthand for its entry in prices)"
+        case .prices: "dollars per second of video by endpoint (config: a mapping; flag/env: endpoint=dollars,…); an endpoint with no price counts at the highest known one"
+        case .outputLifetime: "how long fal keeps each result video (X-Fal-Object-Lifecycle-Preference); long enough to re-download after a weekend"
+        case .queuePriority: "normal or low (X-Fal-Queue-Priority; default: fal's, normal); low lets bulk work yield to interactive use"
+        case .startTimeout: "how long a request may wait at fal before processing must start, else fal fails it unbilled (X-Fal-Request-Timeout; default: none)"
         case .http: "address for /metrics and /healthz, e.g. 127.0.0.1:9464 (default: off)"
         case .logLevel: "trace, debug, info, notice, warning, error or critical"
         case .logFormat: "text, json or journal (default: journal under systemd, else text)"

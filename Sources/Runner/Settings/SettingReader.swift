@@ -1,3 +1,4 @@
+import FalClient
 import Foundation
 import KlingCore
 
@@ -51,5 +52,35 @@ struct SettingReader {
             throw ConfigurationError("\(value.origin) must be a size such as 64MB, 1GB or 0, got '\(value.text)'")
         }
         return bytes
+    }
+
+    /// fal's published prices, `price_per_second` for the Pro endpoint, then `prices` over both.
+    func prices() throws -> PriceList {
+        var list = PriceList.published
+        if let pro = try dollars(.pricePerSecond) {
+            guard pro.micros > 0, pro <= PriceList.ceiling else {
+                throw ConfigurationError("\(text(.pricePerSecond)!.origin) must be more than 0 and at most \(PriceList.ceiling.exactDescription) per second")
+            }
+            list = list.merging([PriceList.klingO1Pro: pro])
+        }
+        guard let value = text(.prices) else { return list }
+        switch PriceList.parse(value.text) {
+        case .success(let given): return list.merging(given)
+        case .failure(let error): throw ConfigurationError("\(value.origin): \(error) (expected endpoint=dollars per second, comma-separated)")
+        }
+    }
+
+    /// The submit headers fal takes: output lifetime, queue priority and start timeout.
+    func submitOptions() throws -> SubmitOptions {
+        var options = SubmitOptions()
+        if text(.outputLifetime) != nil { options.outputLifetime = try duration(.outputLifetime, within: .seconds(60)...(.seconds(365 * 86_400))) }
+        if text(.startTimeout) != nil { options.startTimeout = try duration(.startTimeout, within: .seconds(1)...(.seconds(86_400))) }
+        if let value = text(.queuePriority) {
+            guard let priority = SubmitOptions.Priority(rawValue: value.text.lowercased()) else {
+                throw ConfigurationError("\(value.origin) must be normal or low, got '\(value.text)'")
+            }
+            options.priority = priority
+        }
+        return options
     }
 }

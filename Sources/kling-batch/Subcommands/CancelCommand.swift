@@ -47,7 +47,7 @@ struct CancelCommand: AsyncParsableCommand {
         let (targetList, names) = (targets, targets.map(resolver.name))
         let problems = try await Simulation.withClient(settings, logger: logger) { client in
             let canceller = JobCanceller(
-                store: store, client: client, layout: layout, pricePerSecond: settings.runner.pricePerSecond, logger: logger)
+                store: store, client: client, layout: layout, prices: settings.runner.prices, logger: logger)
             var problems = 0
             for (job, name) in zip(targetList, names) {
                 do {

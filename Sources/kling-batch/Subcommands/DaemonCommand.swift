@@ -43,7 +43,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     var flags: [SettingKey: String] {
         fal.flags.merging(output.flags) { $1 }.merging(runner.flags) { $1 }
-            .merging([.rescanInterval: rescanInterval, .http: http, .pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 }
+            .merging([.rescanInterval: rescanInterval, .http: http].compactMapValues { $0 }) { $1 }.merging(spec.priceFlags) { $1 }
     }
 
     func validate() throws {

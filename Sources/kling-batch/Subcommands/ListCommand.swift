@@ -13,6 +13,7 @@ struct ListCommand: ParsableCommand {
             Examples:
               kling-batch list --state failed
               kling-batch list --batch teasers --since 2h
+              kling-batch list --state completed --flagged
               kling-batch list --json | jq -r '.[] | select(.state == "held") | .name'
             """
     )
@@ -25,6 +26,9 @@ struct ListCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Only jobs accepted within this long, e.g. 30m, 2h, 7d.", valueName: "duration"))
     var since: String?
+
+    @Flag(help: "Only jobs whose video needs a look: its length or shape differs from what was paid for.")
+    var flagged = false
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
@@ -42,6 +46,7 @@ struct ListCommand: ParsableCommand {
         var jobs = resolver.jobs
         if !state.isEmpty { jobs = jobs.filter { state.contains($0.state.rawValue) } }
         if let batch { let id = try resolver.batch(named: batch).id; jobs = jobs.filter { $0.batchId == id } }
+        if flagged { jobs = jobs.filter { $0.needsReview != nil } }
         if let cutoff = since.flatMap(DurationText.parse) { jobs = jobs.filter { Date().timeIntervalSince($0.createdAt) <= cutoff.inSeconds } }
         if output.json {
             Console.json(.array(jobs.map { job in
@@ -54,12 +59,13 @@ struct ListCommand: ParsableCommand {
                     "held_reason": job.heldReason.map(JSONValue.string) ?? .null, "last_error": job.lastError.map(JSONValue.string) ?? .null,
                     "video": job.videoPath.map(JSONValue.string) ?? .null,
                     "retry": job.retryRoute.map { .string($0.rawValue) } ?? .null,
+                    "needs_review": job.needsReview.map(JSONValue.string) ?? .null,
                 ])
             }))
             return
         }
         guard !jobs.isEmpty else {
-            Console.out("no jobs" + (state.isEmpty && batch == nil && since == nil ? " yet" : " match"))
+            Console.out("no jobs" + (state.isEmpty && batch == nil && since == nil && !flagged ? " yet" : " match"))
             return
         }
         var table = TextTable([("JOB", .left), ("STATE", .left), ("ATTEMPTS", .right), ("AGE", .right), ("REQUEST", .left), ("COST", .right), ("RETRY", .left)])
@@ -69,6 +75,7 @@ struct ListCommand: ParsableCommand {
         }
         let total = USD(micros: jobs.reduce(0) { $0 + $1.estimatedCostMicros })
         Console.out(table.render(footer: ["\(jobs.count) job\(jobs.count == 1 ? "" : "s")", "", "", "", "", "\(total)", ""]))
+        for job in jobs { if let review = job.needsReview { Console.out("\(resolver.name(job)) needs review: \(review)") } }
         if jobs.contains(where: { $0.retryRoute != nil }) {
             Console.out("RETRY: download/fetch are free (fal still has the result); submit pays again; resubmit needs --resubmit (fal lost a paid result)")
         }

@@ -11,19 +11,26 @@ struct PlanCommand: AsyncParsableCommand {
             Validates the specs like `validate`, then lists every job of the valid files with its duration, \
             aspect ratio, number of inputs and estimated cost, and the totals. Exits 1 if any file is invalid.
 
+            Each job is priced at its endpoint's price per second of video: fal's published $0.112/s for \
+            fal-ai/kling-video/o1/reference-to-video, or what the config file's prices: (or --price) says. A job \
+            on an endpoint with no known price is marked "price unknown" and counted at the highest known price, \
+            as the budget counts it. Costs are exact (no row is rounded), so the column adds up to the total.
+
             Examples:
               kling-batch plan jobs/
-              kling-batch plan jobs/ --rate 0.112 --json
+              kling-batch plan jobs/ --price fal-ai/kling-video/o1/standard/reference-to-video=0.084
+              kling-batch plan jobs/ --config /etc/kling-batch/config.yaml --json
             """
     )
 
     @OptionGroup var specs: SpecPaths
     @OptionGroup var spec: SpecOptions
+    @OptionGroup var pricing: PriceConfigOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let reports = try spec.validator.validate(paths: specs.paths)
-        let plan = SpecPlan(reports: reports, rate: spec.pricePerSecond)
+        let plan = SpecPlan(reports: reports, prices: try spec.priceList(config: pricing.config))
         if output.json {
             Console.json(json(plan))
         } else {
@@ -34,10 +41,14 @@ struct PlanCommand: AsyncParsableCommand {
 
     private func json(_ plan: SpecPlan) -> JSONValue {
         [
-            "jobs": .array(plan.jobs.map { report, job in job.json(batch: report.batchName, file: report.file, rate: plan.rate) }),
-            "totals": ["jobs": .int(Int64(plan.jobs.count)), "seconds": .int(Int64(plan.seconds)), "cost_usd": .double(plan.cost.dollars)],
-            "rate_usd_per_second": .double(plan.rate.dollars),
-            "invalid_files": .array(plan.invalid.map { $0.json(rate: plan.rate) }),
+            "jobs": .array(plan.jobs.map { report, job in job.json(batch: report.batchName, file: report.file, prices: plan.prices) }),
+            "totals": [
+                "jobs": .int(Int64(plan.jobs.count)), "seconds": .int(Int64(plan.seconds)), "cost_usd": .double(plan.cost.dollars),
+                "cost_micros": .int(plan.cost.micros),
+            ],
+            "prices_usd_per_second": .object(plan.prices.perSecond.mapValues { .double($0.dollars) }),
+            "unpriced_endpoints": .array(plan.unpricedEndpoints.map(JSONValue.string)),
+            "invalid_files": .array(plan.invalid.map { $0.json(prices: plan.prices) }),
         ]
     }
 
@@ -46,14 +57,18 @@ struct PlanCommand: AsyncParsableCommand {
         for (report, job) in plan.jobs {
             table.add([
                 "\(report.batchName)/\(job.name)", String(job.duration), job.aspectRatio.rawValue, String(job.inputCount),
-                job.estimatedCost(rate: plan.rate).description,
+                job.estimatedCost(plan.prices).exactDescription + (plan.prices.price(for: job.endpoint).known ? "" : " (price unknown)"),
             ])
         }
         if plan.jobs.isEmpty {
             Console.out("no valid jobs")
         } else {
             let count = plan.jobs.count
-            Console.out(table.render(footer: ["\(count) job\(count == 1 ? "" : "s")", String(plan.seconds), "", "", plan.cost.description]))
+            Console.out(table.render(footer: ["\(count) job\(count == 1 ? "" : "s")", String(plan.seconds), "", "", plan.cost.exactDescription]))
+        }
+        for endpoint in plan.unpricedEndpoints {
+            let assumed = plan.prices.price(for: endpoint).perSecond.exactDescription
+            Console.error("price unknown for \(endpoint): counted at the highest known price, \(assumed)/s; set it with prices: in the config or --price \(endpoint)=DOLLARS")
         }
         for report in plan.invalid {
             Console.error("")

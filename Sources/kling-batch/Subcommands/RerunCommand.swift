@@ -28,9 +28,9 @@ struct RerunCommand: AsyncParsableCommand {
     @OptionGroup var spec: SpecOptions
 
     func run() async throws {
-        let (store, settings) = try self.store.openStore(output.flags.merging([.pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 })
+        let (store, settings) = try self.store.openStore(output.flags.merging(spec.priceFlags) { $1 })
         let layout = try await OutputLayout.forCommand(flag: output.out, configured: settings.runner.outputDirectory, store: store)
-        let ingestor = BatchIngestor(store: store, validator: spec.validator, layout: layout, pricePerSecond: settings.runner.pricePerSecond)
+        let ingestor = BatchIngestor(store: store, validator: spec.validator, layout: layout, prices: settings.runner.prices)
         var failures = 0
         for target in targets {
             let isFile = FileManager.default.fileExists(atPath: target)

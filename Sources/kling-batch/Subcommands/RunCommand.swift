@@ -71,7 +71,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var flags = fal.flags.merging(output.flags) { $1 }.merging(runner.flags) { $1 }.merging([.pricePerSecond: spec.rate].compactMapValues { $0 }) { $1 }
+        var flags = fal.flags.merging(output.flags) { $1 }.merging(runner.flags) { $1 }.merging(spec.priceFlags) { $1 }
         // Quiet means quiet on stderr too: cron mails whatever a job prints.
         if quiet && runner.logLevel == nil { flags[.logLevel] = "warning" }
         let settings = try store.settings(flags)

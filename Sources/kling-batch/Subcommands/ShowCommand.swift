@@ -46,7 +46,8 @@ struct ShowCommand: ParsableCommand {
         if let route = job.retryRoute { Console.out("  retry:      \(route.label)") }
         if let origin = job.falOrigin { Console.out("  sent to:    \(origin)") }
         if job.possibleDuplicate { Console.out("  note:       possibly submitted twice (a lost submit was given up on after the grace period)") }
-        Console.out("  output:     \(job.videoPath ?? "-")")
+        Console.out("  output:     \(job.videoPath ?? "-")" + (job.videoDurationMs.map { String(format: " (%.2f s, %d×%d)", Double($0) / 1000, job.videoWidth ?? 0, job.videoHeight ?? 0) } ?? ""))
+        if let review = job.needsReview { Console.out("  review:     \(review) (kept, not resubmitted: that would pay again)") }
         Console.out("  manifest:   \(job.manifestPath ?? "-")")
         let spec = (try? JSONValue.parse(Data(job.specJson.utf8)))?["prompt"]?.stringValue ?? ""
         Console.out("  prompt:     \(spec.prefix(300))")
@@ -89,6 +90,9 @@ struct ShowCommand: ParsableCommand {
         object["video"] = text(job.videoPath)
         object["manifest"] = text(job.manifestPath)
         object["estimated_cost_usd"] = .double(USD(micros: job.estimatedCostMicros).dollars)
+        object["needs_review"] = text(job.needsReview)
+        object["video_duration_seconds"] = job.videoDurationMs.map { .double(Double($0) / 1000) } ?? .null
+        object["submit_options"] = job.submitOptions.flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null
         object["attempts"] = .array(attempts.map { attempt in
             var entry: [String: JSONValue] = [:]
             entry["number"] = .int(Int64(attempt.number))

@@ -12,22 +12,24 @@ extension SpecDiagnostic {
 }
 
 extension JobSpec {
-    func json(batch: String, file: String, rate: USD) -> JSONValue {
+    func json(batch: String, file: String, prices: PriceList) -> JSONValue {
         [
             "batch": .string(batch), "name": .string(name), "file": .string(file), "endpoint": .string(endpoint),
             "duration": .int(Int64(duration)), "aspect_ratio": .string(aspectRatio.rawValue),
             "inputs": .int(Int64(inputCount)), "local_images": .int(Int64(localImages.count)),
-            "cost_usd": .double(estimatedCost(rate: rate).dollars),
+            "cost_usd": .double(estimatedCost(prices).dollars),
+            "price_per_second_usd": .double(prices.price(for: endpoint).perSecond.dollars),
+            "price_known": .bool(prices.price(for: endpoint).known),
         ]
     }
 }
 
 extension SpecReport {
-    func json(rate: USD) -> JSONValue {
+    func json(prices: PriceList) -> JSONValue {
         [
             "file": .string(file), "valid": .bool(isValid), "sha256": sha256.map(JSONValue.string) ?? .null,
             "batch": .string(batchName),
-            "jobs": .array(jobs.map { $0.json(batch: batchName, file: file, rate: rate) }),
+            "jobs": .array(jobs.map { $0.json(batch: batchName, file: file, prices: prices) }),
             "errors": .array(errors.map(\.json)), "warnings": .array(warnings.map(\.json)),
         ]
     }

@@ -126,6 +126,15 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .customLong("give-up-after"), help: ArgumentHelp("run --once: how long fal may stay unreachable before the run exits with code 5, its jobs left for the next run (default 30m; 0: never).", valueName: "duration"))
     var giveUpAfter: String?
 
+    @Option(name: .customLong("output-lifetime"), help: ArgumentHelp("How long fal keeps each result video, for a free re-download (default 7d).", valueName: "duration"))
+    var outputLifetime: String?
+
+    @Option(name: .customLong("queue-priority"), help: ArgumentHelp("normal or low: low lets bulk work yield to interactive use at fal (default: fal's, normal).", valueName: "priority"))
+    var queuePriority: String?
+
+    @Option(name: .customLong("start-timeout"), help: ArgumentHelp("fal fails a request not started within this long, unbilled (default: none).", valueName: "duration"))
+    var startTimeout: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
 
@@ -138,6 +147,7 @@ struct RunnerOptions: ParsableArguments {
             .maxAttempts: maxAttempts.map(String.init), .maxSpendPerDay: maxSpendPerDay, .maxSpendPerBatch: maxSpendPerBatch,
             .reconcileGrace: reconcileGrace, .reconcileInterval: reconcileInterval, .minFreeSpace: minFreeSpace, .localRecheck: localRecheck,
             .giveUpAfter: giveUpAfter, .logLevel: logLevel, .logFormat: logFormat,
+            .outputLifetime: outputLifetime, .queuePriority: queuePriority, .startTimeout: startTimeout,
         ]
         return values.compactMapValues { $0 }
     }

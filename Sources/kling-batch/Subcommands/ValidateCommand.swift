@@ -19,25 +19,27 @@ struct ValidateCommand: AsyncParsableCommand {
 
     @OptionGroup var specs: SpecPaths
     @OptionGroup var spec: SpecOptions
+    @OptionGroup var pricing: PriceConfigOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let reports = try spec.validator.validate(paths: specs.paths)
+        let prices = try spec.priceList(config: pricing.config)
         if output.json {
-            Console.json(.array(reports.map { $0.json(rate: spec.pricePerSecond) }))
+            Console.json(.array(reports.map { $0.json(prices: prices) }))
         } else {
             if reports.isEmpty { Console.error("no spec files (.yaml, .yml, .json) in \(specs.paths.joined(separator: ", "))") }
-            for report in reports { printReport(report) }
+            for report in reports { printReport(report, prices: prices) }
         }
         if reports.isEmpty || reports.contains(where: { !$0.isValid }) { throw ExitCode(1) }
     }
 
-    private func printReport(_ report: SpecReport) {
+    private func printReport(_ report: SpecReport, prices: PriceList) {
         for diagnostic in report.diagnostics { Console.out(diagnostic.description) }
         if report.isValid {
             let jobs = report.jobs.count
             let warnings = report.warnings.count
-            Console.out("ok \(report.file): \(jobs) job\(jobs == 1 ? "" : "s"), \(report.totalSeconds) s of video, \(report.estimatedCost(rate: spec.pricePerSecond))"
+            Console.out("ok \(report.file): \(jobs) job\(jobs == 1 ? "" : "s"), \(report.totalSeconds) s of video, \(report.estimatedCost(prices))"
                 + (warnings == 0 ? "" : ", \(warnings) warning\(warnings == 1 ? "" : "s")"))
         } else {
             let errors = report.errors.count
