@@ -9,7 +9,7 @@ extension Dispatcher {
         let recheck = try await checkLocal()
         let gate = await environment.gate.snapshot()
         return DispatcherStateMachine.Gate(
-            allowed: gate.allowed, opensAt: gate.opensAt, limit: gate.limit, keyPaused: gate.keyPaused,
+            allowed: gate.allowed, opensAt: gate.opensAt, limit: gate.limit, growsAt: gate.growsAt, keyPaused: gate.keyPaused,
             unreachableStreak: gate.unreachableStreak, localRecheckAt: recheck, unreachableSince: environment.client.contact.unreachableSince,
             now: Date())
     }

@@ -22,6 +22,8 @@ struct DispatcherStateMachine: Sendable {
         var opensAt: Date?
         /// Requests at fal at once, now.
         var limit: Int
+        /// When `limit` grows back after a 429 (nil at the configured limit): a full house waits for it too.
+        var growsAt: Date? = nil
         /// Why fal refused the key, if it did: the one pause that needs an operator.
         var keyPaused: String?
         /// Submits in a row that could not reach fal.
@@ -105,7 +107,7 @@ struct DispatcherStateMachine: Sendable {
             return [.wait(until: Self.earliest(gate.opensAt, recheckAt(gate)))]
         }
         let free = gate.limit - atFal
-        guard free > 0 else { return [.wait(until: recheckAt(gate))] }
+        guard free > 0 else { return [.wait(until: Self.earliest(recheckAt(gate), gate.growsAt))] }
         return [.claim(limit: free)]
     }
 
@@ -116,8 +118,9 @@ struct DispatcherStateMachine: Sendable {
         var actions = jobs.compactMap { hand($0) }
         if mode == .untilDone && executors.isEmpty { return actions + [.checkDone] }
         // A due time only matters while there is a slot to use it in.
-        let due = gate.limit - atFal > 0 ? nextDue : nil
-        actions.append(.wait(until: Self.earliest(due, budgetFreesAt, recheckAt(gate))))
+        let full = gate.limit - atFal <= 0
+        let due = full ? nil : nextDue
+        actions.append(.wait(until: Self.earliest(due, budgetFreesAt, recheckAt(gate), full ? gate.growsAt : nil)))
         return actions
     }
 

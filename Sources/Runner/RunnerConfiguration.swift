@@ -26,8 +26,9 @@ public struct RunnerConfiguration: Sendable {
     public var maxDownloadTries = 8
     /// Result fetches for a request fal reports finished, before it counts as a failed attempt.
     public var maxResultFetches = 10
-    /// After a 429 lowered the concurrency, how long it must stay quiet before the limit grows back by one.
-    public var concurrencyRecovery: Duration = .seconds(30)
+    /// After a 429 lowered the concurrency, the quiet before it grows back by one; each further step doubles the
+    /// growth (`SubmissionGate.limit(at:)`), so any limit is back within about a minute.
+    public var concurrencyRecovery: Duration = .seconds(5)
     /// Submits in a row that cannot reach fal before `run --once` stops and says so.
     public var unreachableLimit = 8
     /// `run --once`: how long fal may go unanswering (connection errors, 5xx) before the run gives up and leaves

@@ -2,7 +2,7 @@ import Foundation
 
 /// Decides, for the whole runner, whether and how much may be submitted: fal's `Retry-After` as a floor for
 /// every submission, pauses (a refused key, our own disk or store failing), and a concurrency that shrinks on
-/// 429 and grows back slowly.
+/// 429 and grows back, by time alone, to the configured limit within a minute of quiet.
 public actor SubmissionGate {
     /// Why submission stops. Each cause is set and cleared by the part of the runner that sees it.
     public enum PauseCause: String, Sendable, CaseIterable, Comparable {
@@ -25,22 +25,24 @@ public actor SubmissionGate {
 
     /// The configured limit of requests at fal at once.
     public private(set) var configuredLimit: Int
-    /// The limit in force now: lowered by 429s, raised by one per quiet `recoveryInterval`.
-    public private(set) var limit: Int
+    /// The limit right after the last 429 lowered it; `limit(at:)` grows from it.
+    private var lowered: Int
     /// No submission before this (from the latest `Retry-After`).
     public private(set) var notBefore: Date?
     /// Submits in a row that could not reach fal at all.
     public private(set) var consecutiveUnreachable = 0
     private var pauses: [PauseCause: String] = [:]
-    private var lastChange = Date.distantPast
+    /// When the last 429 lowered the limit.
+    private var loweredAt = Date.distantPast
+    /// The first step of the recovery; see `limit(at:)`.
     private let recoveryInterval: TimeInterval
     private let doorbell: Doorbell
     /// Fired whenever a cause clears, so everything waiting on our own disk retries at once.
     private let cleared = Broadcast()
 
-    public init(limit: Int, recoveryInterval: TimeInterval = 30, doorbell: Doorbell) {
+    public init(limit: Int, recoveryInterval: TimeInterval = 5, doorbell: Doorbell) {
         configuredLimit = max(1, limit)
-        self.limit = max(1, limit)
+        lowered = max(1, limit)
         self.recoveryInterval = recoveryInterval
         self.doorbell = doorbell
     }
@@ -64,23 +66,44 @@ public actor SubmissionGate {
     /// the runner backed off and say nothing new (a soak with random 429s collapsed the limit to 1 otherwise).
     public func rateLimited(until: Date, atFal: Int, now: Date = Date()) {
         let alreadyBackingOff = notBefore.map { now < $0 } ?? false
+        // The limit grown so far, read before the new back-off moves the start of the quiet.
+        let current = limit(at: now)
         notBefore = max(notBefore ?? until, until)
         guard !alreadyBackingOff else { return }
-        let lowered = max(1, min(limit - 1, atFal - 1))
-        if lowered < limit {
-            limit = lowered
-            lastChange = now
+        let next = max(1, min(current - 1, atFal - 1))
+        if next < current {
+            lowered = next
+            loweredAt = now
         }
     }
 
-    /// A submit got through: the unreachable streak ends, and the limit creeps back up after a quiet while.
+    /// The limit in force at `now`. After a 429 it grows back by time alone, from the end of fal's back-off: one
+    /// more slot after `recoveryInterval` of quiet, then 2, 4, 8… more at each further interval (the gap doubles),
+    /// so with the default 5 s a limit of 40 is back within 30 s, and one of 1,000 within 50 s, whatever limit was
+    /// lost. A new 429 starts over from where it was. Submits need not happen for it to grow: a slow model (a
+    /// video takes minutes) would otherwise keep the account under-used for a long time.
+    public func limit(at now: Date) -> Int {
+        guard lowered < configuredLimit else { return configuredLimit }
+        let quiet = now.timeIntervalSince(max(loweredAt, notBefore ?? loweredAt))
+        guard quiet >= recoveryInterval else { return lowered }
+        let steps = min(30, Int(quiet / recoveryInterval))
+        return min(configuredLimit, lowered + (1 << steps) - 1)
+    }
+
+    /// The limit in force now.
+    public var limit: Int { limit(at: Date()) }
+
+    /// When the limit next grows, while it is below the configured one: the dispatcher wakes then to use the slot.
+    public func growsAt(_ now: Date) -> Date? {
+        guard limit(at: now) < configuredLimit else { return nil }
+        let start = max(loweredAt, notBefore ?? loweredAt)
+        let steps = max(0, Int(now.timeIntervalSince(start) / recoveryInterval))
+        return start.addingTimeInterval(Double(steps + 1) * recoveryInterval)
+    }
+
+    /// A submit got through: the unreachable streak ends.
     public func submitted(now: Date = Date()) {
         consecutiveUnreachable = 0
-        if limit < configuredLimit, now.timeIntervalSince(lastChange) >= recoveryInterval {
-            limit += 1
-            lastChange = now
-            doorbell.ring()
-        }
     }
 
     /// A submit never left: returns the length of the streak.
@@ -125,7 +148,7 @@ public actor SubmissionGate {
     /// A new configured limit (SIGHUP); the limit in force follows it.
     public func setConfiguredLimit(_ value: Int) {
         configuredLimit = max(1, value)
-        limit = configuredLimit
+        lowered = configuredLimit
         doorbell.ring()
     }
 
@@ -133,8 +156,8 @@ public actor SubmissionGate {
     /// Retry-After ends, the limit, why it is paused, and the unreachable streak.
     public func snapshot(now: Date = Date()) -> Snapshot {
         let (allowed, after) = check(now: now)
-        return Snapshot(allowed: allowed, opensAt: after, limit: limit, causes: Set(pauses.keys), keyPaused: pauses[.key],
-                        unreachableStreak: consecutiveUnreachable)
+        return Snapshot(allowed: allowed, opensAt: after, limit: limit(at: now), growsAt: growsAt(now), causes: Set(pauses.keys),
+                        keyPaused: pauses[.key], unreachableStreak: consecutiveUnreachable)
     }
 
     /// The gate at one moment.
@@ -142,6 +165,8 @@ public actor SubmissionGate {
         public var allowed: Bool
         public var opensAt: Date?
         public var limit: Int
+        /// When `limit` next grows back after a 429; nil at the configured limit.
+        public var growsAt: Date?
         public var causes: Set<PauseCause>
         public var keyPaused: String?
         public var unreachableStreak: Int

@@ -46,6 +46,21 @@ struct DispatcherStateMachineTests {
         #expect(machine.woken(gate(limit: 2)) == [.claim(limit: 1)])
     }
 
+    @Test("a full house after a 429 wakes when the gate's limit grows back, to use the new slot; at the configured limit it waits for an event")
+    func wakesWhenTheLimitGrows() {
+        var machine = machine()
+        _ = machine.started(resumable: [job(1)])
+        let grows = now.addingTimeInterval(5)
+        var lowered = gate(limit: 1)
+        lowered.growsAt = grows
+        #expect(machine.woken(lowered) == [.wait(until: grows)])
+        #expect(machine.claimed([], nextDue: now.addingTimeInterval(60), budgetFreesAt: nil, gate: lowered) == [.wait(until: grows)])
+        var grown = gate(limit: 2)
+        grown.growsAt = now.addingTimeInterval(10)
+        #expect(machine.woken(grown) == [.claim(limit: 1)])
+        #expect(machine.woken(gate(limit: 1)) == [.wait(until: nil)])
+    }
+
     @Test("with a free slot, the next due job and the next budget day set the wake-up; a local recheck too")
     func wakeUps() {
         var machine = machine()

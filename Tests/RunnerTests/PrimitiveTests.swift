@@ -79,7 +79,7 @@ struct PrimitiveTests {
         #expect(live.framing("done\n") == "done\n")
     }
 
-    @Test("the gate: Retry-After holds everyone, 429 lowers the limit, success raises it back slowly")
+    @Test("the gate: Retry-After holds everyone, 429 lowers the limit, quiet raises it back")
     func gate() async {
         let gate = SubmissionGate(limit: 8, recoveryInterval: 30, doorbell: Doorbell())
         let now = Date()
@@ -92,16 +92,49 @@ struct PrimitiveTests {
         let held = await gate.check(now: now.addingTimeInterval(1))
         #expect(!held.allowed && held.after == now.addingTimeInterval(3))
         #expect(await gate.check(now: now.addingTimeInterval(3.1)).allowed)
-        await gate.submitted(now: now.addingTimeInterval(10))
-        #expect(await gate.limit == 5)
-        await gate.submitted(now: now.addingTimeInterval(31))
-        #expect(await gate.limit == 6)
+        // Quiet counts from the end of fal's back-off (3 s): one more slot after 30 s of it, then 2 more, capped.
+        #expect(await gate.limit(at: now.addingTimeInterval(32)) == 5)
+        #expect(await gate.growsAt(now.addingTimeInterval(32)) == now.addingTimeInterval(33))
+        #expect(await gate.limit(at: now.addingTimeInterval(33)) == 6)
+        #expect(await gate.limit(at: now.addingTimeInterval(63)) == 8)
+        #expect(await gate.growsAt(now.addingTimeInterval(63)) == nil)
         await gate.pause("401 from fal")
         #expect(await gate.check(now: now.addingTimeInterval(100)) == (false, nil))
         await gate.resume()
         #expect(await gate.check(now: now.addingTimeInterval(100)).allowed)
         await gate.setConfiguredLimit(2)
         #expect(await gate.limit == 2)
+    }
+
+    @Test("after a 429 burst, any configured limit is back within 60 s of quiet, with no submit needed, and a new 429 starts over", arguments: [4, 16, 40, 1000])
+    func recoveryWithinAMinute(configured: Int) async {
+        let gate = SubmissionGate(limit: configured, doorbell: Doorbell())
+        let start = Date(timeIntervalSinceReferenceDate: 0)
+        // A burst: 429s on submits, each lowering it below what is at fal, until it is down to 1.
+        var now = start
+        for second in 0..<20 {
+            now = start.addingTimeInterval(Double(second) * 2)
+            await gate.rateLimited(until: now.addingTimeInterval(1), atFal: 2, now: now)
+        }
+        #expect(await gate.limit(at: now) == 1)
+        let quietFrom = now.addingTimeInterval(1)
+        var back: TimeInterval?
+        var previous = 1
+        for tenth in 0...600 {
+            let at = quietFrom.addingTimeInterval(Double(tenth) / 10)
+            let limit = await gate.limit(at: at)
+            #expect(limit >= previous, "it never shrinks while quiet")
+            previous = limit
+            if limit == configured { back = at.timeIntervalSince(quietFrom); break }
+        }
+        #expect((back ?? .infinity) <= 60, "back to \(configured) after \(back ?? -1) s")
+        // A 429 in the middle of the recovery lowers it from where it had got to, and the climb starts again.
+        let gate2 = SubmissionGate(limit: configured, doorbell: Doorbell())
+        await gate2.rateLimited(until: start.addingTimeInterval(1), atFal: 1, now: start)
+        let midway = await gate2.limit(at: start.addingTimeInterval(11))
+        await gate2.rateLimited(until: start.addingTimeInterval(12), atFal: midway, now: start.addingTimeInterval(11))
+        #expect(await gate2.limit(at: start.addingTimeInterval(11.5)) == max(1, midway - 1))
+        #expect(await gate2.growsAt(start.addingTimeInterval(11.5)) == start.addingTimeInterval(17))
     }
 }
 
