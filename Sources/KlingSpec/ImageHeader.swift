@@ -3,7 +3,7 @@ import Foundation
 /// An image's format and pixel size, read from its header bytes without decoding any pixels.
 public struct ImageHeader: Sendable, Hashable, Codable {
     public enum Format: String, Sendable, Codable, CaseIterable {
-        case png, jpeg, webp, gif
+        case png, jpeg, webp, gif, avif
 
         /// The MIME type sent with an upload.
         public var contentType: String {
@@ -12,6 +12,7 @@ public struct ImageHeader: Sendable, Hashable, Codable {
             case .jpeg: return "image/jpeg"
             case .webp: return "image/webp"
             case .gif: return "image/gif"
+            case .avif: return "image/avif"
             }
         }
 
@@ -31,7 +32,7 @@ public struct ImageHeader: Sendable, Hashable, Codable {
 
     /// Why bytes could not be read as an accepted image.
     public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
-        /// A known image format that Kling does not take (BMP, TIFF, AVIF, HEIC, SVG).
+        /// A known image format that Kling does not take (BMP, TIFF, HEIC, SVG).
         case unsupported(String)
         /// Not an image at all (text, a PDF, random bytes).
         case notAnImage
@@ -42,8 +43,8 @@ public struct ImageHeader: Sendable, Hashable, Codable {
             switch self {
             case .unsupported(let format):
                 let article = "AEIOU".contains(format.prefix(1)) ? "an" : "a"
-                return "\(article) \(format) image; only PNG, JPEG, WebP and GIF are accepted"
-            case .notAnImage: return "not an image (PNG, JPEG, WebP or GIF expected)"
+                return "\(article) \(format) image; only PNG, JPEG, WebP, GIF and AVIF are accepted"
+            case .notAnImage: return "not an image (PNG, JPEG, WebP, GIF or AVIF expected)"
             case .damaged(let format): return "a damaged \(format) file whose header cannot be read"
             }
         }
@@ -56,6 +57,7 @@ public struct ImageHeader: Sendable, Hashable, Codable {
         if data.starts(with: [0xFF, 0xD8, 0xFF]) { return try jpeg(Array(bytes)) }
         if data.count >= 12, data.starts(with: Array("RIFF".utf8)), Array(data[8..<12]) == Array("WEBP".utf8) { return try webp(data) }
         if data.starts(with: Array("GIF87a".utf8)) || data.starts(with: Array("GIF89a".utf8)) { return try gif(data) }
+        if isAVIF(data) { return try avif(data) }
         throw recognise(data)
     }
 
@@ -65,7 +67,6 @@ public struct ImageHeader: Sendable, Hashable, Codable {
         if data.starts(with: [0x49, 0x49, 0x2A, 0x00]) || data.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) { return .unsupported("TIFF") }
         if data.count >= 12, Array(data[4..<8]) == Array("ftyp".utf8) {
             let brand = String(decoding: data[8..<12], as: UTF8.self)
-            if brand.hasPrefix("avi") { return .unsupported("AVIF") }
             if brand.hasPrefix("hei") || brand.hasPrefix("mif") { return .unsupported("HEIC") }
         }
         let text = String(decoding: data.prefix(512), as: UTF8.self).lowercased()
@@ -140,7 +141,7 @@ public struct ImageHeader: Sendable, Hashable, Codable {
         throw .damaged("JPEG")
     }
 
-    private static func bigEndian32(_ data: [UInt8], _ offset: Int) -> UInt32 {
+    static func bigEndian32(_ data: [UInt8], _ offset: Int) -> UInt32 {
         UInt32(data[offset]) << 24 | UInt32(data[offset + 1]) << 16 | UInt32(data[offset + 2]) << 8 | UInt32(data[offset + 3])
     }
 }

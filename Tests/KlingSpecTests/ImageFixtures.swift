@@ -32,7 +32,26 @@ enum ImageFixtures {
     }
 
     static let bmp: [UInt8] = Array("BM".utf8) + [UInt8](repeating: 0, count: 60)
+    /// An AVIF `ftyp` with nothing after it: the brand is right, the size is missing.
     static let avif: [UInt8] = [0, 0, 0, 0x1C] + Array("ftypavif".utf8) + [UInt8](repeating: 0, count: 20)
+    static let heic: [UInt8] = [0, 0, 0, 0x18] + Array("ftypheic".utf8) + [UInt8](repeating: 0, count: 16)
+
+    /// A box: size, type, payload.
+    static func box(_ type: String, _ payload: [UInt8]) -> [UInt8] { be32(payload.count + 8) + Array(type.utf8) + payload }
+
+    /// An AVIF still as encoders write it: `ftyp` (major brand `mif1`, AVIF as a compatible brand when `compatible`),
+    /// `meta` with `pitm` naming item `primary`, `ipco` holding a thumbnail `ispe` first and the image's second, and
+    /// `ipma` tying item 1 to the thumbnail and item 2 to the image (with `irot` when `rotated`).
+    static func avifImage(_ width: Int, _ height: Int, primary: Int = 2, rotated: Bool = false, compatible: Bool = true) -> [UInt8] {
+        let ftyp = box("ftyp", Array((compatible ? "mif1" : "avif").utf8) + be32(0) + Array("mif1miaf".utf8) + Array((compatible ? "avif" : "MA1B").utf8))
+        let ispe = { (w: Int, h: Int) in box("ispe", [0, 0, 0, 0] + be32(w) + be32(h)) }
+        var properties = ispe(64, 64) + ispe(width, height)
+        if rotated { properties += box("irot", [1]) }
+        let ipma = box("ipma", [0, 0, 0, 0] + be32(2) + be16(1) + [1, 0x81] + be16(2) + (rotated ? [2, 0x82, 0x03] : [1, 0x82]))
+        let meta = box("meta", [0, 0, 0, 0] + box("hdlr", [UInt8](repeating: 0, count: 24)) + box("pitm", [0, 0, 0, 0] + be16(primary))
+            + box("iprp", box("ipco", properties) + ipma))
+        return ftyp + meta + box("mdat", [1, 2, 3])
+    }
     static let damagedPNG: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("XXXX".utf8)
 
     private static func riff(_ chunk: [UInt8]) -> [UInt8] {

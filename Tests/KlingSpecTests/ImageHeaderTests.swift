@@ -11,9 +11,34 @@ struct ImageHeaderTests {
         (ImageFixtures.webpVP8X(4000, 3000), ImageHeader(format: .webp, width: 4000, height: 3000)),
         (ImageFixtures.webpVP8L(512, 768), ImageHeader(format: .webp, width: 512, height: 768)),
         (ImageFixtures.webpVP8(800, 600), ImageHeader(format: .webp, width: 800, height: 600)),
+        (ImageFixtures.avifImage(1280, 720), ImageHeader(format: .avif, width: 1280, height: 720)),
+        (ImageFixtures.avifImage(1280, 720, compatible: false), ImageHeader(format: .avif, width: 1280, height: 720)),
+        (ImageFixtures.avifImage(1280, 720, rotated: true), ImageHeader(format: .avif, width: 720, height: 1280)),
+        (ImageFixtures.avifImage(1280, 720, primary: 1), ImageHeader(format: .avif, width: 64, height: 64)),
     ])
     func formats(bytes: [UInt8], expected: ImageHeader) throws {
         #expect(try ImageHeader.read(bytes) == expected)
+    }
+
+    @Test("an AVIF's size is its primary item's, not a thumbnail's; a cut or damaged AVIF is refused, never a crash")
+    func avifEdges() {
+        let image = ImageFixtures.avifImage(1000, 600)
+        #expect(image.count > 100)
+        for length in 0..<image.count {
+            do {
+                let header = try ImageHeader.read(Array(image.prefix(length)))
+                #expect(header.format == .avif, "\(length)")
+            } catch {
+                #expect(error == .damaged("AVIF") || error == .notAnImage || error == .unsupported("HEIC"), "\(length): \(error)")
+            }
+        }
+        // Every byte after the ftyp set to 0xFF in turn: box sizes past the end, counts in the billions; each is
+        // read or refused, never a crash or a hang.
+        for index in 36..<image.count {
+            var garbled = image
+            garbled[index] = 0xFF
+            if let header = try? ImageHeader.read(garbled) { #expect(header.format == .avif && header.width > 0 && header.height > 0) }
+        }
     }
 
     @Test("the example images (real ffmpeg output) read correctly")
@@ -34,7 +59,8 @@ struct ImageHeaderTests {
 
     @Test("refused formats are named", arguments: [
         (ImageFixtures.bmp, ImageHeader.Problem.unsupported("BMP")),
-        (ImageFixtures.avif, .unsupported("AVIF")),
+        (ImageFixtures.heic, .unsupported("HEIC")),
+        (ImageFixtures.avif, .damaged("AVIF")),
         ([0x49, 0x49, 0x2A, 0x00, 1, 2, 3, 4], .unsupported("TIFF")),
         (Array("<?xml version=\"1.0\"?><svg width=\"10\"/>".utf8), .unsupported("SVG")),
         (Array("hello".utf8), .notAnImage),
