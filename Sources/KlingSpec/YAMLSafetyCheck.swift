@@ -37,7 +37,7 @@ struct YAMLSafetyCheck {
             var walk = Walk(limits: self)
             var event = yaml_event_t()
             while true {
-                guard yaml_parser_parse(&parser, &event) == 1 else { return syntaxFinding(parser) }
+                guard yaml_parser_parse(&parser, &event) == 1 else { return syntaxFinding(parser, bytes) }
                 defer { yaml_event_delete(&event) }
                 switch walk.take(event) {
                 case .more: continue
@@ -49,7 +49,7 @@ struct YAMLSafetyCheck {
     }
 
     /// libyaml's own complaint, pointing at where the broken construct began (an unterminated quote, say).
-    private func syntaxFinding(_ parser: yaml_parser_t) -> Finding {
+    private func syntaxFinding(_ parser: yaml_parser_t, _ bytes: [UInt8]) -> Finding {
         let problem = parser.problem.map { String(cString: $0) } ?? "unreadable YAML"
         let problemLine = Int(parser.problem_mark.line) + 1
         let problemColumn = Int(parser.problem_mark.column) + 1
@@ -60,11 +60,25 @@ struct YAMLSafetyCheck {
         if problem.hasPrefix("mapping values are not allowed") {
             hint = " (a value that contains ': ' must be quoted, e.g. \"16 : 9\")"
         }
+        if let reserved = Self.reservedCharacter(bytes, at: Int(parser.problem_mark.index)) {
+            // `prompt: @Element1 walks` is how people write prompts; YAML reserves @ and ` at the start of a value.
+            hint = " (YAML does not allow a value to start with \(reserved): quote it, e.g. prompt: \"\(reserved)Element1 walks in\")"
+        }
         if let context = parser.context.map({ String(cString: $0) }) {
             return Finding(
                 message: "YAML syntax: \(context) that starts here: \(problem) at line \(problemLine), column \(problemColumn)\(hint)",
                 line: Int(parser.context_mark.line) + 1, column: Int(parser.context_mark.column) + 1)
         }
         return Finding(message: "YAML syntax: \(problem)\(hint)", line: problemLine, column: problemColumn)
+    }
+
+    /// `@` or `` ` `` at `index`, the characters YAML reserves at the start of a plain value.
+    static func reservedCharacter(_ bytes: [UInt8], at index: Int) -> Character? {
+        guard bytes.indices.contains(index) else { return nil }
+        switch bytes[index] {
+        case UInt8(ascii: "@"): return "@"
+        case UInt8(ascii: "`"): return "`"
+        default: return nil
+        }
     }
 }
