@@ -26,13 +26,16 @@ public struct NewJob: Sendable {
     public var endpoint: String
     public var durationSeconds: Int
     public var estimatedCostMicros: Int64
+    /// Claimed before jobs of a lower priority; first in, first out within one.
+    public var priority: JobPriority
 
-    public init(name: String, specJSON: String, endpoint: String, durationSeconds: Int, estimatedCostMicros: Int64) {
+    public init(name: String, specJSON: String, endpoint: String, durationSeconds: Int, estimatedCostMicros: Int64, priority: JobPriority = .normal) {
         self.name = name
         self.specJSON = specJSON
         self.endpoint = endpoint
         self.durationSeconds = durationSeconds
         self.estimatedCostMicros = estimatedCostMicros
+        self.priority = priority
     }
 }
 
@@ -95,10 +98,11 @@ extension JobStore {
             let inserted = try Row.fetchOne(
                 db.cachedStatement(sql: """
                     INSERT INTO job (batch_id, name, state, spec_json, endpoint, duration_seconds, estimated_cost_micros,
-                                     created_at, updated_at)
-                    VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
+                                     priority, created_at, updated_at)
+                    VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?) RETURNING *
                     """),
-                arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, now, now]).map(JobRecord.init(row:))!
+                arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, job.priority.rawValue, now, now])
+                .map(JobRecord.init(row:))!
             try insertEvent(db, jobID: inserted.id, at: now, kind: .state, to: .queued, message: "accepted from \(batch.sourcePath)")
             jobs.append(inserted)
         }
@@ -117,7 +121,8 @@ extension JobStore {
                 return nil
             }
             let jobs = try Self.fetchJobs(db, "SELECT * FROM job WHERE batch_id = ? ORDER BY id", [batch.id]).map {
-                NewJob(name: $0.name, specJSON: $0.specJson, endpoint: $0.endpoint, durationSeconds: $0.durationSeconds, estimatedCostMicros: $0.estimatedCostMicros)
+                NewJob(name: $0.name, specJSON: $0.specJson, endpoint: $0.endpoint, durationSeconds: $0.durationSeconds, estimatedCostMicros: $0.estimatedCostMicros,
+                       priority: $0.priority)
             }
             let copy = NewBatch(stem: batch.name, sourcePath: batch.sourcePath, sourceSHA256: batch.sourceSha256, day: day, jobs: jobs)
             return try Self.accept(db, copy, allowDuplicate: true, at: now, folderIsTaken: folderIsTaken)

@@ -102,6 +102,11 @@ extension JobStore {
             try db.execute(sql: "UPDATE event SET by_operator = 1 WHERE message LIKE '%by an operator%'")
         }
         migrator.registerMigration("v5-accounting") { db in try migrateToAccounting(db) }
+        // v6: a job's priority (0 low, 1 normal, 2 high), which orders the claim.
+        migrator.registerMigration("v6-priority") { db in
+            try db.alter(table: "job") { t in t.add(column: "priority", .integer).notNull().defaults(to: JobPriority.normal.rawValue) }
+            try db.create(index: "job_on_state_priority", on: "job", columns: ["state", "priority"])
+        }
         return migrator
     }
 

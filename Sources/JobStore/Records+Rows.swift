@@ -51,6 +51,7 @@ extension JobRecord {
         videoWidth = row["video_width"]
         videoHeight = row["video_height"]
         needsReview = row["needs_review"]
+        priority = JobPriority(rawValue: row["priority"]) ?? .normal
         createdAt = row["created_at"]
         submittedAt = row["submitted_at"]
         startedAt = row["started_at"]

@@ -72,6 +72,8 @@ public struct JobRecord: Sendable, Codable, Hashable, Identifiable {
     public var videoHeight: Int?
     /// Why the completed video needs a look (it differs from what was paid for); nil when it matches.
     public var needsReview: String?
+    /// Claimed before lower priorities; kept by `retry` and `rerun`.
+    public var priority: JobPriority
     public var createdAt: Date
     public var submittedAt: Date?
     public var startedAt: Date?
@@ -88,6 +90,28 @@ public struct JobRecord: Sendable, Codable, Hashable, Identifiable {
         default: nil
         }
     }
+}
+
+/// How soon a job is claimed: every high one before any normal one, normal before low, first in, first out within.
+public enum JobPriority: Int, Sendable, Codable, Hashable, CaseIterable, Comparable {
+    case low = 0, normal = 1, high = 2
+
+    /// As specs and `show` write it.
+    public var label: String {
+        switch self {
+        case .low: "low"
+        case .normal: "normal"
+        case .high: "high"
+        }
+    }
+
+    /// Reads `high`, `normal` or `low`.
+    public init?(label: String) {
+        guard let found = Self.allCases.first(where: { $0.label == label.lowercased() }) else { return nil }
+        self = found
+    }
+
+    public static func < (lhs: JobPriority, rhs: JobPriority) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// One try at submitting a job, kept with its error whatever happened (River's AttemptError).

@@ -18,10 +18,13 @@ public struct JobSpec: Sendable, Hashable, Codable {
     /// `normal` or `low` for this job at fal, over the `queue_priority` setting (a batch's `defaults:` sets it for
     /// all its jobs); nil: the setting's. Not part of the model's input.
     public var queuePriority: String?
+    /// `high`, `normal` or `low`: high jobs are claimed before normal ones, normal before low; low also asks fal
+    /// for its low queue priority unless `queuePriority` says otherwise. nil: normal.
+    public var priority: String?
 
     public init(
         name: String, prompt: String, imageURLs: [ImageSource] = [], elements: [ElementSpec] = [], duration: Int = 5,
-        aspectRatio: AspectRatio = .landscape, endpoint: String = KnownEndpoints.default, queuePriority: String? = nil
+        aspectRatio: AspectRatio = .landscape, endpoint: String = KnownEndpoints.default, queuePriority: String? = nil, priority: String? = nil
     ) {
         self.name = name
         self.prompt = prompt
@@ -31,7 +34,11 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.aspectRatio = aspectRatio
         self.endpoint = endpoint
         self.queuePriority = queuePriority
+        self.priority = priority
     }
+
+    /// The queue priority sent to fal: the job's own, else low for a low-priority job, else the setting's (nil).
+    public var effectiveQueuePriority: String? { queuePriority ?? (priority == "low" ? "low" : nil) }
 
     /// Inputs as fal counts them against the limit of 7: each element one, each image URL one.
     public var inputCount: Int { imageURLs.count + elements.count }

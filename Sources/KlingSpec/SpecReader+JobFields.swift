@@ -102,6 +102,15 @@ extension SpecReader {
         return nil
     }
 
+    /// How soon the job is claimed (`high`, `normal`, `low`); nil when not given (normal).
+    mutating func readPriority(_ fields: JobFields) -> String? {
+        guard let entry = fields.given("priority") else { return nil }
+        if let text = entry.value.text?.lowercased(), ["high", "normal", "low"].contains(text) { return text == "normal" ? nil : text }
+        let shown = entry.value.text.map { "'\($0)'" } ?? entry.value.kindName
+        error(at: entry.value, fields.place("priority"), "\(shown) is not a priority; allowed: high, normal, low")
+        return nil
+    }
+
     /// The image URLs read, and every node given (the prompt's @ImageN count them, readable or not).
     mutating func readImageURLs(_ fields: JobFields, context: inout JobContext) -> ([ImageSource], [Node]) {
         guard let entry = fields.given("image_urls") else { return ([], []) }

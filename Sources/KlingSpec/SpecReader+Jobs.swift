@@ -30,8 +30,8 @@ struct JobContext {
 }
 
 extension SpecReader {
-    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority"]
-    static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority"]
+    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority"]
+    static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority"]
     static let batchKeys = ["defaults", "jobs"]
 
     /// Reads a whole file: one job at the top level, or a batch under `jobs:` with optional `defaults:`.
@@ -111,7 +111,8 @@ extension SpecReader {
         let duration = readDuration(fields)
         let aspect = readAspectRatio(fields)
         let endpoint = readEndpoint(fields)
-        let priority = readQueuePriority(fields)
+        let queuePriority = readQueuePriority(fields)
+        let priority = readPriority(fields)
         let (imageURLs, imageNodes) = readImageURLs(fields, context: &context)
         let (elements, elementNodes) = readElements(fields, context: &context)
 
@@ -125,7 +126,7 @@ extension SpecReader {
                             imagesPath: fields.place("image_urls"), elementNodes: elementNodes, elementsPath: fields.place("elements"))
         }
         guard diagnostics.filter(\.isError).count == before else { return nil }
-        return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint, queuePriority: priority)
+        return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint, queuePriority: queuePriority, priority: priority)
     }
 
     /// The items of a list; a single value stands for a list of one, as people often write it.

@@ -89,7 +89,8 @@ public struct BatchIngestor: Sendable {
             unknownPrices.check(job.endpoint, in: prices)
             return NewJob(
                 name: job.name, specJSON: String(decoding: try Self.specEncoder.encode(job), as: UTF8.self), endpoint: job.endpoint,
-                durationSeconds: job.duration, estimatedCostMicros: prices.cost(endpoint: job.endpoint, seconds: job.duration).micros)
+                durationSeconds: job.duration, estimatedCostMicros: prices.cost(endpoint: job.endpoint, seconds: job.duration).micros,
+                priority: job.priority.flatMap(JobPriority.init(label:)) ?? .normal)
         }
         return NewBatch(stem: report.batchName, sourcePath: report.absolutePath, sourceSHA256: sha256, day: OutputLayout.day(of: now), jobs: jobs)
     }

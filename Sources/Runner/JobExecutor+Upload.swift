@@ -29,7 +29,7 @@ extension JobExecutor {
         }
         // Committed before anything is sent: a store that cannot take this row means nothing is sent.
         var submitOptions = configuration.submitOptions
-        if let priority = spec.queuePriority.flatMap(SubmitOptions.Priority.init(rawValue:)) { submitOptions.priority = priority }
+        if let priority = spec.effectiveQueuePriority.flatMap(SubmitOptions.Priority.init(rawValue:)) { submitOptions.priority = priority }
         let options = submitOptions.recordJSON.canonicalString()
         switch try await store.beginSubmit(job.id, input: input.canonicalString(), origin: environment.origin, options: options) {
         case .submit(let submitting):

@@ -8,11 +8,11 @@ import TestSupport
 /// The state folder (the job store) on a disk that fills up: nothing is ever paid twice, nothing is lost.
 @Suite("A full state disk", .serialized, .timeLimit(.minutes(5)), needsRoot)
 struct StateDiskTests {
-    @Test("50 jobs at concurrency 50 with the state folder on a 3 MB disk that fills up: it waits, and once space is freed, 50 videos and exactly 50 submissions")
+    @Test("50 jobs at concurrency 50 with the state folder on a 4 MB disk that fills up: it waits, and once space is freed, 50 videos and exactly 50 submissions")
     func fillsUp() async throws {
         let folder = try TemporaryDirectory("state-fills")
         defer { folder.remove() }
-        let disk = try Tmpfs(at: folder.path + "/state", megabytes: 3)
+        let disk = try Tmpfs(at: folder.path + "/state", megabytes: 4)
         defer { disk.unmount() }
         try SpecWriter.writeJobs(count: 50, in: folder.url.appendingPathComponent("jobs"), sharedImages: 5)
         let emulator = try await EmulatorProcess(["--run-seconds", "0.2"])

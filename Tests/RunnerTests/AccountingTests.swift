@@ -105,4 +105,26 @@ struct AccountingPolicyTests {
         #expect(VideoCheck.review(MP4Summary(durationSeconds: 3, width: 0, height: 0), seconds: 10, aspect: .square)
                 == "the video plays 3.00 s, 10 s were paid for and has no video track size (1:1 was asked for)")
     }
+
+    @Test("priority: high jobs are submitted first, then normal, then low, whatever the order in the file; low asks fal for its low queue")
+    func priorityOrder() async throws {
+        let scenario = try await runScenario(runner: { $0.concurrency = 1 }) { folder in
+            let refs = folder.appendingPathComponent("refs")
+            try FileManager.default.createDirectory(at: refs, withIntermediateDirectories: true)
+            try SpecWriter.png(salt: "priority").write(to: refs.appendingPathComponent("a.png"))
+            try """
+                defaults: {duration: 3, image_urls: [refs/a.png]}
+                jobs:
+                  - {name: later, prompt: "@Image1 one", priority: low}
+                  - {name: usual, prompt: "@Image1 two"}
+                  - {name: first, prompt: "@Image1 three", priority: high}
+                  - {name: also-first, prompt: "@Image1 four", priority: high}
+                """.write(to: folder.appendingPathComponent("order.yaml"), atomically: true, encoding: .utf8)
+        }
+        defer { scenario.folder.remove() }
+        #expect(scenario.report.succeeded, "\(scenario.report.summary)")
+        let names = Dictionary(uniqueKeysWithValues: scenario.report.jobs.compactMap { job in job.requestId.map { ($0, job.name) } })
+        #expect(scenario.submitOrder.compactMap { names[$0] } == ["first", "also-first", "usual", "later"])
+        #expect(scenario.counters.submitHeaders["X-Fal-Queue-Priority: low"] == 1, "\(scenario.counters.submitHeaders)")
+    }
 }

@@ -13,6 +13,8 @@ struct Scenario {
     let folder: TemporaryDirectory
     let report: RunReport
     let counters: EmulatorCounters
+    /// The emulator's request ids in the order their submits arrived.
+    let submitOrder: [String]
     let configuration: RunnerConfiguration
 
     var store: JobStore { get throws { try JobStore.open(directory: configuration.stateDirectory) } }
@@ -73,7 +75,8 @@ func runScenario(
     }) { harness in
         let report = try await RunOnce.run(
             configuration: configuration, client: harness.client, specPaths: [specs.path], validator: SpecValidator(), logger: quietLogger())
-        return Scenario(folder: folder, report: report, counters: await harness.emulator.state.counters(), configuration: configuration)
+        let order = await harness.emulator.state.requestSummaries().map(\.requestID)
+        return Scenario(folder: folder, report: report, counters: await harness.emulator.state.counters(), submitOrder: order, configuration: configuration)
     }
 }
 

@@ -60,6 +60,7 @@ struct ListCommand: ParsableCommand {
                     "video": job.videoPath.map(JSONValue.string) ?? .null,
                     "retry": job.retryRoute.map { .string($0.rawValue) } ?? .null,
                     "needs_review": job.needsReview.map(JSONValue.string) ?? .null,
+                    "priority": .string(job.priority.label),
                 ])
             }))
             return

@@ -39,6 +39,7 @@ struct ShowCommand: ParsableCommand {
         Console.out("\(resolver.name(job))  \(job.state.label)")
         Console.out("  spec file:  \(batch?.sourcePath ?? "?")")
         Console.out("  endpoint:   \(job.endpoint)")
+        if job.priority != .normal { Console.out("  priority:   \(job.priority.label) (claimed \(job.priority == .high ? "before" : "after") normal jobs)") }
         Console.out("  video:      \(job.durationSeconds) s, estimated \(USD(micros: job.estimatedCostMicros))")
         if let request = job.requestId { Console.out("  request:    \(request)") }
         if let reason = job.heldReason { Console.out("  held:       \(reason)") }
@@ -91,6 +92,7 @@ struct ShowCommand: ParsableCommand {
         object["manifest"] = text(job.manifestPath)
         object["estimated_cost_usd"] = .double(USD(micros: job.estimatedCostMicros).dollars)
         object["needs_review"] = text(job.needsReview)
+        object["priority"] = .string(job.priority.label)
         object["video_duration_seconds"] = job.videoDurationMs.map { .double(Double($0) / 1000) } ?? .null
         object["submit_options"] = job.submitOptions.flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null
         object["attempts"] = .array(attempts.map { attempt in
