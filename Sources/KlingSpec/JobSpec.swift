@@ -21,10 +21,13 @@ public struct JobSpec: Sendable, Hashable, Codable {
     /// `high`, `normal` or `low`: high jobs are claimed before normal ones, normal before low; low also asks fal
     /// for its low queue priority unless `queuePriority` says otherwise. nil: normal.
     public var priority: String?
+    /// Free-form tags (strings, numbers, booleans) copied into the manifest; nil when the spec gives none.
+    public var meta: [String: JSONValue]?
 
     public init(
         name: String, prompt: String, imageURLs: [ImageSource] = [], elements: [ElementSpec] = [], duration: Int = 5,
-        aspectRatio: AspectRatio = .landscape, endpoint: String = KnownEndpoints.default, queuePriority: String? = nil, priority: String? = nil
+        aspectRatio: AspectRatio = .landscape, endpoint: String = KnownEndpoints.default, queuePriority: String? = nil, priority: String? = nil,
+        meta: [String: JSONValue]? = nil
     ) {
         self.name = name
         self.prompt = prompt
@@ -35,6 +38,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.endpoint = endpoint
         self.queuePriority = queuePriority
         self.priority = priority
+        self.meta = meta
     }
 
     /// The queue priority sent to fal: the job's own, else low for a low-priority job, else the setting's (nil).

@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 import Yams
 
 /// What job reading needs besides the nodes: where local images are, the limits, and images already checked.
@@ -8,6 +9,8 @@ struct JobContext {
     /// How messages name that folder: the spec file's own, the drop folder it was dropped into, or `--base`.
     var baseName = "the spec file's folder"
     let options: SpecValidator.Options
+    /// The batch's top-level `meta:`, under every job's own.
+    var batchMeta: [String: JSONValue] = [:]
     /// Images checked by earlier files of the same validator.
     let imageCache: ImageInspectionCache?
     /// Checked local images by resolved path, so a file used by many jobs is read and hashed once.
@@ -30,9 +33,9 @@ struct JobContext {
 }
 
 extension SpecReader {
-    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority"]
-    static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority"]
-    static let batchKeys = ["defaults", "jobs"]
+    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority", "meta"]
+    static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority", "meta"]
+    static let batchKeys = ["defaults", "jobs", "meta"]
 
     /// Reads a whole file: one job at the top level, or a batch under `jobs:` with optional `defaults:`.
     mutating func readFile(_ root: Node, stem: String, context: inout JobContext) -> [JobSpec] {
@@ -48,10 +51,11 @@ extension SpecReader {
             rejectUnknownKeys(top.filter { $0.key != "defaults" }, allowed: Self.jobKeys, path: "", what: "a job", alsoSuggest: ["jobs"])
             return readJob(top, node: root, path: "", defaults: [], name: stem, context: &context).map { [$0] } ?? []
         }
-        for entry in top where Self.jobKeys.contains(entry.key) {
+        for entry in top where Self.jobKeys.contains(entry.key) && entry.key != "meta" {
             error(at: entry.keyNode, entry.key, "'\(entry.key)' cannot stand beside jobs:; a file holds one job or a batch. Move it into each job, or into defaults:")
         }
-        rejectUnknownKeys(top.filter { !Self.jobKeys.contains($0.key) }, allowed: Self.batchKeys, path: "", what: "a batch")
+        rejectUnknownKeys(top.filter { !Self.jobKeys.contains($0.key) || $0.key == "meta" }, allowed: Self.batchKeys, path: "", what: "a batch")
+        if let meta = top.first(where: { $0.key == "meta" }), !meta.value.isNull { context.batchMeta = readMetaMapping(meta.value, path: "meta") }
 
         let defaults = readDefaults(top.first { $0.key == "defaults" })
         guard case .sequence(let list) = jobsEntry.value else {
@@ -113,6 +117,7 @@ extension SpecReader {
         let endpoint = readEndpoint(fields)
         let queuePriority = readQueuePriority(fields)
         let priority = readPriority(fields)
+        let meta = readMeta(fields, batch: context.batchMeta)
         let (imageURLs, imageNodes) = readImageURLs(fields, context: &context)
         let (elements, elementNodes) = readElements(fields, context: &context)
 
@@ -126,7 +131,7 @@ extension SpecReader {
                             imagesPath: fields.place("image_urls"), elementNodes: elementNodes, elementsPath: fields.place("elements"))
         }
         guard diagnostics.filter(\.isError).count == before else { return nil }
-        return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint, queuePriority: queuePriority, priority: priority)
+        return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint, queuePriority: queuePriority, priority: priority, meta: meta)
     }
 
     /// The items of a list; a single value stands for a list of one, as people often write it.

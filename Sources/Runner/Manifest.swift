@@ -55,6 +55,7 @@ struct Manifest {
             body["local_images"] = localImages(spec)
             body["prompt"] = .string(spec.prompt)
             body["aspect_ratio"] = .string(spec.aspectRatio.rawValue)
+            body["meta"] = .object(spec.meta ?? [:])
         }
         body["video"] = videoJSON
         return .object(body)

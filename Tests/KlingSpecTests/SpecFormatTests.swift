@@ -64,6 +64,30 @@ struct SpecFormatTests {
         #expect(report.batchName == "promo")
     }
 
+    @Test("meta: the batch's, then defaults', then the job's own, key by key; values keep their YAML type; priority and queue_priority are read")
+    func metaAndPriority() throws {
+        let report = try validate("""
+            meta: {client: acme, shot: 1, campaign: spring}
+            defaults: {meta: {shot: 2, approved: false}, priority: low}
+            jobs:
+              - prompt: first
+                meta: {shot: 3, ratio: 1.5, code: "007"}
+                priority: high
+                queue_priority: normal
+              - prompt: second
+              - prompt: third
+                meta: ~
+            """, name: "tags.yaml")
+        #expect(report.isValid, "\(report.errors)")
+        #expect(report.jobs[0].meta == ["client": "acme", "shot": 3, "campaign": "spring", "approved": false, "ratio": 1.5, "code": "007"])
+        #expect(report.jobs[1].meta == ["client": "acme", "shot": 2, "campaign": "spring", "approved": false])
+        #expect(report.jobs[2].meta == ["client": "acme", "shot": 2, "campaign": "spring", "approved": false])
+        #expect(report.jobs.map(\.priority) == ["high", "low", "low"])
+        #expect(report.jobs.map(\.effectiveQueuePriority) == ["normal", "low", "low"])
+        let plain = try validate("prompt: no tags\n", name: "plain.yaml")
+        #expect(plain.jobs.first?.meta == nil && plain.jobs.first?.priority == nil, "a spec without them encodes as before")
+    }
+
     @Test("YAML anchors and merge keys work, and x- keys hold them")
     func mergeKeys() throws {
         let report = try validate("""

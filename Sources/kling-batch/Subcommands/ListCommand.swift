@@ -14,6 +14,7 @@ struct ListCommand: ParsableCommand {
               kling-batch list --state failed
               kling-batch list --batch teasers --since 2h
               kling-batch list --state completed --flagged
+              kling-batch list --meta client=acme --meta campaign=spring
               kling-batch list --json | jq -r '.[] | select(.state == "held") | .name'
             """
     )
@@ -27,6 +28,9 @@ struct ListCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only jobs accepted within this long, e.g. 30m, 2h, 7d.", valueName: "duration"))
     var since: String?
 
+    @Option(help: ArgumentHelp("Only jobs whose spec's meta has this value (repeatable; all must match).", valueName: "key=value"))
+    var meta: [String] = []
+
     @Flag(help: "Only jobs whose video needs a look: its length or shape differs from what was paid for.")
     var flagged = false
 
@@ -37,6 +41,7 @@ struct ListCommand: ParsableCommand {
         for name in state where JobState(rawValue: name) == nil {
             throw ValidationError("--state must be one of \(JobState.allCases.map(\.label).joined(separator: ", ")); got '\(name)'")
         }
+        for pair in meta where !pair.contains("=") { throw ValidationError("--meta must be key=value, got '\(pair)'") }
         if let since, DurationText.parse(since) == nil { throw ValidationError("--since must be a duration such as 30m, 2h or 7d, got '\(since)'") }
     }
 
@@ -47,6 +52,7 @@ struct ListCommand: ParsableCommand {
         if !state.isEmpty { jobs = jobs.filter { state.contains($0.state.rawValue) } }
         if let batch { let id = try resolver.batch(named: batch).id; jobs = jobs.filter { $0.batchId == id } }
         if flagged { jobs = jobs.filter { $0.needsReview != nil } }
+        if !meta.isEmpty { jobs = jobs.filter { Self.matches(Self.meta(of: $0), meta) } }
         if let cutoff = since.flatMap(DurationText.parse) { jobs = jobs.filter { Date().timeIntervalSince($0.createdAt) <= cutoff.inSeconds } }
         if output.json {
             Console.json(.array(jobs.map { job in
@@ -61,12 +67,13 @@ struct ListCommand: ParsableCommand {
                     "retry": job.retryRoute.map { .string($0.rawValue) } ?? .null,
                     "needs_review": job.needsReview.map(JSONValue.string) ?? .null,
                     "priority": .string(job.priority.label),
+                    "meta": .object(Self.meta(of: job)),
                 ])
             }))
             return
         }
         guard !jobs.isEmpty else {
-            Console.out("no jobs" + (state.isEmpty && batch == nil && since == nil && !flagged ? " yet" : " match"))
+            Console.out("no jobs" + (state.isEmpty && batch == nil && since == nil && !flagged && meta.isEmpty ? " yet" : " match"))
             return
         }
         var table = TextTable([("JOB", .left), ("STATE", .left), ("ATTEMPTS", .right), ("AGE", .right), ("REQUEST", .left), ("COST", .right), ("RETRY", .left)])
@@ -79,6 +86,24 @@ struct ListCommand: ParsableCommand {
         for job in jobs { if let review = job.needsReview { Console.out("\(resolver.name(job)) needs review: \(review)") } }
         if jobs.contains(where: { $0.retryRoute != nil }) {
             Console.out("RETRY: download/fetch are free (fal still has the result); submit pays again; resubmit needs --resubmit (fal lost a paid result)")
+        }
+    }
+
+    /// The job's `meta` as its spec gave it.
+    static func meta(of job: JobRecord) -> [String: JSONValue] {
+        (try? JSONValue.parse(Data(job.specJson.utf8)))?["meta"]?.objectValue ?? [:]
+    }
+
+    /// Whether every `key=value` matches: a value is compared as written (`12`, `true`, `acme`).
+    static func matches(_ meta: [String: JSONValue], _ pairs: [String]) -> Bool {
+        pairs.allSatisfy { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let value = meta[String(parts[0])] else { return false }
+            let wanted = parts.count > 1 ? String(parts[1]) : ""
+            switch value {
+            case .string(let text): return text == wanted
+            default: return value.canonicalString() == wanted
+            }
         }
     }
 }

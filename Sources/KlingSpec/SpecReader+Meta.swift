@@ -1,0 +1,55 @@
+import KlingCore
+import Yams
+
+/// `meta:`, free-form tags carried into every manifest (a client, a campaign, a shot number): a batch's top-level
+/// `meta`, then `defaults.meta`, then the job's own, each key of a later one replacing the earlier one's.
+extension SpecReader {
+    /// The most JSON one job's merged `meta` may take: tags, not a document.
+    static let maxMetaBytes = 4096
+
+    /// The job's merged meta, or nil when none is given anywhere; errors are reported where the value was written.
+    mutating func readMeta(_ fields: JobFields, batch: [String: JSONValue]) -> [String: JSONValue]? {
+        var merged = batch
+        var given = !batch.isEmpty
+        for (entry, place) in [(fields.defaults.first { $0.key == "meta" }, "defaults.meta"), (fields.own.first { $0.key == "meta" }, SpecReader.join(fields.path, "meta"))] {
+            guard let entry, !entry.value.isNull else { continue }
+            given = true
+            merged.merge(readMetaMapping(entry.value, path: place)) { _, new in new }
+        }
+        guard given else { return nil }
+        let size = JSONValue.object(merged).canonicalString().utf8.count
+        if size > Self.maxMetaBytes {
+            error(at: fields.entry("meta")?.value ?? fields.node, fields.place("meta"),
+                  "meta takes \(size) bytes as JSON for this job; at most \(Self.maxMetaBytes) are allowed (it is for tags, not documents)")
+        }
+        return merged
+    }
+
+    /// One `meta:` mapping: keys to strings, numbers or booleans.
+    mutating func readMetaMapping(_ node: Node, path: String) -> [String: JSONValue] {
+        guard case .mapping(let mapping) = node else {
+            error(at: node, path, "meta must be a mapping of names to values, e.g. meta: {client: acme, shot: 12}, not \(node.kindName)")
+            return [:]
+        }
+        var values: [String: JSONValue] = [:]
+        for entry in entries(of: mapping, path: path) {
+            guard let value = Self.metaValue(entry.value) else {
+                error(at: entry.value, SpecReader.join(path, entry.key), "meta values must be strings, numbers or booleans, not \(entry.value.kindName)")
+                continue
+            }
+            values[entry.key] = value
+        }
+        return values
+    }
+
+    /// A scalar as YAML means it: `true` a boolean, `12` a number, `"12"` (quoted) and everything else a string.
+    static func metaValue(_ node: Node) -> JSONValue? {
+        guard case .scalar(let scalar) = node else { return nil }
+        if node.isNull { return .null }
+        if node.isQuoted { return .string(scalar.string) }
+        if let flag = node.bool { return .bool(flag) }
+        if let number = node.int { return .int(Int64(number)) }
+        if let number = node.float, number.isFinite { return .double(number) }
+        return .string(scalar.string)
+    }
+}
