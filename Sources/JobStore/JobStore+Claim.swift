@@ -2,7 +2,8 @@ import Foundation
 internal import GRDB
 
 extension JobStore {
-    /// queued (due) or held → uploading, for up to `limit` jobs, highest priority first and oldest first within one, reserving each one's cost in the
+    /// queued (due) or held → uploading, for up to `limit` jobs: first those `retry` put back to finish what fal
+    /// already has (free, and fal deletes results in time), then highest priority first and oldest first within one, reserving each one's cost in the
     /// same transaction; a job the budget cannot cover waits in `held` with the reason (no attempt is spent), and
     /// is reported so the caller can log it. Two processes sharing the store serialize on SQLite's write lock, so the
     /// limit holds across them too. With `origin`, a job put back to fetch a result at another origin is not
@@ -16,7 +17,7 @@ extension JobStore {
                     SELECT * FROM job
                     WHERE ((state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) OR state = 'held')
                       AND (? IS NULL OR \(Self.notForeign))
-                    ORDER BY priority DESC, next_attempt_at IS NOT NULL, next_attempt_at, id
+                    ORDER BY resume IS NOT NULL DESC, priority DESC, next_attempt_at IS NOT NULL, next_attempt_at, id
                     LIMIT ?
                     """,
                 // Without a budget every candidate is claimed; with one, a window wider than the free slots lets

@@ -14,7 +14,8 @@ extension ImageHeader {
     /// The primary image's size from its `ispe` (swapped by a quarter-turn `irot`), or the first `ispe` when the
     /// file does not say which item is primary.
     static func avif(_ data: [UInt8]) throws(Problem) -> ImageHeader {
-        guard let meta = AVIFBoxes.child("meta", in: data, 0..<data.count),
+        // `meta` is a full box: its children start after 4 bytes of version and flags, which a hostile file may lack.
+        guard let meta = AVIFBoxes.child("meta", in: data, 0..<data.count), meta.count >= 4,
               let iprp = AVIFBoxes.child("iprp", in: data, meta.lowerBound + 4..<meta.upperBound),
               let ipco = AVIFBoxes.child("ipco", in: data, iprp)
         else { throw .damaged("AVIF") }

@@ -42,14 +42,20 @@ extension SpecReader {
         return values
     }
 
-    /// A scalar as YAML means it: `true` a boolean, `12` a number, `"12"` (quoted) and everything else a string.
+    /// A scalar as JSON would read it: `true`/`false` a boolean, `12` or `-1.5e3` a number, everything else (quoted,
+    /// `010`, `1:30`, `0x1F`, `yes`, `NO`, `1.10`…) the string as written, so a tag is never silently rewritten by
+    /// YAML 1.1's octal, base-60 or yes/no rules. Nothing (null) is not a value.
     static func metaValue(_ node: Node) -> JSONValue? {
-        guard case .scalar(let scalar) = node else { return nil }
-        if node.isNull { return .null }
-        if node.isQuoted { return .string(scalar.string) }
-        if let flag = node.bool { return .bool(flag) }
-        if let number = node.int { return .int(Int64(number)) }
-        if let number = node.float, number.isFinite { return .double(number) }
-        return .string(scalar.string)
+        guard case .scalar(let scalar) = node, !node.isNull else { return nil }
+        let text = scalar.string
+        if node.isQuoted { return .string(text) }
+        if text == "true" { return .bool(true) }
+        if text == "false" { return .bool(false) }
+        if text.wholeMatch(of: /-?(0|[1-9][0-9]{0,17})/) != nil, let number = Int64(text) { return .int(number) }
+        if text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/) != nil, let number = Double(text), number.isFinite,
+           JSONValue.double(number).canonicalString() == text {
+            return .double(number)
+        }
+        return .string(text)
     }
 }

@@ -60,7 +60,7 @@ struct YAMLSafetyCheck {
         if problem.hasPrefix("mapping values are not allowed") {
             hint = " (a value that contains ': ' must be quoted, e.g. \"16 : 9\")"
         }
-        if let reserved = Self.reservedCharacter(bytes, at: Int(parser.problem_mark.index)) {
+        if let reserved = Self.reservedCharacter(bytes, line: Int(parser.problem_mark.line), column: Int(parser.problem_mark.column)) {
             // `prompt: @Element1 walks` is how people write prompts; YAML reserves @ and ` at the start of a value.
             hint = " (YAML does not allow a value to start with \(reserved): quote it, e.g. prompt: \"\(reserved)Element1 walks in\")"
         }
@@ -72,12 +72,16 @@ struct YAMLSafetyCheck {
         return Finding(message: "YAML syntax: \(problem)\(hint)", line: problemLine, column: problemColumn)
     }
 
-    /// `@` or `` ` `` at `index`, the characters YAML reserves at the start of a plain value.
-    static func reservedCharacter(_ bytes: [UInt8], at index: Int) -> Character? {
-        guard bytes.indices.contains(index) else { return nil }
-        switch bytes[index] {
-        case UInt8(ascii: "@"): return "@"
-        case UInt8(ascii: "`"): return "`"
+    /// `@` or `` ` `` at libyaml's 0-based `line` and `column` (counted in characters, not bytes), the characters
+    /// YAML reserves at the start of a plain value.
+    static func reservedCharacter(_ bytes: [UInt8], line: Int, column: Int) -> Character? {
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.indices.contains(line) else { return nil }
+        let characters = Array(lines[line].unicodeScalars)
+        guard characters.indices.contains(column) else { return nil }
+        switch characters[column] {
+        case "@": return "@"
+        case "`": return "`"
         default: return nil
         }
     }

@@ -146,9 +146,18 @@ public actor SubmissionGate {
     }
 
     /// A new configured limit (SIGHUP); the limit in force follows it.
-    public func setConfiguredLimit(_ value: Int) {
+    /// A recovery under way goes on from where it had got to (a reload, even one that only resumes after a key
+    /// was refused, must not throw away what fal's 429s taught): the new limit caps it.
+    public func setConfiguredLimit(_ value: Int, now: Date = Date()) {
+        let current = limit(at: now)
+        let recovering = current < configuredLimit
         configuredLimit = max(1, value)
-        lowered = configuredLimit
+        if recovering {
+            lowered = min(current, configuredLimit)
+            loweredAt = now
+        } else {
+            lowered = configuredLimit
+        }
         doorbell.ring()
     }
 

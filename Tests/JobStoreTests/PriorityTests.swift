@@ -23,6 +23,11 @@ struct PriorityTests {
         #expect(order == ["j2", "j4", "j1", "j3", "j0", "j5"])
         let failed = try store.fail(jobs[2].id, from: .uploading, error: StoredError(reason: "t", message: "x"))
         #expect(try store.requeue(failed.id, from: .failed).priority == .high)
+        // A low job put back to download what fal already has goes first: it is free, and fal deletes results.
+        try store.fail(jobs[0].id, from: .uploading, error: StoredError(reason: "download", message: "cut"), retryBy: .download)
+        try store.requeue(jobs[0].id, from: .failed, route: .download)
+        #expect(try store.claim(limit: 1).claimed.map(\.name) == ["j0"])
+        #expect(try store.claim(limit: 1).claimed.map(\.name) == ["j2"])
         guard case .accepted(_, let copies)? = try store.rerunBatch(named: "mixed", day: "2026-12-02") else { Issue.record("not rerun"); return }
         #expect(copies.map(\.priority) == levels)
     }

@@ -32,6 +32,12 @@ struct ImageHeaderTests {
                 #expect(error == .damaged("AVIF") || error == .notAnImage || error == .unsupported("HEIC"), "\(length): \(error)")
             }
         }
+        // A meta box too short for its own version and flags (found by a review: it trapped).
+        let ftyp = Array(image.prefix(32))
+        for size in 8...12 {
+            let shortMeta = ftyp + [0, 0, 0, UInt8(size)] + Array("meta".utf8) + [UInt8](repeating: 0, count: size - 8)
+            #expect(throws: ImageHeader.Problem.self) { try ImageHeader.read(shortMeta) }
+        }
         // Every byte after the ftyp set to 0xFF in turn: box sizes past the end, counts in the billions; each is
         // read or refused, never a crash or a hang.
         for index in 36..<image.count {

@@ -76,12 +76,16 @@ struct SpecFormatTests {
                 queue_priority: normal
               - prompt: second
               - prompt: third
-                meta: ~
+                meta: {shot: 010, country: NO, at: 1:30, version: 1.10, hex: 0x1F, big: -12}
             """, name: "tags.yaml")
         #expect(report.isValid, "\(report.errors)")
         #expect(report.jobs[0].meta == ["client": "acme", "shot": 3, "campaign": "spring", "approved": false, "ratio": 1.5, "code": "007"])
         #expect(report.jobs[1].meta == ["client": "acme", "shot": 2, "campaign": "spring", "approved": false])
-        #expect(report.jobs[2].meta == ["client": "acme", "shot": 2, "campaign": "spring", "approved": false])
+        // Written as JSON would read them, never through YAML 1.1's octal, base-60 or yes/no rules.
+        #expect(report.jobs[2].meta == [
+            "client": "acme", "shot": "010", "campaign": "spring", "approved": false, "country": "NO", "at": "1:30", "version": "1.10",
+            "hex": "0x1F", "big": -12,
+        ])
         #expect(report.jobs.map(\.priority) == ["high", "low", "low"])
         #expect(report.jobs.map(\.effectiveQueuePriority) == ["normal", "low", "low"])
         let plain = try validate("prompt: no tags\n", name: "plain.yaml")

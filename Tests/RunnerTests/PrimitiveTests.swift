@@ -135,6 +135,12 @@ struct PrimitiveTests {
         await gate2.rateLimited(until: start.addingTimeInterval(12), atFal: midway, now: start.addingTimeInterval(11))
         #expect(await gate2.limit(at: start.addingTimeInterval(11.5)) == max(1, midway - 1))
         #expect(await gate2.growsAt(start.addingTimeInterval(11.5)) == start.addingTimeInterval(17))
+        // A reload in mid-recovery (SIGHUP, a key resumed) keeps what the 429s taught, under the new limit.
+        let reduced = await gate2.limit(at: start.addingTimeInterval(20))
+        await gate2.setConfiguredLimit(configured * 2, now: start.addingTimeInterval(20))
+        #expect(await gate2.limit(at: start.addingTimeInterval(20)) == (reduced < configured ? reduced : configured * 2), "recovered already: the new limit")
+        await gate2.setConfiguredLimit(1, now: start.addingTimeInterval(21))
+        #expect(await gate2.limit(at: start.addingTimeInterval(21)) == 1)
     }
 }
 
