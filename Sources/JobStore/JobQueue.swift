@@ -23,7 +23,10 @@ public protocol JobIntake: Sendable {
 
     /// Queues a copy of the batch `name` (every job from its spec again) as a new batch; nil when there is none.
     /// One transaction.
-    func rerunBatch(named name: String, day: String, at now: Date, folderIsTaken: @Sendable (String) -> Bool) async throws -> AcceptOutcome?
+    /// `price` gives each copied job's cost (endpoint, seconds) at today's prices; nil keeps the old estimates.
+    func rerunBatch(
+        named name: String, day: String, at now: Date, price: (@Sendable (String, Int) -> Int64)?, folderIsTaken: @Sendable (String) -> Bool
+    ) async throws -> AcceptOutcome?
 }
 
 /// Handing work to a runner.

@@ -111,18 +111,20 @@ extension JobStore {
 }
 
 extension JobStore {
-    /// Queues a copy of the batch `name` as a new batch (its jobs' specs again, under a fresh name and folder);
-    /// nil when no batch has that name. One transaction.
+    /// Queues a copy of the batch `name` as a new batch (its jobs' specs again, under a fresh name and folder), each
+    /// priced by `price` when given (today's prices: a rerun pays today's); nil when no batch has that name. One
+    /// transaction.
     public func rerunBatch(
-        named name: String, day: String, at now: Date = Date(), folderIsTaken: @Sendable (String) -> Bool = { _ in false }
+        named name: String, day: String, at now: Date = Date(), price: (@Sendable (String, Int) -> Int64)? = nil,
+        folderIsTaken: @Sendable (String) -> Bool = { _ in false }
     ) throws -> AcceptOutcome? {
         try write { db in
             guard let batch = try Row.fetchOne(db, sql: "SELECT * FROM batch WHERE name = ?", arguments: [name]).map(BatchRecord.init(row:)) else {
                 return nil
             }
             let jobs = try Self.fetchJobs(db, "SELECT * FROM job WHERE batch_id = ? ORDER BY id", [batch.id]).map {
-                NewJob(name: $0.name, specJSON: $0.specJson, endpoint: $0.endpoint, durationSeconds: $0.durationSeconds, estimatedCostMicros: $0.estimatedCostMicros,
-                       priority: $0.priority)
+                NewJob(name: $0.name, specJSON: $0.specJson, endpoint: $0.endpoint, durationSeconds: $0.durationSeconds,
+                       estimatedCostMicros: price?($0.endpoint, $0.durationSeconds) ?? $0.estimatedCostMicros, priority: $0.priority)
             }
             let copy = NewBatch(stem: batch.name, sourcePath: batch.sourcePath, sourceSHA256: batch.sourceSha256, day: day, jobs: jobs)
             return try Self.accept(db, copy, allowDuplicate: true, at: now, folderIsTaken: folderIsTaken)

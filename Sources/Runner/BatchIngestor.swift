@@ -57,7 +57,9 @@ public struct BatchIngestor: Sendable {
     /// Queues the batch `name` again (its jobs' specs, under a fresh name and folder); nil when there is none.
     public func rerun(batchNamed name: String, now: Date = Date()) async throws -> Outcome? {
         let layout = self.layout
-        guard let outcome = try await store.rerunBatch(named: name, day: OutputLayout.day(of: now), at: now, folderIsTaken: { layout.isTaken($0) }) else {
+        let prices = self.prices()
+        let price: @Sendable (String, Int) -> Int64 = { endpoint, seconds in prices.cost(endpoint: endpoint, seconds: seconds).micros }
+        guard let outcome = try await store.rerunBatch(named: name, day: OutputLayout.day(of: now), at: now, price: price, folderIsTaken: { layout.isTaken($0) }) else {
             return nil
         }
         switch outcome {

@@ -30,5 +30,10 @@ struct PriorityTests {
         #expect(try store.claim(limit: 1).claimed.map(\.name) == ["j2"])
         guard case .accepted(_, let copies)? = try store.rerunBatch(named: "mixed", day: "2026-12-02") else { Issue.record("not rerun"); return }
         #expect(copies.map(\.priority) == levels)
+        #expect(copies.allSatisfy { $0.estimatedCostMicros == 560_000 }, "no prices given: the old estimates")
+        guard case .accepted(_, let repriced)? = try store.rerunBatch(named: "mixed", day: "2026-12-02", price: { _, seconds in Int64(seconds) * 84_000 }) else {
+            Issue.record("not rerun"); return
+        }
+        #expect(repriced.allSatisfy { $0.estimatedCostMicros == 420_000 }, "a rerun is priced at today's prices")
     }
 }
