@@ -13,9 +13,7 @@ extension EmulatorResponder {
             return Self.json(.unprocessableContent, ["detail": [["loc": ["body"], "msg": "Input should be a valid JSON object", "type": "json_invalid", "url": "https://docs.fal.ai/errors#json_invalid"]]])
         }
         let app = endpoint.split(separator: "/").prefix(2).joined(separator: "/")
-        let options = Self.submitOptions(of: request)
-        await state.noteSubmitOptions(options)
-        await state.countSubmitHeaders(options)
+        await state.noteSubmitOptions(Self.submitOptions(of: request))
         let now = Date()
         switch await state.submit(endpoint: endpoint, app: app, key: key, body: data, input: input, fault: fault, now: now) {
         case .overConcurrencyLimit(let limit):

@@ -77,7 +77,14 @@ extension EmulatorState {
     func countResultFetch() { tallies.resultFetches += 1 }
     func countStatusStream() { tallies.statusStreams += 1 }
     func countSubmitCall() { tallies.submitCalls += 1 }
-    func noteSubmitOptions(_ options: [String: String]) { lastSubmitOptions = options }
+    /// Keeps a submit's options for tests, and counts them by name and value (`EmulatorCounters.submitHeaders`; the
+    /// webhook URL by name only, as it may carry a token).
+    func noteSubmitOptions(_ options: [String: String]) {
+        lastSubmitOptions = options
+        for (name, value) in options {
+            tallies.submitHeaders[name == "fal_webhook" ? name : "\(name): \(value)", default: 0] += 1
+        }
+    }
 
     /// The platform API's listing of `key`'s requests to an endpoint, newest first.
     func listRequests(_ query: ListingQuery, key: String, now: Date) -> JSONValue {

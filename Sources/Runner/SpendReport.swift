@@ -87,23 +87,12 @@ public struct SpendReport: Sendable, Equatable {
     }
 }
 
-/// The dates `report` takes: a UTC day (`2026-12-01`) or an ISO 8601 time.
+/// The dates `report` takes: a UTC day (`2026-12-01`) or an ISO 8601 time, both read by KlingCore's one reader.
 public enum ReportDate {
     /// The instant `text` starts at; for `--until`, a bare day means the end of that day (it is included).
     public static func parse(_ text: String, endOfDay: Bool = false) -> Date? {
-        if let day = dayFormatter.date(from: text) { return endOfDay ? BudgetDay.next(after: day) : day }
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
-    }
-
-    private static var dayFormatter: DateFormatter {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
-        formatter.isLenient = false
-        return formatter
+        guard text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}/) != nil else { return Date(iso8601: text) }
+        guard let day = Date(iso8601: text + "T00:00:00Z"), BudgetDay.of(day) == text else { return nil }
+        return endOfDay ? BudgetDay.next(after: day) : day
     }
 }

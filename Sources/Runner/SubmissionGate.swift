@@ -84,7 +84,7 @@ public actor SubmissionGate {
     /// video takes minutes) would otherwise keep the account under-used for a long time.
     public func limit(at now: Date) -> Int {
         guard lowered < configuredLimit else { return configuredLimit }
-        let quiet = now.timeIntervalSince(max(loweredAt, notBefore ?? loweredAt))
+        let quiet = now.timeIntervalSince(quietSince)
         guard quiet >= recoveryInterval else { return lowered }
         let steps = min(30, Int(quiet / recoveryInterval))
         return min(configuredLimit, lowered + (1 << steps) - 1)
@@ -93,10 +93,13 @@ public actor SubmissionGate {
     /// The limit in force now.
     public var limit: Int { limit(at: Date()) }
 
+    /// When the recovery's quiet began: the last lowering, or the end of fal's back-off if that is later.
+    private var quietSince: Date { max(loweredAt, notBefore ?? loweredAt) }
+
     /// When the limit next grows, while it is below the configured one: the dispatcher wakes then to use the slot.
     public func growsAt(_ now: Date) -> Date? {
         guard limit(at: now) < configuredLimit else { return nil }
-        let start = max(loweredAt, notBefore ?? loweredAt)
+        let start = quietSince
         let steps = max(0, Int(now.timeIntervalSince(start) / recoveryInterval))
         return start.addingTimeInterval(Double(steps + 1) * recoveryInterval)
     }

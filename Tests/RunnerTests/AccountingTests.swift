@@ -93,6 +93,39 @@ struct AccountingPolicyTests {
         #expect(SubmitOptions(recordJSON: SubmitOptions().recordJSON) == SubmitOptions())
     }
 
+    /// A file of MP4 boxes: `ftyp`, then `moov` holding `mvhd` (`version` 0 or 1) and a track header of `width`×`height`.
+    func mp4(timescale: UInt32, duration: UInt64, version: UInt8 = 0, width: UInt32 = 1280, height: UInt32 = 720) -> [UInt8] {
+        func be(_ value: UInt64, _ bytes: Int) -> [UInt8] { (0..<bytes).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) } }
+        func box(_ type: String, _ payload: [UInt8]) -> [UInt8] { be(UInt64(payload.count + 8), 4) + Array(type.utf8) + payload }
+        let times = version == 1 ? be(0, 16) + be(UInt64(timescale), 4) + be(duration, 8) : be(0, 8) + be(UInt64(timescale), 4) + be(duration, 4)
+        let mvhd = box("mvhd", [version, 0, 0, 0] + times + [UInt8](repeating: 0, count: 80))
+        let tkhd = box("tkhd", [0, 0, 0, 0] + [UInt8](repeating: 0, count: 72) + be(UInt64(width) << 16, 4) + be(UInt64(height) << 16, 4))
+        return box("ftyp", Array("isom".utf8) + be(0, 4)) + box("moov", mvhd + box("trak", tkhd)) + box("mdat", [1, 2, 3])
+    }
+
+    @Test("a downloaded file is read for real: its length and size are recorded; a cut file or an impossible length is flagged, never a trap")
+    func inspectFiles() throws {
+        let folder = try TemporaryDirectory("video-check")
+        defer { folder.remove() }
+        var job = try JobRecord.fixture(seconds: 5, aspect: .landscape)
+        func inspect(_ bytes: [UInt8]) throws -> DownloadedVideo {
+            let path = folder.path + "/v.mp4"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return VideoCheck.inspect(DownloadedVideo(path: path, bytes: Int64(bytes.count), sha256: "x"), of: job)
+        }
+        let good = try inspect(mp4(timescale: 1000, duration: 5_040))
+        #expect(good.durationMillis == 5_040 && good.width == 1280 && good.height == 720 && good.needsReview == nil)
+        let long = try inspect(mp4(timescale: 600, duration: 7 * 600, version: 1))
+        #expect(long.durationMillis == 7_000 && long.needsReview == "the video plays 7.00 s, 5 s were paid for")
+        let cut = try inspect(Array(mp4(timescale: 1000, duration: 5_000).prefix(60)))
+        #expect(cut.needsReview?.hasPrefix("the video's length could not be read") == true && cut.durationMillis == nil, "\(cut)")
+        // A v1 mvhd whose duration is all ones ("unknown") at timescale 1: 1.8e19 s, which Int(ms) would trap on.
+        let unknown = try inspect(mp4(timescale: 1, duration: .max, version: 1))
+        #expect(unknown.needsReview?.hasPrefix("the video claims an impossible length") == true && unknown.durationMillis == nil)
+        job.durationSeconds = 7
+        #expect(try inspect(mp4(timescale: 600, duration: 7 * 600, version: 1)).needsReview == nil)
+    }
+
     @Test("a video of the paid length and shape passes; another length (by more than 0.5 s) or shape needs review")
     func videoCheck() {
         let fine = MP4Summary(durationSeconds: 5.04, width: 1280, height: 720)
@@ -126,5 +159,19 @@ struct AccountingPolicyTests {
         let names = Dictionary(uniqueKeysWithValues: scenario.report.jobs.compactMap { job in job.requestId.map { ($0, job.name) } })
         #expect(scenario.submitOrder.compactMap { names[$0] } == ["first", "also-first", "usual", "later"])
         #expect(scenario.counters.submitHeaders["X-Fal-Queue-Priority: low"] == 1, "\(scenario.counters.submitHeaders)")
+    }
+}
+
+extension JobRecord {
+    /// A job as the store would hand it to the downloader: `seconds` long, at `aspect`.
+    static func fixture(seconds: Int, aspect: AspectRatio) throws -> JobRecord {
+        let store = try JobStore.inMemory()
+        let spec = JobSpec(name: "shot", prompt: "a tower", duration: seconds, aspectRatio: aspect)
+        let batch = NewBatch(
+            stem: "check", sourcePath: "/jobs/check.yaml", sourceSHA256: "sha", day: "2026-12-01",
+            jobs: [NewJob(name: "shot", specJSON: String(decoding: try JSONEncoder().encode(spec), as: UTF8.self), endpoint: spec.endpoint,
+                          durationSeconds: seconds, estimatedCostMicros: 0)])
+        guard case .accepted(_, let jobs) = try store.accept(batch) else { throw HarnessError("not accepted") }
+        return jobs[0]
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 
 /// Reads an MP4's box structure, enough to tell a playable video from bytes that merely have the right length.
 public struct MP4Inspector {
@@ -24,31 +25,13 @@ public struct MP4Inspector {
         }
         guard offset == data.count else { throw HarnessError("\(data.count - offset) trailing bytes after the last box") }
         topLevelBoxes = boxes
-        dimensions = moov.flatMap { Self.trackDimensions(in: data, range: $0) }
+        // The size as kling-batch itself reads it (KlingCore's box reader): one reader for tests and product.
+        dimensions = moov == nil ? nil : (try? MP4Summary.read(Array(data))).flatMap { $0.width > 0 ? ($0.width, $0.height) : nil }
     }
 
     /// True for a file that a player can open: `ftyp` first, and both `moov` and `mdat` present.
     public var isPlayable: Bool {
         topLevelBoxes.first == "ftyp" && topLevelBoxes.contains("moov") && topLevelBoxes.contains("mdat")
-    }
-
-    private static func trackDimensions(in data: Data, range: Range<Int>) -> (Int, Int)? {
-        var offset = range.lowerBound
-        while offset + 8 <= range.upperBound {
-            let size = Int(data.readUInt32(at: offset))
-            let type = String(decoding: data[(offset + 4)..<(offset + 8)], as: UTF8.self)
-            guard size >= 8 else { return nil }
-            if type == "trak", let found = trackDimensions(in: data, range: (offset + 8)..<(offset + size)) { return found }
-            if type == "tkhd" {
-                // Width and height are the last two 16.16 fixed-point fields of the header.
-                let end = offset + size
-                let width = Int(data.readUInt32(at: end - 8) >> 16)
-                let height = Int(data.readUInt32(at: end - 4) >> 16)
-                if width > 0 && height > 0 { return (width, height) }
-            }
-            offset += size
-        }
-        return nil
     }
 }
 

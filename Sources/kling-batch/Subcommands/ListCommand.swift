@@ -52,7 +52,7 @@ struct ListCommand: ParsableCommand {
         if !state.isEmpty { jobs = jobs.filter { state.contains($0.state.rawValue) } }
         if let batch { let id = try resolver.batch(named: batch).id; jobs = jobs.filter { $0.batchId == id } }
         if flagged { jobs = jobs.filter { $0.needsReview != nil } }
-        if !meta.isEmpty { jobs = jobs.filter { Self.matches(Self.meta(of: $0), meta) } }
+        if !meta.isEmpty { jobs = jobs.filter { Self.matches($0.specMeta, meta) } }
         if let cutoff = since.flatMap(DurationText.parse) { jobs = jobs.filter { Date().timeIntervalSince($0.createdAt) <= cutoff.inSeconds } }
         if output.json {
             Console.json(.array(jobs.map { job in
@@ -67,7 +67,7 @@ struct ListCommand: ParsableCommand {
                     "retry": job.retryRoute.map { .string($0.rawValue) } ?? .null,
                     "needs_review": job.needsReview.map(JSONValue.string) ?? .null,
                     "priority": .string(job.priority.label),
-                    "meta": .object(Self.meta(of: job)),
+                    "meta": .object(job.specMeta),
                 ])
             }))
             return
@@ -87,11 +87,6 @@ struct ListCommand: ParsableCommand {
         if jobs.contains(where: { $0.retryRoute != nil }) {
             Console.out("RETRY: download/fetch are free (fal still has the result); submit pays again; resubmit needs --resubmit (fal lost a paid result)")
         }
-    }
-
-    /// The job's `meta` as its spec gave it.
-    static func meta(of job: JobRecord) -> [String: JSONValue] {
-        (try? JSONValue.parse(Data(job.specJson.utf8)))?["meta"]?.objectValue ?? [:]
     }
 
     /// Whether every `key=value` matches: a value is compared as written (`12`, `true`, `acme`).

@@ -52,7 +52,7 @@ struct ShowCommand: ParsableCommand {
         Console.out("  manifest:   \(job.manifestPath ?? "-")")
         let spec = (try? JSONValue.parse(Data(job.specJson.utf8)))?["prompt"]?.stringValue ?? ""
         Console.out("  prompt:     \(spec.prefix(300))")
-        let meta = ListCommand.meta(of: job)
+        let meta = job.specMeta
         if !meta.isEmpty { Console.out("  meta:       \(JSONValue.object(meta).canonicalString())") }
         if !attempts.isEmpty {
             Console.out("attempts:")
@@ -95,7 +95,7 @@ struct ShowCommand: ParsableCommand {
         object["estimated_cost_usd"] = .double(USD(micros: job.estimatedCostMicros).dollars)
         object["needs_review"] = text(job.needsReview)
         object["priority"] = .string(job.priority.label)
-        object["meta"] = .object(ListCommand.meta(of: job))
+        object["meta"] = .object(job.specMeta)
         object["video_duration_seconds"] = job.videoDurationMs.map { .double(Double($0) / 1000) } ?? .null
         object["submit_options"] = job.submitOptions.flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null
         object["attempts"] = .array(attempts.map { attempt in

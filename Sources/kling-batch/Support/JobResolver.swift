@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobStore
+import KlingCore
 
 /// Turns what an operator types into jobs: `batch/job`, an unambiguous prefix of it, a job name that is
 /// unique, or a request id. Errors say what does exist, so a typo is one look away from fixed.
@@ -46,5 +47,12 @@ struct JobResolver {
             hint = "recent jobs: " + jobs.suffix(8).map(name).joined(separator: ", ") + " (see `kling-batch list`)"
         }
         throw ValidationError("no job '\(text)'; \(hint)")
+    }
+}
+
+extension JobRecord {
+    /// The `meta` tags its spec gave (`list --json`, `list --meta`, `show`); empty when none.
+    var specMeta: [String: JSONValue] {
+        (try? JSONValue.parse(Data(specJson.utf8)))?["meta"]?.objectValue ?? [:]
     }
 }
