@@ -24,7 +24,13 @@ extension Node {
     var kindName: String {
         switch self {
         case .scalar: return isNull ? "nothing (null)" : "a single value"
-        case .mapping: return "a mapping (key: value pairs)"
+        case .mapping(let mapping):
+            // `prompt: {mood}` is a flow mapping to YAML: say so, since it was meant as a placeholder.
+            if mapping.count == 1, let key = mapping.keys.first?.text, mapping.values.first?.isNull == true,
+               TemplateText.isName(key) {
+                return "a mapping: YAML reads {\(key)} as one; quote the text, \"{\(key)}\""
+            }
+            return "a mapping (key: value pairs)"
         case .sequence: return "a list"
         case .alias: return "an alias"
         }

@@ -69,13 +69,33 @@ extension SpecReader {
 
     /// A local file: resolved against the spec's folder, kept inside it (or an allowed root), and checked.
     static func checkLocal(_ written: String, context: inout JobContext) -> Result<ImageSource, ImageProblem> {
+        let real: String
+        switch resolveInside(written, context: &context, noun: "images") {
+        case .success(let path): real = path
+        case .failure(let problem): return .failure(problem)
+        }
+        if let known = context.images[real] {
+            return known.map { image in
+                var copy = image
+                copy.written = written
+                return .local(copy)
+            }
+        }
+        let checked = inspectFile(real, written: written, options: context.options, cache: context.imageCache)
+        context.images[real] = checked
+        return checked.map { .local($0) }
+    }
+
+    /// A path as a spec writes it, resolved with links against the spec's folder and refused when it leads outside
+    /// that folder and the allowed roots: images and `rows:` files alike.
+    static func resolveInside(_ written: String, context: inout JobContext, noun: String) -> Result<String, ImageProblem> {
         if written.hasPrefix("~") {
             return .failure(ImageProblem(message: "'\(written)': ~ is not expanded; write the path relative to \(context.baseName)"))
         }
         let candidate: String
         if written.hasPrefix("/") {
             guard !context.options.allowedRoots.isEmpty else {
-                return .failure(ImageProblem(message: "'\(written)' is an absolute path; images must be inside \(context.baseName) (an operator can allow a root with --allow-root)"))
+                return .failure(ImageProblem(message: "'\(written)' is an absolute path; \(noun) must be inside \(context.baseName) (an operator can allow a root with --allow-root)"))
             }
             candidate = written
         } else {
@@ -89,18 +109,9 @@ extension SpecReader {
         guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
             let how = written.split(separator: "/").contains("..") ? "climbs out of \(context.baseName) with '..'" : "leads to \(real), outside \(context.baseName)"
             let allowed = context.options.allowedRoots.isEmpty ? "" : " and the allowed roots"
-            return .failure(ImageProblem(message: "'\(written)' \(how); images must stay inside \(context.baseName)\(allowed)"))
+            return .failure(ImageProblem(message: "'\(written)' \(how); \(noun) must stay inside \(context.baseName)\(allowed)"))
         }
-        if let known = context.images[real] {
-            return known.map { image in
-                var copy = image
-                copy.written = written
-                return .local(copy)
-            }
-        }
-        let checked = inspectFile(real, written: written, options: context.options, cache: context.imageCache)
-        context.images[real] = checked
-        return checked.map { .local($0) }
+        return .success(real)
     }
 
     static func inspectFile(

@@ -7,15 +7,20 @@ struct JobFields {
     let defaults: [MappingEntry]
     let path: String
     let node: Node
+    /// Fields a matrix key or a CSV column set for this expanded job (never also written in the job itself).
+    var overrides: [MappingEntry] = []
+    /// Where each override came from: `matrix.duration[1]`, or `prompts.csv:12:3 (column prompt)`.
+    var overridePlaces: [String: String] = [:]
 
-    /// The job's own entry for `key`, else the default's.
+    /// The matrix's or CSV row's entry for `key`, else the job's own, else the default's.
     func entry(_ key: String) -> MappingEntry? {
-        own.first { $0.key == key } ?? defaults.first { $0.key == key }
+        overrides.first { $0.key == key } ?? own.first { $0.key == key } ?? defaults.first { $0.key == key }
     }
 
-    /// Where an error about `key` points: the job's own field, or the default it inherited.
+    /// Where an error about `key` points: the matrix or CSV value, the job's own field, or the default it inherited.
     func place(_ key: String) -> String {
-        own.contains { $0.key == key } ? SpecReader.join(path, key) : "defaults.\(key)"
+        if let place = overridePlaces[key] { return place }
+        return own.contains { $0.key == key } ? SpecReader.join(path, key) : "defaults.\(key)"
     }
 
     /// The entry for `key` when it is given and not null.

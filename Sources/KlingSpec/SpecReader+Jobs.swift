@@ -11,6 +11,12 @@ struct JobContext {
     let options: SpecValidator.Options
     /// The batch's top-level `meta:`, under every job's own.
     var batchMeta: [String: JSONValue] = [:]
+    /// The node it was read from, read again per expanded job when it holds `{variables}`.
+    var batchMetaNode: Node?
+    /// Bytes besides the spec's own that make up what it means (a `rows:` file), hashed into its identity.
+    var identityExtras: [UInt8] = []
+    /// How the jobs came about, when the file multiplies them.
+    var expansionSummary: SpecExpansionSummary?
     /// Images checked by earlier files of the same validator.
     let imageCache: ImageInspectionCache?
     /// Checked local images by resolved path, so a file used by many jobs is read and hashed once.
@@ -33,31 +39,48 @@ struct JobContext {
 }
 
 extension SpecReader {
-    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority", "meta"]
+    static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority", "meta", "takes"]
     static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority", "meta"]
-    static let batchKeys = ["defaults", "jobs", "meta"]
+    static let batchKeys = ["defaults", "jobs", "meta", "priority", "queue_priority"] + expansionKeys
+    /// Job fields a batch may also set at its top level, for all its jobs, as if in `defaults:`.
+    static let batchWideKeys = ["meta", "takes", "priority", "queue_priority"]
 
-    /// Reads a whole file: one job at the top level, or a batch under `jobs:` with optional `defaults:`.
+    /// Reads a whole file: one job at the top level, or a batch under `jobs:` with optional `defaults:`; either may
+    /// multiply its jobs with `vars:`, `matrix:`, `rows:` and `takes:`.
     mutating func readFile(_ root: Node, stem: String, context: inout JobContext) -> [JobSpec] {
         guard case .mapping(let mapping) = root else {
             error(at: root, "", "the file must be a mapping with a prompt (one job) or with jobs: (a batch), not \(root.kindName)")
             return []
         }
         let top = entries(of: mapping, path: "").filter { !$0.key.hasPrefix("x-") }
+        let expansionEntries = top.filter { Self.expansionKeys.contains($0.key) }
         guard let jobsEntry = top.first(where: { $0.key == "jobs" }) else {
             if let defaults = top.first(where: { $0.key == "defaults" }) {
                 error(at: defaults.keyNode, "defaults", "defaults: belongs to a batch; add the jobs under jobs:, or put these fields in the job itself")
             }
-            rejectUnknownKeys(top.filter { $0.key != "defaults" }, allowed: Self.jobKeys, path: "", what: "a job", alsoSuggest: ["jobs"])
-            return readJob(top, node: root, path: "", defaults: [], name: stem, context: &context).map { [$0] } ?? []
+            let fields = top.filter { $0.key != "defaults" && !Self.expansionKeys.contains($0.key) }
+            rejectUnknownKeys(fields, allowed: Self.jobKeys.filter { $0 != "takes" }, path: "", what: "a job", alsoSuggest: ["jobs"] + Self.expansionKeys)
+            guard let expansion = readExpansion(expansionEntries, context: &context) else { return [] }
+            let template = JobTemplate(fields: fields, node: root, path: "", index: 0, takes: expansion.takes)
+            return expand([template], defaults: [], expansion: expansion, stem: stem, single: true, context: &context)
         }
-        for entry in top where Self.jobKeys.contains(entry.key) && entry.key != "meta" {
+        for entry in top where Self.jobKeys.contains(entry.key) && !Self.batchWideKeys.contains(entry.key) {
             error(at: entry.keyNode, entry.key, "'\(entry.key)' cannot stand beside jobs:; a file holds one job or a batch. Move it into each job, or into defaults:")
         }
-        rejectUnknownKeys(top.filter { !Self.jobKeys.contains($0.key) || $0.key == "meta" }, allowed: Self.batchKeys, path: "", what: "a batch")
-        if let meta = top.first(where: { $0.key == "meta" }), !meta.value.isNull { context.batchMeta = readMetaMapping(meta.value, path: "meta") }
-
-        let defaults = readDefaults(top.first { $0.key == "defaults" })
+        rejectUnknownKeys(top.filter { !Self.jobKeys.contains($0.key) || Self.batchWideKeys.contains($0.key) }, allowed: Self.batchKeys, path: "", what: "a batch")
+        if let meta = top.first(where: { $0.key == "meta" }), !meta.value.isNull {
+            context.batchMeta = readMetaMapping(meta.value, path: "meta")
+            context.batchMetaNode = meta.value
+        }
+        var defaults = readDefaults(top.first { $0.key == "defaults" })
+        for entry in top where entry.key == "priority" || entry.key == "queue_priority" {
+            if defaults.contains(where: { $0.key == entry.key }) {
+                error(at: entry.keyNode, entry.key, "'\(entry.key)' is given both here and in defaults:; keep one")
+            } else {
+                defaults.append(entry)
+            }
+        }
+        let expansion = readExpansion(expansionEntries, context: &context)
         guard case .sequence(let list) = jobsEntry.value else {
             error(at: jobsEntry.value, "jobs", "jobs must be a list of jobs (each starting with '- '), not \(jobsEntry.value.kindName)")
             return []
@@ -66,8 +89,7 @@ extension SpecReader {
             error(at: jobsEntry.value, "jobs", "jobs is empty; a batch needs at least one job")
             return []
         }
-        var jobs: [JobSpec] = []
-        var namesSeen: [String: Int] = [:]
+        var templates: [JobTemplate] = []
         for (index, item) in list.enumerated() {
             let path = Self.index("jobs", index)
             guard case .mapping(let jobMapping) = item else {
@@ -76,16 +98,14 @@ extension SpecReader {
             }
             let fields = entries(of: jobMapping, path: path)
             rejectUnknownKeys(fields, allowed: Self.jobKeys, path: path, what: "a job")
-            guard let job = readJob(fields, node: item, path: path, defaults: defaults, name: "\(stem)-\(index + 1)", context: &context) else { continue }
-            if let first = namesSeen[job.name] {
-                let nameNode = fields.first { $0.key == "name" }?.value ?? item
-                error(at: nameNode, SpecReader.join(path, "name"), "the name '\(job.name)' is already used by jobs[\(first)]; names must be unique in a file")
-            } else {
-                namesSeen[job.name] = index
+            var takes = expansion?.takes ?? 1
+            if let entry = fields.first(where: { $0.key == "takes" }), !entry.value.isNull {
+                takes = readTakes(entry.value, path: SpecReader.join(path, "takes")) ?? takes
             }
-            jobs.append(job)
+            templates.append(JobTemplate(fields: fields.filter { $0.key != "takes" }, node: item, path: path, index: index, takes: takes))
         }
-        return jobs
+        guard let expansion else { return [] }
+        return expand(templates, defaults: defaults, expansion: expansion, stem: stem, single: false, context: &context)
     }
 
     /// The batch's `defaults:` entries that may be defaults (errors are reported for the rest).
@@ -106,10 +126,10 @@ extension SpecReader {
     /// Reads one job's fields (own fields over `defaults`); nil when any is wrong.
     mutating func readJob(
         _ own: [MappingEntry], node: Node, path: String, defaults: [MappingEntry], name defaultName: String,
-        context: inout JobContext
+        overrides: ([MappingEntry], [String: String]) = ([], [:]), context: inout JobContext
     ) -> JobSpec? {
         let before = diagnostics.filter(\.isError).count
-        let fields = JobFields(own: own, defaults: defaults, path: path, node: node)
+        let fields = JobFields(own: own, defaults: defaults, path: path, node: node, overrides: overrides.0, overridePlaces: overrides.1)
         let name = readName(fields) ?? defaultName
         let (prompt, promptNode) = readPrompt(fields)
         let duration = readDuration(fields)

@@ -13,6 +13,8 @@ public struct SpecReport: Sendable {
     /// The jobs, only when the file is valid as a whole (a batch is accepted entire or not at all).
     public let jobs: [JobSpec]
     public let diagnostics: [SpecDiagnostic]
+    /// How the jobs came about when the file uses `matrix`, `rows` or `takes`; nil for jobs written one by one.
+    public var expansion: SpecExpansionSummary? = nil
 
     public var errors: [SpecDiagnostic] { diagnostics.filter(\.isError) }
     public var warnings: [SpecDiagnostic] { diagnostics.filter { !$0.isError } }
@@ -33,5 +35,39 @@ extension SpecReport {
         SpecReport(
             file: file, absolutePath: SpecValidator.absolute(file), sha256: nil, batchName: SpecValidator.stem(of: file), jobs: [],
             diagnostics: [SpecDiagnostic(severity: .error, file: file, line: nil, column: nil, fieldPath: "", message: message)])
+    }
+}
+
+/// How a file's jobs came about, for `plan` and `validate`: job templates × CSV rows × matrix values × takes.
+public struct SpecExpansionSummary: Sendable, Hashable {
+    /// One `matrix:` key and how many values it has.
+    public struct MatrixKey: Sendable, Hashable {
+        public var key: String
+        public var values: Int
+    }
+
+    public var templates: Int
+    public var rowsFile: String?
+    public var rows: Int?
+    public var matrix: [MatrixKey]
+    /// The file's `takes:`; `takesVary` when some job sets its own.
+    public var takes: Int
+    public var takesVary: Bool
+    public var jobs: Int
+
+    /// The number of combinations of one template, takes aside: rows × matrix values.
+    public var combinations: Int { matrix.reduce(rows ?? 1) { $0 * $1.values } }
+
+    /// `2 job templates × 100 rows of prompts.csv × 2 aspect_ratio × 50 takes = 20000 jobs`.
+    public var description: String {
+        var factors = ["\(templates) job template\(templates == 1 ? "" : "s")"]
+        if let rows, let rowsFile { factors.append("\(rows) row\(rows == 1 ? "" : "s") of \(rowsFile)") }
+        factors += matrix.map { "\($0.values) \($0.key)" }
+        if takesVary {
+            factors.append("takes per job")
+        } else if takes != 1 {
+            factors.append("\(takes) takes")
+        }
+        return factors.joined(separator: " × ") + " = \(jobs) job\(jobs == 1 ? "" : "s")"
     }
 }

@@ -54,6 +54,14 @@ public struct SpecPlan: Sendable {
     }
 
     public var seconds: Int { jobs.reduce(0) { $0 + $1.job.duration } }
+    /// The valid files that multiply their jobs, with how.
+    public var expansions: [(report: SpecReport, summary: SpecExpansionSummary)] {
+        var seen = Set<String>()
+        return jobs.compactMap { report, _ in
+            guard let summary = report.expansion, seen.insert(report.absolutePath).inserted else { return nil }
+            return (report, summary)
+        }
+    }
     /// The sum of the jobs' own costs, so the total is exactly what the cost column adds up to.
     public var cost: USD { USD(micros: jobs.reduce(0) { $0 + $1.job.estimatedCost(prices).micros }) }
     /// Endpoints of planned jobs that have no price (they are counted at the highest known one).

@@ -102,10 +102,14 @@ public struct SpecValidator: Sendable {
             context.baseName = "the drop folder \(base) (the spec was dropped there)"
         }
         let jobs = reader.readFile(root, stem: Self.stem(of: path), context: &context)
-        return report(path, absolute, sha: sha, jobs: reader.hasErrors ? [] : jobs, reader)
+        // A rows: file is part of what the file means: the same spec with another CSV is another batch.
+        let identity = context.identityExtras.isEmpty ? sha : SHA256.hash(data: bytes + context.identityExtras).hexString
+        return report(path, absolute, sha: identity, jobs: reader.hasErrors ? [] : jobs, reader, expansion: context.expansionSummary)
     }
 
-    private func report(_ path: String, _ absolute: String, sha: String?, jobs: [JobSpec], _ reader: SpecReader) -> SpecReport {
+    private func report(
+        _ path: String, _ absolute: String, sha: String?, jobs: [JobSpec], _ reader: SpecReader, expansion: SpecExpansionSummary? = nil
+    ) -> SpecReport {
         // A problem in defaults: is found once per job that inherits it; report it once.
         var seen = Set<SpecDiagnostic>()
         let unique = reader.diagnostics.filter { seen.insert($0).inserted }
@@ -115,7 +119,8 @@ public struct SpecValidator: Sendable {
             return left < right
         }.map(\.element)
         return SpecReport(
-            file: path, absolutePath: absolute, sha256: sha, batchName: Self.stem(of: path), jobs: jobs, diagnostics: sorted)
+            file: path, absolutePath: absolute, sha256: sha, batchName: Self.stem(of: path), jobs: jobs, diagnostics: sorted,
+            expansion: jobs.isEmpty ? nil : expansion)
     }
 
     /// The file name without its extension, made safe as a name: other characters become `-`.
@@ -169,5 +174,10 @@ public enum JobNameRule {
         }
         if name.hasPrefix(".") || name.hasPrefix("-") { return "'\(name)' may not start with '.' or '-'" }
         return nil
+    }
+
+    /// `value` with each character a name cannot hold replaced by `-`, for values written into a name (16:9 → 16-9).
+    static func sanitize(_ value: String) -> String {
+        String(value.map { isAllowed($0) ? $0 : "-" })
     }
 }

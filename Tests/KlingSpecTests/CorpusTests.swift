@@ -19,6 +19,10 @@ struct CorpusTests {
     func refused(name: String) throws {
         try TemporaryDirectory.with("corpus") { directory in
             let specs = try ImageFixtures.makeSpecFolder(in: directory.url)
+            // A case's rows: file sits beside it in the corpus (named after the case); copy them all.
+            for csv in try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path) where csv.hasSuffix(".csv") {
+                try FileManager.default.copyItem(at: Self.corpus.appendingPathComponent(csv), to: specs.appendingPathComponent(csv))
+            }
             var text = try String(contentsOf: Self.corpus.appendingPathComponent(name), encoding: .utf8)
             text = text.replacingOccurrences(of: "PLACEHOLDER_2501", with: String(repeating: "a", count: 2501))
             let path = specs.appendingPathComponent(name).path

@@ -31,6 +31,19 @@ extension SpecReport {
             "batch": .string(batchName),
             "jobs": .array(jobs.map { $0.json(batch: batchName, file: file, prices: prices) }),
             "errors": .array(errors.map(\.json)), "warnings": .array(warnings.map(\.json)),
+            "expansion": expansion?.json(file: file) ?? .null,
+        ]
+    }
+}
+
+extension SpecExpansionSummary {
+    func json(file: String) -> JSONValue {
+        [
+            "file": .string(file), "templates": .int(Int64(templates)), "rows_file": rowsFile.map(JSONValue.string) ?? .null,
+            "rows": rows.map { .int(Int64($0)) } ?? .null,
+            "matrix": .object(Dictionary(uniqueKeysWithValues: matrix.map { ($0.key, JSONValue.int(Int64($0.values))) })),
+            "combinations": .int(Int64(combinations)), "takes": takesVary ? .null : .int(Int64(takes)), "jobs": .int(Int64(jobs)),
+            "description": .string(description),
         ]
     }
 }

@@ -9,7 +9,10 @@ struct ValidateCommand: AsyncParsableCommand {
         abstract: "Check spec files and print every problem and warning.",
         discussion: """
             Checks everything that can be checked without fal: fields and values, prompt references, and each \
-            local image (format, size, dimensions, aspect ratio). Exits 0 when every file is valid, 1 otherwise.
+            local image (format, size, dimensions, aspect ratio). A file that uses matrix:, rows: or takes: is \
+            expanded first, and the output says how many jobs it makes and how (templates × rows × matrix values × \
+            takes); a problem in an expanded job names the combination or the CSV line it came from. Exits 0 when \
+            every file is valid, 1 otherwise.
 
             Examples:
               kling-batch validate jobs/
@@ -41,6 +44,7 @@ struct ValidateCommand: AsyncParsableCommand {
             let warnings = report.warnings.count
             Console.out("ok \(report.file): \(jobs) job\(jobs == 1 ? "" : "s"), \(report.totalSeconds) s of video, \(report.estimatedCost(prices))"
                 + (warnings == 0 ? "" : ", \(warnings) warning\(warnings == 1 ? "" : "s")"))
+            if let expansion = report.expansion { Console.out("  expands: \(expansion.description)") }
         } else {
             let errors = report.errors.count
             Console.out("invalid \(report.file): \(errors) problem\(errors == 1 ? "" : "s"); nothing in this file will run")

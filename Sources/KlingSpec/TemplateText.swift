@@ -1,0 +1,97 @@
+/// A spec string with `{name}` placeholders, parsed once so that ten thousand expanded jobs only concatenate.
+///
+/// `{name}` (a letter or `_`, then letters, digits or `_`) is a placeholder; `{{` and `}}` are literal braces; any
+/// other brace is itself, so a prompt that happens to hold `{ }` or JSON keeps its meaning.
+struct TemplateText: Equatable {
+    enum Part: Equatable {
+        case literal(String)
+        case variable(String)
+    }
+
+    let parts: [Part]
+    /// True when rendering gives the text back unchanged: no placeholder and no doubled brace.
+    let isPlain: Bool
+
+    init(_ text: String) {
+        guard text.contains("{") || text.contains("}") else {
+            parts = [.literal(text)]
+            isPlain = true
+            return
+        }
+        var isPlain = true
+        var parts: [Part] = []
+        var literal = ""
+        let characters = Array(text)
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            let next = index + 1 < characters.count ? characters[index + 1] : nil
+            if (character == "{" || character == "}") && next == character {
+                isPlain = false
+                literal.append(character)
+                index += 2
+                continue
+            }
+            if character == "{", let end = Self.placeholderEnd(characters, from: index + 1) {
+                if !literal.isEmpty { parts.append(.literal(literal)) }
+                literal = ""
+                isPlain = false
+                parts.append(.variable(String(characters[(index + 1)..<end])))
+                index = end + 1
+                continue
+            }
+            literal.append(character)
+            index += 1
+        }
+        if !literal.isEmpty || parts.isEmpty { parts.append(.literal(literal)) }
+        self.parts = parts
+        self.isPlain = isPlain
+    }
+
+    /// The index of the `}` closing a placeholder whose name starts at `start`; nil when it is not one.
+    private static func placeholderEnd(_ characters: [Character], from start: Int) -> Int? {
+        var index = start
+        while index < characters.count, isNameCharacter(characters[index], first: index == start) { index += 1 }
+        guard index > start, index < characters.count, characters[index] == "}" else { return nil }
+        return index
+    }
+
+    /// Whether `character` may be part of a variable's name (`first`: its first character).
+    static func isNameCharacter(_ character: Character, first: Bool) -> Bool {
+        guard character.isASCII else { return false }
+        return character.isLetter || character == "_" || (!first && character.isNumber)
+    }
+
+    /// Whether `name` can be written as a placeholder.
+    static func isName(_ name: String) -> Bool {
+        guard let first = name.first, isNameCharacter(first, first: true) else { return false }
+        return name.dropFirst().allSatisfy { isNameCharacter($0, first: false) }
+    }
+
+    /// The placeholders' names, in order of appearance.
+    var names: [String] {
+        parts.compactMap { part in
+            if case .variable(let name) = part { return name }
+            return nil
+        }
+    }
+
+
+    /// The text with each placeholder replaced by `values[name]` (passed through `escape`, as a job name needs);
+    /// an unknown name is left as written (`readTemplates` reports those before rendering).
+    func render(_ values: [String: String], escape: ((String) -> String)? = nil) -> String {
+        var result = ""
+        for part in parts {
+            switch part {
+            case .literal(let text): result += text
+            case .variable(let name):
+                guard let value = values[name] else {
+                    result += "{\(name)}"
+                    continue
+                }
+                result += escape.map { $0(value) } ?? value
+            }
+        }
+        return result
+    }
+}
