@@ -26,6 +26,18 @@ public final class EmulatorProcess: Sendable {
         return try JSONDecoder().decode(EmulatorCounters.self, from: Data(body.readableBytesView))
     }
 
+    /// Every request fal made, in the order they were submitted (`GET /_emulator/requests`).
+    public func requests() async throws -> [RequestSummary] {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        let response = try await http.execute(.init(url: url.absoluteString + "/_emulator/requests"), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        try await http.shutdown()
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode([RequestSummary].self, from: Data(body.readableBytesView))
+    }
+
     /// Sends the submit answers the emulator holds (`--hold-answers`); returns how many.
     @discardableResult
     public func releaseAnswers() async throws -> Int {
