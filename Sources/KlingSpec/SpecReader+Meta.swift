@@ -51,11 +51,45 @@ extension SpecReader {
         if node.isQuoted { return .string(text) }
         if text == "true" { return .bool(true) }
         if text == "false" { return .bool(false) }
-        if text.wholeMatch(of: /-?(0|[1-9][0-9]{0,17})/) != nil, let number = Int64(text) { return .int(number) }
-        if text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/) != nil, let number = Double(text), number.isFinite,
+        guard let shape = JSONNumberShape(text) else { return .string(text) }
+        if shape == .integer, text.count - (text.hasPrefix("-") ? 1 : 0) <= 18, let number = Int64(text) { return .int(number) }
+        if let number = Double(text), number.isFinite,
            JSONValue.double(number).canonicalString() == text {
             return .double(number)
         }
         return .string(text)
+    }
+}
+
+/// Whether text is a number as JSON writes it (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?`), checked by hand:
+/// a regex literal here was compiled on every call, and ten thousand expanded jobs spent most of their time on it.
+enum JSONNumberShape: Equatable {
+    case integer, fraction
+
+    init?(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        func digits(_ rest: inout ArraySlice<UInt8>) -> Int {
+            let count = rest.prefix { $0 >= 48 && $0 <= 57 }.count
+            rest = rest.dropFirst(count)
+            return count
+        }
+        guard let first = bytes.first, first >= 48, first <= 57 else { return nil }
+        let whole = digits(&bytes)
+        if first == 48 && whole > 1 { return nil }
+        var shape = JSONNumberShape.integer
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            guard digits(&bytes) > 0 else { return nil }
+            shape = .fraction
+        }
+        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            guard digits(&bytes) > 0 else { return nil }
+            shape = .fraction
+        }
+        guard bytes.isEmpty else { return nil }
+        self = shape
     }
 }

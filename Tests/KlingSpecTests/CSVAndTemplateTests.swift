@@ -60,4 +60,11 @@ struct CSVAndTemplateTests {
         #expect(TemplateText("plain").isPlain && !TemplateText("{{").isPlain && TemplateText("{ x }").isPlain)
         #expect(TemplateText("{unknown}").render(values) == "{unknown}")
     }
+
+    @Test("numbers as JSON writes them, found without a regex")
+    func numberShapes() {
+        for text in ["0", "-0", "12", "-1.5e3", "1E+2", "0.25", "123456789012345678"] { #expect(JSONNumberShape(text) != nil, "\(text)") }
+        for text in ["010", "1.", ".5", "1e", "+1", "0x1F", "1:30", "--1", "", "-", "1.2.3", "12a"] { #expect(JSONNumberShape(text) == nil, "\(text)") }
+        #expect(JSONNumberShape("12") == .integer && JSONNumberShape("1.0") == .fraction && JSONNumberShape("1e3") == .fraction)
+    }
 }
