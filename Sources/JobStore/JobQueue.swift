@@ -11,7 +11,7 @@ import Foundation
 ///
 /// The methods are `async`: a networked backend suspends, and SQLite's conformer runs its short transactions on the
 /// calling task.
-public typealias JobQueue = JobIntake & JobClaims & JobLifecycle & JobOperations & JobQueries & QueueHealth
+public typealias JobQueue = JobIntake & JobClaims & JobLifecycle & JobOperations & JobQueries & QueueHealth & NotificationOutbox
 
 /// Taking spec files in.
 public protocol JobIntake: Sendable {

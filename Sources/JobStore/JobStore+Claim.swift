@@ -1,5 +1,6 @@
 import Foundation
 internal import GRDB
+import KlingCore
 
 extension JobStore {
     /// queued (due) or held → uploading, for up to `limit` jobs: first those `retry` put back to finish what fal
@@ -36,15 +37,19 @@ extension JobStore {
                 let needs = job.reservedMicros > 0 ? 0 : job.estimatedCostMicros
                 let batchTotal = try budget.perBatch == nil ? 0 : batchTotals[job.batchId] ?? Self.committed(db, batch: job.batchId)
                 var reason: String?
+                var hold: (scope: String, committed: Int64, limit: Int64)?
                 if let perDay = budget.perDay?.micros, dayTotal + needs > perDay {
                     reason = "over the daily budget: \(Self.dollars(dayTotal)) of \(Self.dollars(perDay)) committed today (UTC), this job needs \(Self.dollars(needs))"
+                    hold = ("day", dayTotal, perDay)
                 } else if let perBatch = budget.perBatch?.micros, batchTotal + needs > perBatch {
                     reason = "over the batch budget: \(Self.dollars(batchTotal)) of \(Self.dollars(perBatch)) committed in this batch, this job needs \(Self.dollars(needs))"
+                    hold = ("batch", batchTotal, perBatch)
                 }
-                if let reason {
+                if let reason, let hold {
                     if job.state == .queued {
                         let held = try Self.transition(db, job.id, from: .queued, to: .held, set: [.heldReason(reason)], event: "held: \(reason)", at: now)
                         outcome.held.append((held, reason))
+                        try Self.noteHold(db, held, reason: reason, scope: hold.scope, committed: hold.committed, limit: hold.limit, needs: needs, day: day, at: now)
                     } else if job.heldReason != reason {
                         _ = try Self.update(db, job.id, in: .held, set: [.heldReason(reason)], at: now)
                     }
@@ -75,5 +80,20 @@ extension JobStore {
         case .submit, .paidResubmit:
             return nil
         }
+    }
+}
+
+extension JobStore {
+    /// The first budget hold of a batch on a day is told once (`budget.held`), however many of its jobs wait.
+    static func noteHold(
+        _ db: Database, _ job: JobRecord, reason: String, scope: String, committed: Int64, limit: Int64, needs: Int64, day: String, at now: Date
+    ) throws {
+        let batch = try String.fetchOne(db, sql: "SELECT name FROM batch WHERE id = ?", arguments: [job.batchId]) ?? "?"
+        let payload: JSONValue = [
+            "batch": .string(batch), "job": .string(job.name), "reason": .string(reason), "budget": .string(scope), "day": .string(day),
+            "committed_micros": .int(committed), "limit_micros": .int(limit), "needs_micros": .int(needs),
+            "committed_usd": .string(USD(micros: committed).exactDescription), "limit_usd": .string(USD(micros: limit).exactDescription),
+        ]
+        try insertOutbox(db, OutboxEvent(id: "budget.held:\(job.batchId):\(day)", kind: OutboxEvent.budgetHeld, payload: payload, at: now))
     }
 }

@@ -107,6 +107,7 @@ extension JobStore {
             try db.alter(table: "job") { t in t.add(column: "priority", .integer).notNull().defaults(to: JobPriority.normal.rawValue) }
             try db.create(index: "job_on_state_priority", on: "job", columns: ["state", "priority"])
         }
+        migrator.registerMigration("v7-outbox") { db in try migrateToOutbox(db) }
         return migrator
     }
 

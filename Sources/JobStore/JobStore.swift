@@ -153,7 +153,10 @@ public struct JobStore: Sendable {
             throw StoreError.stale(jobID: id, expected: [from], actual: actual.flatMap(JobState.init(rawValue:)))
         }
         try insertEvent(db, jobID: id, at: now, kind: .state, from: from, to: to, message: event, byOperator: byOperator)
-        if to.isTerminal { try settleSpend(db, jobID: id, outcome: to) }
+        if to.isTerminal {
+            try settleSpend(db, jobID: id, outcome: to)
+            try noteFinal(db, job, at: now)
+        }
         return job
     }
 

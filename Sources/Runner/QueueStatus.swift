@@ -15,6 +15,8 @@ public struct QueueStatus: Sendable {
     public var budget: SpendLimits
     /// The process holding the state folder's lock, and what it is (daemon, run).
     public var runner: (pid: Int32, kind: String)?
+    /// Events in the outbox some notify target has not received yet.
+    public var undeliveredNotifications = 0
 
     public static func gather(store: any JobQueue, configuration: RunnerConfiguration, now: Date = Date()) async throws -> QueueStatus {
         let state = configuration.stateDirectory
@@ -27,9 +29,11 @@ public struct QueueStatus: Sendable {
             paused.append("the state folder \(state) has \(DiskSpace.describe(free)) free, below the floor of \(DiskSpace.describe(floor)) (min_free_space)")
         }
         if let held = summary.heldReason { paused.append("budget: \(held)") }
-        return QueueStatus(
+        var status = QueueStatus(
             summary: summary, oldestQueued: try await store.oldestQueued(),
             atFal: JobState.atFal.reduce(0) { $0 + summary.counts[$1, default: 0] },
             pausedReasons: paused, budget: configuration.budget, runner: holder.map { ($0.pid, $0.purpose) })
+        status.undeliveredNotifications = try await store.undeliveredNotifications()
+        return status
     }
 }

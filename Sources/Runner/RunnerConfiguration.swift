@@ -48,6 +48,12 @@ public struct RunnerConfiguration: Sendable {
     public var minimumFreeStateBytes: Int64 = 64_000_000
     /// While our own disk or store refuses writes, how often a paused runner tries again (at most 30 s).
     public var localRecheck: Duration = .seconds(10)
+    /// Where events are told (`notify:`); empty: nowhere, and the outbox only keeps them.
+    public var notify: [NotificationTarget] = []
+    /// The first wait before a failed delivery is tried again (it doubles, up to 10 minutes).
+    public var notifyRetry: Duration = .seconds(5)
+    /// A job at fal whose state has not moved for this long is told as `stalled`.
+    public var stallAfter: Duration = .seconds(3600)
     /// How often a runner checks that its database file is still the one it opened.
     public var storeCheckInterval: Duration = .seconds(2)
     /// What the store is for: a simulated run never uses a real store, nor the reverse.

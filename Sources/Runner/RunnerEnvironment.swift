@@ -14,6 +14,8 @@ public final class RunnerEnvironment: Sendable {
     public let gate: SubmissionGate
     public let doorbell: Doorbell
     public let logger: Logger
+    /// Events that happen outside a job's transaction (pauses), on their way to the outbox.
+    public let outlet: NotificationOutlet
     let uploads: UploadCoordinator
     let finder: RequestFinder
     let downloads: AsyncSemaphore
@@ -34,7 +36,11 @@ public final class RunnerEnvironment: Sendable {
         self.crash = crash
         layout = OutputLayout(root: configuration.outputDirectory)
         doorbell = Doorbell()
-        gate = SubmissionGate(limit: configuration.concurrency, recoveryInterval: configuration.concurrencyRecovery.seconds, doorbell: doorbell)
+        let outlet = NotificationOutlet(store: store, logger: logger)
+        self.outlet = outlet
+        gate = SubmissionGate(
+            limit: configuration.concurrency, recoveryInterval: configuration.concurrencyRecovery.seconds, doorbell: doorbell,
+            observer: { change in outlet.post(NotificationOutlet.event(for: change)) })
         // An outage of fal starts a give-up clock (run --once); the dispatcher must wake to set it.
         client.contact.whenOutageStarts { [doorbell] in doorbell.ring() }
         uploads = UploadCoordinator(

@@ -39,12 +39,21 @@ public actor SubmissionGate {
     private let doorbell: Doorbell
     /// Fired whenever a cause clears, so everything waiting on our own disk retries at once.
     private let cleared = Broadcast()
+    /// Told when a cause starts or ends (`submission.paused`, `submission.resumed`).
+    private let observer: (@Sendable (PauseChange) -> Void)?
 
-    public init(limit: Int, recoveryInterval: TimeInterval = 5, doorbell: Doorbell) {
+    /// A pause that began or ended, for those who are told about it.
+    public enum PauseChange: Sendable, Equatable {
+        case paused(PauseCause, String)
+        case resumed(PauseCause)
+    }
+
+    public init(limit: Int, recoveryInterval: TimeInterval = 5, doorbell: Doorbell, observer: (@Sendable (PauseChange) -> Void)? = nil) {
         configuredLimit = max(1, limit)
         lowered = max(1, limit)
         self.recoveryInterval = recoveryInterval
         self.doorbell = doorbell
+        self.observer = observer
     }
 
     /// Why submission is paused, every cause in one line; nil when it is not.
@@ -125,13 +134,16 @@ public actor SubmissionGate {
     @discardableResult
     public func pause(_ cause: PauseCause, _ reason: String) -> Bool {
         defer { pauses[cause] = reason }
-        return pauses[cause] == nil
+        guard pauses[cause] == nil else { return false }
+        observer?(.paused(cause, reason))
+        return true
     }
 
     /// Lifts `cause`; true when it was in force. Everything waiting on it is woken.
     @discardableResult
     public func clear(_ cause: PauseCause) -> Bool {
         guard pauses.removeValue(forKey: cause) != nil else { return false }
+        observer?(.resumed(cause))
         cleared.fire()
         doorbell.ring()
         return true

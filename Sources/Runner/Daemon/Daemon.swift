@@ -50,6 +50,7 @@ public struct Daemon: Sendable {
         })
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: dispatcher), .init(service: watcher), .init(service: signals), .init(service: StoreGuard(store: store, environment: environment)),
+            .init(service: NotificationSender(environment: environment)),
         ]
         services += try extraServices(environment).map { .init(service: $0) }
         // Last in the list, so it is the first told to stop: STOPPING=1 goes out before anything else winds down.
@@ -108,6 +109,9 @@ actor Reloader {
                 current.reconcileInterval = new.reconcileInterval
                 current.minimumFreeStateBytes = new.minimumFreeStateBytes
                 current.localRecheck = new.localRecheck
+                current.notify = new.notify
+                current.stallAfter = new.stallAfter
+                current.notifyRetry = new.notifyRetry
             }
             client.replaceKey(key)
             await environment.gate.resume()

@@ -73,6 +73,8 @@ public enum MetricsServer {
         text += "kling_batch_spent_today_usd \(Double(spending.todayMicros) / 1_000_000)\n"
         text += "# HELP kling_batch_submission_paused 1 while submission is paused (a refused key).\n# TYPE kling_batch_submission_paused gauge\n"
         text += "kling_batch_submission_paused \(await environment.gate.pausedReason == nil ? 0 : 1)\n"
+        text += "# HELP kling_batch_notifications_undelivered Events in the outbox some notify target has not received yet.\n# TYPE kling_batch_notifications_undelivered gauge\n"
+        text += "kling_batch_notifications_undelivered \(try await environment.store.undeliveredNotifications())\n"
         return text + registry.emitToString()
     }
 }

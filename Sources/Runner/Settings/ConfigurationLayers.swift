@@ -106,6 +106,11 @@ public struct ConfigurationLayers: Sendable {
                 values[key] = try pricesText(entries, path: path)
                 continue
             }
+            if key == .notify {
+                // The one list among the settings: kept as JSON, the form KLING_BATCH_NOTIFY takes too.
+                values[key] = NotificationTarget.jsonText(of: valueNode)
+                continue
+            }
             guard let scalar = valueNode.scalar else { throw ConfigurationError("\(path): \(name): expected a single value, not a list or mapping") }
             if scalar.tag == Tag(.null) || (scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)) { continue }
             values[key] = scalar.string

@@ -31,6 +31,9 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case outputLifetime = "output_lifetime"
     case queuePriority = "queue_priority"
     case startTimeout = "start_timeout"
+    case notify
+    case notifyRetry = "notify_retry"
+    case stallAfter = "stall_after"
     case http
     case logLevel = "log_level"
     case logFormat = "log_format"
@@ -57,7 +60,9 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         switch self {
         case .jobs: "jobs"
         case .out: "out"
-        case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout: nil
+        case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout, .notify: nil
+        case .stallAfter: "1h"
+        case .notifyRetry: "5s"
         case .outputLifetime: "7d"
         case .concurrency, .uploads, .downloads: "4"
         case .maxAttempts: "5"
@@ -80,7 +85,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     public var isReloadable: Bool {
         switch self {
         case .concurrency, .maxAttempts, .pollFirst, .pollMaxInQueue, .pollMaxInProgress, .maxSpendPerDay, .maxSpendPerBatch,
-            .pricePerSecond, .prices, .outputLifetime, .queuePriority, .startTimeout, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck:
+            .pricePerSecond, .prices, .outputLifetime, .queuePriority, .startTimeout, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck, .notify, .notifyRetry, .stallAfter:
             true
         default: false
         }
@@ -115,6 +120,9 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .outputLifetime: "how long fal keeps each result video (X-Fal-Object-Lifecycle-Preference); long enough to re-download after a weekend"
         case .queuePriority: "normal or low (X-Fal-Queue-Priority; default: fal's, normal); low lets bulk work yield to interactive use"
         case .startTimeout: "how long a request may wait at fal before processing must start, else fal fails it unbilled (X-Fal-Request-Timeout; default: none)"
+        case .notify: "where events are told (config: a list of targets, each url: or command:, with format, secret, events, timeout; see the README); secrets are shown as fingerprints"
+        case .notifyRetry: "first wait before a failed notification is tried again; it doubles, up to 10m, for 24 hours"
+        case .stallAfter: "a job at fal whose state has not moved for this long is told as stalled (notify)"
         case .http: "address for /metrics and /healthz, e.g. 127.0.0.1:9464 (default: off)"
         case .logLevel: "trace, debug, info, notice, warning, error or critical"
         case .logFormat: "text, json or journal (default: journal under systemd, else text)"

@@ -29,6 +29,13 @@ struct ConfigCommand: ParsableCommand {
     @OptionGroup var runner: RunnerOptions
     @OptionGroup var output: OutputOptions
 
+    /// A setting's value as shown: `notify` as its targets with each secret's fingerprint, never the secret.
+    static func shown(_ key: SettingKey, _ text: String, _ settings: EffectiveSettings) -> String {
+        guard key == .notify else { return text }
+        let targets = settings.runner.notify
+        return targets.isEmpty ? "-" : targets.enumerated().map { "[\($0.offset)] \($0.element.label)" }.joined(separator: "; ")
+    }
+
     func run() throws {
         let layers = try store.layers(fal.flags.merging(outputTree.flags) { $1 }.merging(runner.flags) { $1 })
         let settings = try StoreOptions.settings(from: layers, simulate: store.simulate)
@@ -38,7 +45,7 @@ struct ConfigCommand: ParsableCommand {
             for name in SettingKey.allCases {
                 let value = layers.value(name)
                 object[name.rawValue] = .object([
-                    "value": value.map { .string($0.text) } ?? .null, "source": .string(value?.source.description ?? "unset"),
+                    "value": value.map { .string(Self.shown(name, $0.text, settings)) } ?? .null, "source": .string(value?.source.description ?? "unset"),
                     "reloadable": .bool(name.isReloadable),
                 ])
             }
@@ -50,7 +57,7 @@ struct ConfigCommand: ParsableCommand {
         var table = TextTable([("SETTING", .left), ("VALUE", .left), ("SOURCE", .left)])
         for name in SettingKey.allCases {
             let value = layers.value(name)
-            table.add([name.rawValue, value?.text ?? "-", value.map { "\($0.source)" } ?? "unset"])
+            table.add([name.rawValue, value.map { Self.shown(name, $0.text, settings) } ?? "-", value.map { "\($0.source)" } ?? "unset"])
         }
         Console.out(table.render())
         Console.out("")

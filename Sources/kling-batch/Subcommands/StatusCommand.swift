@@ -44,6 +44,7 @@ struct StatusCommand: AsyncParsableCommand {
             "submission_paused": .bool(!status.pausedReasons.isEmpty), "paused_reasons": .array(status.pausedReasons.map(JSONValue.string)),
             "budget_per_day_usd": status.budget.perDay.map { .double($0.dollars) } ?? .null,
             "budget_per_batch_usd": status.budget.perBatch.map { .double($0.dollars) } ?? .null,
+            "notifications_undelivered": .int(Int64(status.undeliveredNotifications)),
             "runner": status.runner.map { .object(["pid": .int(Int64($0.pid)), "kind": .string($0.kind)]) } ?? .null,
         ])
     }
@@ -59,6 +60,9 @@ struct StatusCommand: AsyncParsableCommand {
             + (status.budget.perDay.map { "; daily budget \($0)" } ?? "") + (status.budget.perBatch.map { "; batch budget \($0)" } ?? ""))
         if let oldest = status.oldestQueued { Console.out("oldest queued job: waiting \(Age.text(since: oldest))") }
         Console.out(status.pausedReasons.isEmpty ? "submission: running" : "submission paused: " + status.pausedReasons.joined(separator: "; "))
+        if status.undeliveredNotifications > 0 {
+            Console.out("notifications: \(status.undeliveredNotifications) event\(status.undeliveredNotifications == 1 ? "" : "s") not yet delivered to every notify target")
+        }
         Console.out(status.runner.map { "runner: \($0.kind) (pid \($0.pid))" } ?? "runner: none running on \(stateDirectory)")
     }
 }

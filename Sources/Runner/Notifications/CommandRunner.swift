@@ -1,0 +1,112 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a program (never through a shell unless its words say `/bin/sh -c`) with bytes on stdin, extra environment
+/// variables, and a timeout after which it is terminated, then killed. Used by notification commands and hooks.
+struct CommandRunner: Sendable {
+    /// How a run ended.
+    struct Outcome: Sendable, Equatable {
+        /// The exit status; nil when it was killed at its timeout, or could not start.
+        var status: Int32?
+        var timedOut = false
+        /// The last lines it printed (stdout and stderr together), for events and manifests.
+        var tail: [String] = []
+        /// Why it could not start, when it could not.
+        var startError: String?
+
+        var succeeded: Bool { status == 0 && !timedOut }
+
+        /// One line for a log or an error: `exit 3`, `killed after 10s`, `cannot start: …`.
+        var summary: String {
+            if let startError { return "cannot start: \(startError)" }
+            if timedOut { return "killed at its timeout" }
+            return "exit \(status.map(String.init) ?? "?")"
+        }
+    }
+
+    /// Names no child needs and none may see: the fal key in any of its forms.
+    static let withheld: Set<String> = ["FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
+    static let tailLines = 20
+
+    func run(_ words: [String], stdin: [UInt8], environment extra: [String: String], timeout: Duration) async -> Outcome {
+        guard let program = words.first, let executable = Self.resolve(program) else {
+            return Outcome(status: nil, startError: "'\(words.first ?? "")' is not an executable program (not found in PATH)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(words.dropFirst())
+        var environment = ProcessInfo.processInfo.environment.filter { !Self.withheld.contains($0.key) }
+        environment.merge(extra) { _, new in new }
+        process.environment = environment
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        let collected = Mutex<[UInt8]>([])
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            collected.withLock { bytes in
+                bytes += data
+                if bytes.count > 65_536 { bytes.removeFirst(bytes.count - 65_536) }
+            }
+        }
+        let exited = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in exited.continuation.finish() }
+        do {
+            try process.run()
+        } catch {
+            output.fileHandleForReading.readabilityHandler = nil
+            return Outcome(status: nil, startError: "\(error)")
+        }
+        try? input.fileHandleForWriting.write(contentsOf: Data(stdin))
+        try? input.fileHandleForWriting.close()
+        let timedOut = await Self.wait(for: exited.stream, process: process, timeout: timeout)
+        output.fileHandleForReading.readabilityHandler = nil
+        let rest = (try? output.fileHandleForReading.readToEnd()) ?? nil
+        let bytes = collected.withLock { $0 } + Array(rest ?? Data())
+        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).suffix(Self.tailLines).map(String.init)
+        return Outcome(status: timedOut ? nil : process.terminationStatus, timedOut: timedOut, tail: lines)
+    }
+
+    /// Waits for the exit; at the timeout sends SIGTERM, then SIGKILL 2 s later. True when it was timed out.
+    private static func wait(for exited: AsyncStream<Void>, process: Process, timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in exited {}
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                guard !Task.isCancelled, process.isRunning else { return false }
+                kill(process.processIdentifier, SIGTERM)
+                try? await Task.sleep(for: .seconds(2))
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                return true
+            }
+            let first = await group.next() ?? false
+            if first {
+                // Timed out: the exit still has to be seen, so the process is reaped.
+                _ = await group.next()
+                return true
+            }
+            group.cancelAll()
+            return false
+        }
+    }
+
+    /// The program's path: as written when it has a `/`, else the first match in PATH.
+    static func resolve(_ program: String) -> String? {
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for folder in path.split(separator: ":") {
+            let candidate = "\(folder)/\(program)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}
