@@ -44,6 +44,9 @@ enum JobField: Sendable {
     case videoWidth(Int?)
     case videoHeight(Int?)
     case needsReview(String?)
+    /// A completed job's on_complete hook, due at once.
+    case hookCommand(String?)
+    case hookState(String?)
 
     /// The SQL assignment and its argument.
     var assignment: (sql: String, value: (any DatabaseValueConvertible)?) {
@@ -88,6 +91,8 @@ enum JobField: Sendable {
         case .videoWidth(let v): return ("video_width = ?", v)
         case .videoHeight(let v): return ("video_height = ?", v)
         case .needsReview(let v): return ("needs_review = ?", v)
+        case .hookCommand(let v): return ("hook_command = ?", v)
+        case .hookState(let v): return ("hook_state = ?", v)
         }
     }
 }

@@ -30,8 +30,8 @@ extension JobLifecycle {
     public func recordFalFailure(_ id: Int64, from: JobState, failure: FalFailure) async throws -> JobRecord {
         try await recordFalFailure(id, from: from, failure: failure, at: Date())
     }
-    public func recordDownloaded(_ id: Int64, video: DownloadedVideo, manifestPath: String) async throws -> JobRecord {
-        try await recordDownloaded(id, video: video, manifestPath: manifestPath, at: Date())
+    public func recordDownloaded(_ id: Int64, video: DownloadedVideo, manifestPath: String, hook: String? = nil) async throws -> JobRecord {
+        try await recordDownloaded(id, video: video, manifestPath: manifestPath, hook: hook, at: Date())
     }
     public func fail(_ id: Int64, from: JobState, error: StoredError, retryBy: RetryRoute = .submit, manifestPath: String? = nil) async throws -> JobRecord {
         try await fail(id, from: from, error: error, retryBy: retryBy, manifestPath: manifestPath, at: Date())

@@ -11,7 +11,7 @@ import Foundation
 ///
 /// The methods are `async`: a networked backend suspends, and SQLite's conformer runs its short transactions on the
 /// calling task.
-public typealias JobQueue = JobIntake & JobClaims & JobLifecycle & JobOperations & JobQueries & QueueHealth & NotificationOutbox
+public typealias JobQueue = JobIntake & JobClaims & JobLifecycle & JobOperations & JobQueries & QueueHealth & NotificationOutbox & CompletionHooks
 
 /// Taking spec files in.
 public protocol JobIntake: Sendable {
@@ -80,8 +80,8 @@ public protocol JobLifecycle: Sendable {
     func recordResult(_ id: Int64, from: JobState, result: FalResult, at now: Date) async throws -> JobRecord
     /// in_queue / in_progress → queued for a new attempt, or → failed: the request failed at fal.
     func recordFalFailure(_ id: Int64, from: JobState, failure: FalFailure, at now: Date) async throws -> JobRecord
-    /// downloading → completed: video and manifest are on disk.
-    func recordDownloaded(_ id: Int64, video: DownloadedVideo, manifestPath: String, at now: Date) async throws -> JobRecord
+    /// downloading → completed: video and manifest are on disk; `hook` (JSON words) is its on_complete hook, due now.
+    func recordDownloaded(_ id: Int64, video: DownloadedVideo, manifestPath: String, hook: String?, at now: Date) async throws -> JobRecord
     /// Any non-final state → failed, with what `retry` must do; the manifest (if written) is named.
     func fail(_ id: Int64, from: JobState, error: StoredError, retryBy: RetryRoute, manifestPath: String?, at now: Date) async throws -> JobRecord
     /// uploading → queued, to try again at `retryAt`, spending no attempt.

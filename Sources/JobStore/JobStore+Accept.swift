@@ -9,8 +9,11 @@ public struct NewBatch: Sendable {
     /// The day folder its outputs go in (`YYYY-MM-DD`, the local day of acceptance).
     public var day: String
     public var jobs: [NewJob]
+    /// The spec's `on_complete:` hook name (or `none`); nil: the runner's setting.
+    public var onComplete: String?
 
-    public init(stem: String, sourcePath: String, sourceSHA256: String, day: String, jobs: [NewJob]) {
+    public init(stem: String, sourcePath: String, sourceSHA256: String, day: String, jobs: [NewJob], onComplete: String? = nil) {
+        self.onComplete = onComplete
         self.stem = stem
         self.sourcePath = sourcePath
         self.sourceSHA256 = sourceSHA256
@@ -91,8 +94,8 @@ extension JobStore {
             name = "\(batch.stem)-\(number)"
         }
         let record = try Row.fetchOne(
-            db.cachedStatement(sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir) VALUES (?, ?, ?, ?, ?) RETURNING *"),
-            arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)"]).map(BatchRecord.init(row:))!
+            db.cachedStatement(sql: "INSERT INTO batch (name, source_path, source_sha256, accepted_at, output_dir, on_complete) VALUES (?, ?, ?, ?, ?, ?) RETURNING *"),
+            arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)", batch.onComplete]).map(BatchRecord.init(row:))!
         var jobs: [JobRecord] = []
         for job in batch.jobs {
             let inserted = try Row.fetchOne(
@@ -126,7 +129,7 @@ extension JobStore {
                 NewJob(name: $0.name, specJSON: $0.specJson, endpoint: $0.endpoint, durationSeconds: $0.durationSeconds,
                        estimatedCostMicros: price?($0.endpoint, $0.durationSeconds) ?? $0.estimatedCostMicros, priority: $0.priority)
             }
-            let copy = NewBatch(stem: batch.name, sourcePath: batch.sourcePath, sourceSHA256: batch.sourceSha256, day: day, jobs: jobs)
+            let copy = NewBatch(stem: batch.name, sourcePath: batch.sourcePath, sourceSHA256: batch.sourceSha256, day: day, jobs: jobs, onComplete: batch.onComplete)
             return try Self.accept(db, copy, allowDuplicate: true, at: now, folderIsTaken: folderIsTaken)
         }
     }

@@ -41,13 +41,13 @@ extension JobStore {
 
     /// downloading → completed: video and manifest are on disk.
     @discardableResult
-    public func recordDownloaded(_ id: Int64, video: DownloadedVideo, manifestPath: String, at now: Date = Date()) throws -> JobRecord {
+    public func recordDownloaded(_ id: Int64, video: DownloadedVideo, manifestPath: String, hook: String? = nil, at now: Date = Date()) throws -> JobRecord {
         try write { db in
             try Self.transition(
                 db, id, from: .downloading, to: .completed,
                 set: [.videoPath(video.path), .videoBytes(video.bytes), .videoSHA256(video.sha256), .manifestPath(manifestPath), .finishedAt(now),
                       .nextAttemptAt(nil), .lastError(nil), .videoDurationMillis(video.durationMillis), .videoWidth(video.width),
-                      .videoHeight(video.height), .needsReview(video.needsReview)],
+                      .videoHeight(video.height), .needsReview(video.needsReview), .hookCommand(hook), .hookState(hook == nil ? nil : "pending")],
                 event: "completed: \(video.path) (\(video.bytes) bytes)" + (video.needsReview.map { "; needs review: \($0)" } ?? ""), at: now)
         }
     }

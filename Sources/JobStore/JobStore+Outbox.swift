@@ -25,6 +25,16 @@ extension JobStore {
             t.column("last_error", .text)
             t.primaryKey(["event_id", "target"])
         }
+        // The on_complete hook: the batch's choice, and each completed job's run of it.
+        try db.alter(table: "batch") { t in t.add(column: "on_complete", .text) }
+        try db.alter(table: "job") { t in
+            t.add(column: "hook_command", .text)
+            t.add(column: "hook_state", .text)
+            t.add(column: "hook_attempts", .integer).notNull().defaults(to: 0)
+            t.add(column: "hook_next_at", .datetime)
+            t.add(column: "hook_result", .text)
+        }
+        try db.create(index: "job_hook_pending", on: "job", columns: ["hook_next_at"], condition: Column("hook_state") == "pending")
     }
 
     /// Adds an event unless one with its id is there already (a first budget hold per batch and day, say).

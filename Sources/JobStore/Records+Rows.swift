@@ -51,6 +51,11 @@ extension JobRecord {
         videoWidth = row["video_width"]
         videoHeight = row["video_height"]
         needsReview = row["needs_review"]
+        hookCommand = row["hook_command"]
+        hookState = row["hook_state"]
+        hookAttempts = row["hook_attempts"] ?? 0
+        hookNextAt = row["hook_next_at"]
+        hookResult = row["hook_result"]
         priority = JobPriority(rawValue: row["priority"]) ?? .normal
         createdAt = row["created_at"]
         submittedAt = row["submitted_at"]

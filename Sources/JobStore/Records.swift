@@ -10,6 +10,8 @@ public struct BatchRecord: Sendable, Codable, Hashable, Identifiable {
     public var acceptedAt: Date
     /// Where its outputs go, relative to the output root: `<YYYY-MM-DD>/<name>`.
     public var outputDir: String
+    /// Its spec's `on_complete:` hook name, or `none`; nil: the runner's `on_complete` setting.
+    public var onComplete: String?
 }
 
 /// One job and everything the runner knows about it.
@@ -72,6 +74,14 @@ public struct JobRecord: Sendable, Codable, Hashable, Identifiable {
     public var videoHeight: Int?
     /// Why the completed video needs a look (it differs from what was paid for); nil when it matches.
     public var needsReview: String?
+    /// The on_complete hook to run for this completed job (JSON list of words), and how its runs went:
+    /// `hookState` is pending, done or failed (given up); nil when no hook applies.
+    public var hookCommand: String?
+    public var hookState: String?
+    public var hookAttempts: Int = 0
+    public var hookNextAt: Date?
+    /// The last run: `{"status": 0, "timed_out": false, "output": [...], "at": "..."}`.
+    public var hookResult: String?
     /// Claimed before lower priorities; kept by `retry` and `rerun`.
     public var priority: JobPriority
     public var createdAt: Date

@@ -103,6 +103,9 @@ extension SpecReader {
 struct SpecReader {
     let file: String
     var diagnostics: [SpecDiagnostic] = []
+    /// Errors found so far, folded ones included: readers compare it before and after reading a part, which
+    /// must not cost a pass over every diagnostic (ten thousand expanded jobs with a problem each would be quadratic).
+    private(set) var errorsFound = 0
 
     var hasErrors: Bool { diagnostics.contains(where: \.isError) }
 
@@ -115,11 +118,13 @@ struct SpecReader {
     }
 
     mutating func fileError(_ message: String, line: Int? = nil, column: Int? = nil) {
+        errorsFound += 1
         diagnostics.append(SpecDiagnostic(severity: .error, file: file, line: line, column: column, fieldPath: "", message: message))
     }
 
     private mutating func add(_ severity: SpecDiagnostic.Severity, _ node: Node?, _ path: String, _ message: String) {
         let position = node?.position
+        if severity == .error { errorsFound += 1 }
         diagnostics.append(
             SpecDiagnostic(severity: severity, file: file, line: position?.line, column: position?.column, fieldPath: path, message: message))
     }

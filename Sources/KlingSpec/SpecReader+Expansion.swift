@@ -10,7 +10,7 @@ extension SpecReader {
 
     /// The file's expansion; nil when any of its keys is wrong (the errors are reported).
     mutating func readExpansion(_ top: [MappingEntry], context: inout JobContext) -> SpecExpansion? {
-        let before = diagnostics.filter(\.isError).count
+        let before = errorsFound
         var expansion = SpecExpansion()
         expansion.firstKeyNode = top.first { Self.expansionKeys.contains($0.key) && $0.key != "vars" }?.keyNode
         if let entry = top.first(where: { $0.key == "vars" }), !entry.value.isNull { expansion.variables = readVars(entry.value) }
@@ -23,7 +23,7 @@ extension SpecReader {
         if let entry = top.first(where: { $0.key == "rows" }), !entry.value.isNull {
             expansion.rows = readRows(entry.value, taken: Set(expansion.variables.keys).union(expansion.axes.map(\.key)), context: &context)
         }
-        return diagnostics.filter(\.isError).count == before ? expansion : nil
+        return errorsFound == before ? expansion : nil
     }
 
     /// `vars:`: names to single values, usable as `{name}`.

@@ -17,6 +17,8 @@ struct JobContext {
     var identityExtras: [UInt8] = []
     /// How the jobs came about, when the file multiplies them.
     var expansionSummary: SpecExpansionSummary?
+    /// The batch's `on_complete:`: the name of a hook in the runner's config, or `none`.
+    var onComplete: String?
     /// Images checked by earlier files of the same validator.
     let imageCache: ImageInspectionCache?
     /// Checked local images by resolved path, so a file used by many jobs is read and hashed once.
@@ -41,7 +43,7 @@ struct JobContext {
 extension SpecReader {
     static let jobKeys = ["name", "prompt", "image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority", "meta", "takes"]
     static let defaultKeys = ["image_urls", "elements", "duration", "aspect_ratio", "endpoint", "queue_priority", "priority", "meta"]
-    static let batchKeys = ["defaults", "jobs", "meta", "priority", "queue_priority"] + expansionKeys
+    static let batchKeys = ["defaults", "jobs", "meta", "priority", "queue_priority", "on_complete"] + expansionKeys
     /// Job fields a batch may also set at its top level, for all its jobs, as if in `defaults:`.
     static let batchWideKeys = ["meta", "takes", "priority", "queue_priority"]
 
@@ -54,11 +56,12 @@ extension SpecReader {
         }
         let top = entries(of: mapping, path: "").filter { !$0.key.hasPrefix("x-") }
         let expansionEntries = top.filter { Self.expansionKeys.contains($0.key) }
+        if let hook = top.first(where: { $0.key == "on_complete" }) { context.onComplete = readOnComplete(hook.value) }
         guard let jobsEntry = top.first(where: { $0.key == "jobs" }) else {
             if let defaults = top.first(where: { $0.key == "defaults" }) {
                 error(at: defaults.keyNode, "defaults", "defaults: belongs to a batch; add the jobs under jobs:, or put these fields in the job itself")
             }
-            let fields = top.filter { $0.key != "defaults" && !Self.expansionKeys.contains($0.key) }
+            let fields = top.filter { $0.key != "defaults" && $0.key != "on_complete" && !Self.expansionKeys.contains($0.key) }
             rejectUnknownKeys(fields, allowed: Self.jobKeys.filter { $0 != "takes" }, path: "", what: "a job", alsoSuggest: ["jobs"] + Self.expansionKeys)
             guard let expansion = readExpansion(expansionEntries, context: &context) else { return [] }
             let template = JobTemplate(fields: fields, node: root, path: "", index: 0, takes: expansion.takes)
@@ -108,6 +111,17 @@ extension SpecReader {
         return expand(templates, defaults: defaults, expansion: expansion, stem: stem, single: false, context: &context)
     }
 
+    /// `on_complete:` names one of the hooks the operator configured (`hooks:` in the config file), or `none`. A
+    /// spec never carries a command: whoever may drop a file must not run programs as the daemon.
+    mutating func readOnComplete(_ node: Node) -> String? {
+        guard let text = node.text, !node.isNull, !text.isEmpty,
+              text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            error(at: node, "on_complete", "on_complete names a hook from the config file's hooks: (e.g. on_complete: upload), or none; a spec cannot give a command")
+            return nil
+        }
+        return text
+    }
+
     /// The batch's `defaults:` entries that may be defaults (errors are reported for the rest).
     mutating func readDefaults(_ entry: MappingEntry?) -> [MappingEntry] {
         guard let entry, !entry.value.isNull else { return [] }
@@ -128,7 +142,7 @@ extension SpecReader {
         _ own: [MappingEntry], node: Node, path: String, defaults: [MappingEntry], name defaultName: String,
         overrides: ([MappingEntry], [String: String]) = ([], [:]), context: inout JobContext
     ) -> JobSpec? {
-        let before = diagnostics.filter(\.isError).count
+        let before = errorsFound
         let fields = JobFields(own: own, defaults: defaults, path: path, node: node, overrides: overrides.0, overridePlaces: overrides.1)
         let name = readName(fields) ?? defaultName
         let (prompt, promptNode) = readPrompt(fields)
@@ -150,7 +164,7 @@ extension SpecReader {
             checkReferences(prompt: prompt, promptNode: promptNode, promptPath: fields.place("prompt"), imageNodes: imageNodes,
                             imagesPath: fields.place("image_urls"), elementNodes: elementNodes, elementsPath: fields.place("elements"))
         }
-        guard diagnostics.filter(\.isError).count == before else { return nil }
+        guard errorsFound == before else { return nil }
         return JobSpec(name: name, prompt: prompt, imageURLs: imageURLs, elements: elements, duration: duration, aspectRatio: aspect, endpoint: endpoint, queuePriority: queuePriority, priority: priority, meta: meta)
     }
 

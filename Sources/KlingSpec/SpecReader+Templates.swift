@@ -14,10 +14,12 @@ struct JobTemplate {
 /// Expanding templates into jobs: placeholders checked once per template, the count checked against the limit
 /// before anything is expanded, then each combination read as an ordinary job, its problems named with it.
 extension SpecReader {
+    static let maxDistinctProblems = 1000
+
     mutating func expand(
         _ templates: [JobTemplate], defaults: [MappingEntry], expansion: SpecExpansion, stem: String, single: Bool, context: inout JobContext
     ) -> [JobSpec] {
-        let before = diagnostics.filter(\.isError).count
+        let before = errorsFound
         var used = Set<String>()
         for template in templates {
             checkConflicts(template, expansion: expansion)
@@ -39,7 +41,7 @@ extension SpecReader {
                   "this file expands to \(shown) jobs (\(how)); one file may make at most \(SpecExpansion.maxJobs.formatted()). Split it into several files")
             return []
         }
-        guard diagnostics.filter(\.isError).count == before else { return [] }
+        guard errorsFound == before else { return [] }
         context.expansionSummary = multiplies ? summary(templates, expansion: expansion, jobs: total) : nil
 
         var folder = DiagnosticFolder()
@@ -47,9 +49,14 @@ extension SpecReader {
         jobs.reserveCapacity(total)
         var names = NameRegistry()
         var jobIndex = 0
-        for template in templates {
+        templates: for template in templates {
             let nodes = TemplateNodes(template: template, defaults: defaults, batchMeta: context.batchMetaNode)
             for index in 0..<expansion.count(takes: template.takes) {
+                // Distinct problems past this many are noise: the first ones are what to fix.
+                if diagnostics.count >= Self.maxDistinctProblems {
+                    error(at: template.node, template.path, "more than \(Self.maxDistinctProblems) problems; the rest of the file was not checked. Fix these first")
+                    break templates
+                }
                 jobIndex += 1
                 var combination = expansion.combination(index, takes: template.takes, at: template.node, path: template.path)
                 combination.values["index"] = String(jobIndex)

@@ -15,6 +15,8 @@ public struct SpecReport: Sendable {
     public let diagnostics: [SpecDiagnostic]
     /// How the jobs came about when the file uses `matrix`, `rows` or `takes`; nil for jobs written one by one.
     public var expansion: SpecExpansionSummary? = nil
+    /// The batch's `on_complete:` hook name (or `none`); nil: the runner's own setting applies.
+    public var onComplete: String? = nil
 
     public var errors: [SpecDiagnostic] { diagnostics.filter(\.isError) }
     public var warnings: [SpecDiagnostic] { diagnostics.filter { !$0.isError } }

@@ -104,7 +104,9 @@ public struct SpecValidator: Sendable {
         let jobs = reader.readFile(root, stem: Self.stem(of: path), context: &context)
         // A rows: file is part of what the file means: the same spec with another CSV is another batch.
         let identity = context.identityExtras.isEmpty ? sha : SHA256.hash(data: bytes + context.identityExtras).hexString
-        return report(path, absolute, sha: identity, jobs: reader.hasErrors ? [] : jobs, reader, expansion: context.expansionSummary)
+        var result = report(path, absolute, sha: identity, jobs: reader.hasErrors ? [] : jobs, reader, expansion: context.expansionSummary)
+        result.onComplete = context.onComplete
+        return result
     }
 
     private func report(

@@ -94,7 +94,9 @@ public struct BatchIngestor: Sendable {
                 durationSeconds: job.duration, estimatedCostMicros: prices.cost(endpoint: job.endpoint, seconds: job.duration).micros,
                 priority: job.priority.flatMap(JobPriority.init(label:)) ?? .normal)
         }
-        return NewBatch(stem: report.batchName, sourcePath: report.absolutePath, sourceSHA256: sha256, day: OutputLayout.day(of: now), jobs: jobs)
+        return NewBatch(
+            stem: report.batchName, sourcePath: report.absolutePath, sourceSHA256: sha256, day: OutputLayout.day(of: now), jobs: jobs,
+            onComplete: report.onComplete)
     }
 
     private static func outcome(_ outcome: AcceptOutcome, _ report: SpecReport) -> Outcome {

@@ -68,10 +68,12 @@ extension JobExecutor {
             logger.warning("needs review: \(review); it is kept and not resubmitted (that would pay again)", metadata: metadata(job))
         }
         let store = self.store
+        let hook = HookCommand.resolve(for: try? await store.batch(job.batchId), configuration: configuration)
         // Manifest, then store: a manifest failure is a LocalWriteError, waited out by `download` like the video's.
         let done = try await environment.manifests.finish(job, .completed(video), prices: configuration.prices) { path in
-            try await durably(job, holding: "a completed video") { try await store.recordDownloaded(job.id, video: video, manifestPath: path) }
+            try await durably(job, holding: "a completed video") { try await store.recordDownloaded(job.id, video: video, manifestPath: path, hook: hook) }
         }
+        if hook != nil { environment.hookBell.ring() }
         RunnerMetrics.downloaded(bytes: report.bytes)
         logger.info("completed: \(videoPath) (\(report.bytes) bytes\(report.resumes > 0 ? ", resumed \(report.resumes)×" : ""))", metadata: metadata(done))
         return done

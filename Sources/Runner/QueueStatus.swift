@@ -17,6 +17,8 @@ public struct QueueStatus: Sendable {
     public var runner: (pid: Int32, kind: String)?
     /// Events in the outbox some notify target has not received yet.
     public var undeliveredNotifications = 0
+    /// Completed jobs by on_complete hook state.
+    public var hooks: [String: Int] = [:]
 
     public static func gather(store: any JobQueue, configuration: RunnerConfiguration, now: Date = Date()) async throws -> QueueStatus {
         let state = configuration.stateDirectory
@@ -34,6 +36,7 @@ public struct QueueStatus: Sendable {
             atFal: JobState.atFal.reduce(0) { $0 + summary.counts[$1, default: 0] },
             pausedReasons: paused, budget: configuration.budget, runner: holder.map { ($0.pid, $0.purpose) })
         status.undeliveredNotifications = try await store.undeliveredNotifications()
+        status.hooks = try await store.hookCounts()
         return status
     }
 }

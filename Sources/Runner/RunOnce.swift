@@ -32,7 +32,7 @@ public enum RunOnce {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: dispatcher, successTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: StoreGuard(store: store, environment: environment)),
-            .init(service: NotificationSender(environment: environment)),
+            .init(service: NotificationSender(environment: environment)), .init(service: HookRunner(environment: environment)),
         ]
         if let progress { services.append(.init(service: progress(environment, touched))) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
@@ -44,6 +44,7 @@ public enum RunOnce {
         }
         // A cron run tells what it finished before it exits; what a target does not take in time stays in the
         // outbox for the next run or the daemon.
+        await HookRunner(environment: environment).drain()
         await NotificationSender(environment: environment).drain(within: .seconds(15))
         report.foreign = try store.foreignJobs(origin: environment.origin)
         report.abortReason = dispatcher.abortReason

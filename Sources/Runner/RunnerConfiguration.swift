@@ -48,6 +48,14 @@ public struct RunnerConfiguration: Sendable {
     public var minimumFreeStateBytes: Int64 = 64_000_000
     /// While our own disk or store refuses writes, how often a paused runner tries again (at most 30 s).
     public var localRecheck: Duration = .seconds(10)
+    /// The on_complete hook every completed job gets (words), unless its batch chooses another or `none`.
+    public var onComplete: [String]?
+    /// Hooks a spec may name with `on_complete: NAME`.
+    public var hooks: [String: [String]] = [:]
+    public var hookTimeout: Duration = .seconds(600)
+    public var hookConcurrency = 2
+    /// The first wait before a failed hook runs again (it doubles, up to 10 minutes).
+    public var hookRetry: Duration = .seconds(10)
     /// Where events are told (`notify:`); empty: nowhere, and the outbox only keeps them.
     public var notify: [NotificationTarget] = []
     /// The first wait before a failed delivery is tried again (it doubles, up to 10 minutes).

@@ -16,6 +16,8 @@ public final class RunnerEnvironment: Sendable {
     public let logger: Logger
     /// Events that happen outside a job's transaction (pauses), on their way to the outbox.
     public let outlet: NotificationOutlet
+    /// Rung when a job completes with an on_complete hook, or a hook ends, so the hook runner starts the next.
+    public let hookBell = Doorbell()
     let uploads: UploadCoordinator
     let finder: RequestFinder
     let downloads: AsyncSemaphore

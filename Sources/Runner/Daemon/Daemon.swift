@@ -50,7 +50,7 @@ public struct Daemon: Sendable {
         })
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: dispatcher), .init(service: watcher), .init(service: signals), .init(service: StoreGuard(store: store, environment: environment)),
-            .init(service: NotificationSender(environment: environment)),
+            .init(service: NotificationSender(environment: environment)), .init(service: HookRunner(environment: environment)),
         ]
         services += try extraServices(environment).map { .init(service: $0) }
         // Last in the list, so it is the first told to stop: STOPPING=1 goes out before anything else winds down.
@@ -112,6 +112,10 @@ actor Reloader {
                 current.notify = new.notify
                 current.stallAfter = new.stallAfter
                 current.notifyRetry = new.notifyRetry
+                current.onComplete = new.onComplete
+                current.hooks = new.hooks
+                current.hookTimeout = new.hookTimeout
+                current.hookRetry = new.hookRetry
             }
             client.replaceKey(key)
             await environment.gate.resume()

@@ -75,6 +75,9 @@ public enum MetricsServer {
         text += "kling_batch_submission_paused \(await environment.gate.pausedReason == nil ? 0 : 1)\n"
         text += "# HELP kling_batch_notifications_undelivered Events in the outbox some notify target has not received yet.\n# TYPE kling_batch_notifications_undelivered gauge\n"
         text += "kling_batch_notifications_undelivered \(try await environment.store.undeliveredNotifications())\n"
+        let hooks = try await environment.store.hookCounts()
+        text += "# HELP kling_batch_hooks Completed jobs by on_complete hook state (pending includes those retrying).\n# TYPE kling_batch_hooks gauge\n"
+        for state in ["pending", "done", "failed"] { text += "kling_batch_hooks{state=\"\(state)\"} \(hooks[state, default: 0])\n" }
         return text + registry.emitToString()
     }
 }

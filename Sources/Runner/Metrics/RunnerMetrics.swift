@@ -5,6 +5,10 @@ import Foundation
 /// `daemon --http`) receives them; without one they cost nothing.
 enum RunnerMetrics {
     /// A submit fal accepted (a request now exists and will be paid for).
+    static func hookRan(succeeded: Bool) {
+        Counter(label: "kling_batch_hook_runs_total", dimensions: [("result", succeeded ? "ok" : "failed")]).increment()
+    }
+
     static func submitted() { Counter(label: "kling_batch_submissions_total").increment() }
 
     /// A new attempt or a deferred call was scheduled, by why.

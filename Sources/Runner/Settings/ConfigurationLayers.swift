@@ -106,6 +106,10 @@ public struct ConfigurationLayers: Sendable {
                 values[key] = try pricesText(entries, path: path)
                 continue
             }
+            if key == .hooks, case .mapping = valueNode {
+                values[key] = NotificationTarget.jsonText(of: valueNode)
+                continue
+            }
             if key == .notify {
                 // The one list among the settings: kept as JSON, the form KLING_BATCH_NOTIFY takes too.
                 values[key] = NotificationTarget.jsonText(of: valueNode)

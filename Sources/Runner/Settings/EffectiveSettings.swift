@@ -87,6 +87,7 @@ public struct EffectiveSettings: Sendable {
         runner.submitOptions = try read.submitOptions()
         runner.budget = SpendLimits(perDay: try read.dollars(.maxSpendPerDay), perBatch: try read.dollars(.maxSpendPerBatch))
         if let notify = read.text(.notify) { runner.notify = try NotificationTarget.parseList(notify.text, origin: notify.origin) }
+        try read.hooks(into: &runner)
         runner.notifyRetry = try read.duration(.notifyRetry, within: .milliseconds(10)...(.seconds(600)))
         runner.stallAfter = try read.duration(.stallAfter, within: .seconds(1)...(.seconds(7 * 86_400)))
         return runner

@@ -31,6 +31,12 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case outputLifetime = "output_lifetime"
     case queuePriority = "queue_priority"
     case startTimeout = "start_timeout"
+    case onComplete = "on_complete"
+    case hooks
+    case onCompleteShell = "on_complete_shell"
+    case onCompleteTimeout = "on_complete_timeout"
+    case onCompleteConcurrency = "on_complete_concurrency"
+    case onCompleteRetry = "on_complete_retry"
     case notify
     case notifyRetry = "notify_retry"
     case stallAfter = "stall_after"
@@ -60,7 +66,11 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         switch self {
         case .jobs: "jobs"
         case .out: "out"
-        case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout, .notify: nil
+        case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout, .notify, .onComplete, .hooks: nil
+        case .onCompleteShell: "false"
+        case .onCompleteTimeout: "10m"
+        case .onCompleteConcurrency: "2"
+        case .onCompleteRetry: "10s"
         case .stallAfter: "1h"
         case .notifyRetry: "5s"
         case .outputLifetime: "7d"
@@ -85,7 +95,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     public var isReloadable: Bool {
         switch self {
         case .concurrency, .maxAttempts, .pollFirst, .pollMaxInQueue, .pollMaxInProgress, .maxSpendPerDay, .maxSpendPerBatch,
-            .pricePerSecond, .prices, .outputLifetime, .queuePriority, .startTimeout, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck, .notify, .notifyRetry, .stallAfter:
+            .pricePerSecond, .prices, .outputLifetime, .queuePriority, .startTimeout, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck, .notify, .notifyRetry, .stallAfter, .onComplete, .hooks, .onCompleteShell, .onCompleteTimeout, .onCompleteRetry:
             true
         default: false
         }
@@ -121,6 +131,12 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .queuePriority: "normal or low (X-Fal-Queue-Priority; default: fal's, normal); low lets bulk work yield to interactive use"
         case .startTimeout: "how long a request may wait at fal before processing must start, else fal fails it unbilled (X-Fal-Request-Timeout; default: none)"
         case .notify: "where events are told (config: a list of targets, each url: or command:, with format, secret, events, timeout; see the README); secrets are shown as fingerprints"
+        case .onComplete: "command run after each job completes (video and manifest written), with KLING_BATCH_VIDEO, _MANIFEST, _BATCH, _JOB, _REQUEST_ID and _META set; retried on failure, never fails the job"
+        case .hooks: "named commands a spec may choose with on_complete: NAME (config: a mapping of names to commands); a spec never gives a command itself"
+        case .onCompleteShell: "run on_complete and hooks through /bin/sh -c (default: split into words, no shell)"
+        case .onCompleteTimeout: "how long one run of an on_complete hook may take before it is killed"
+        case .onCompleteConcurrency: "on_complete hooks running at once"
+        case .onCompleteRetry: "first wait before a failed on_complete hook runs again; it doubles, up to 10m, for 5 runs in all"
         case .notifyRetry: "first wait before a failed notification is tried again; it doubles, up to 10m, for 24 hours"
         case .stallAfter: "a job at fal whose state has not moved for this long is told as stalled (notify)"
         case .http: "address for /metrics and /healthz, e.g. 127.0.0.1:9464 (default: off)"

@@ -84,3 +84,32 @@ struct SettingReader {
         return options
     }
 }
+
+extension SettingReader {
+    /// `on_complete`, `hooks`, and how they run: each command split into words (or given to /bin/sh -c).
+    func hooks(into runner: inout RunnerConfiguration) throws {
+        let shell: Bool
+        switch text(.onCompleteShell)?.text.lowercased() ?? "false" {
+        case "true", "yes", "on", "1": shell = true
+        case "false", "no", "off", "0": shell = false
+        case let other: throw ConfigurationError("\(text(.onCompleteShell)?.origin ?? "on_complete_shell") must be true or false, got '\(other)'")
+        }
+        if let value = text(.onComplete), !value.text.trimmingCharacters(in: .whitespaces).isEmpty {
+            runner.onComplete = try NotificationTarget.words(.string(value.text), shell: shell, origin: value.origin)
+        }
+        if let value = text(.hooks) {
+            guard case .object(let named)? = try? JSONValue.parse(Data(value.text.utf8)) else {
+                throw ConfigurationError("\(value.origin) must be a mapping of hook names to commands, such as `upload: rclone copyto ...`")
+            }
+            for (name, command) in named {
+                guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }), name != "none", !name.isEmpty else {
+                    throw ConfigurationError("\(value.origin): '\(name)' cannot be a hook's name (letters, digits, _ and -; not none)")
+                }
+                runner.hooks[name] = try NotificationTarget.words(command, shell: shell, origin: "\(value.origin).\(name)")
+            }
+        }
+        runner.hookTimeout = try duration(.onCompleteTimeout, within: .seconds(1)...(.seconds(86_400)))
+        runner.hookConcurrency = try integer(.onCompleteConcurrency)
+        runner.hookRetry = try duration(.onCompleteRetry, within: .milliseconds(10)...(.seconds(600)))
+    }
+}

@@ -47,6 +47,12 @@ struct ShowCommand: ParsableCommand {
         if let route = job.retryRoute { Console.out("  retry:      \(route.label)") }
         if let origin = job.falOrigin { Console.out("  sent to:    \(origin)") }
         if job.possibleDuplicate { Console.out("  note:       possibly submitted twice (a lost submit was given up on after the grace period)") }
+        if let state = job.hookState {
+            let last = job.hookResult.flatMap { try? JSONValue.parse(Data($0.utf8)) }
+            let exit = last?["exit_status"]?.intValue.map { "exit \($0)" } ?? (last?["timed_out"]?.boolValue == true ? "killed at its timeout" : last?["error"]?.stringValue ?? "")
+            let retry = job.hookNextAt.map { state == "pending" ? ", runs again at \($0.iso8601)" : "" } ?? ""
+            Console.out("  on_complete: \(state) after \(job.hookAttempts) run\(job.hookAttempts == 1 ? "" : "s")\(exit.isEmpty ? "" : " (\(exit))")\(retry)")
+        }
         Console.out("  output:     \(job.videoPath ?? "-")" + (job.videoDurationMs.map { String(format: " (%.2f s, %d×%d)", Double($0) / 1000, job.videoWidth ?? 0, job.videoHeight ?? 0) } ?? ""))
         if let review = job.needsReview { Console.out("  review:     \(review) (kept, not resubmitted: that would pay again)") }
         Console.out("  manifest:   \(job.manifestPath ?? "-")")
@@ -95,6 +101,10 @@ struct ShowCommand: ParsableCommand {
         object["estimated_cost_usd"] = .double(USD(micros: job.estimatedCostMicros).dollars)
         object["needs_review"] = text(job.needsReview)
         object["priority"] = .string(job.priority.label)
+        object["on_complete"] = job.hookState.map { state in
+            .object(["state": .string(state), "runs": .int(Int64(job.hookAttempts)), "next_at": job.hookNextAt.map { .string($0.iso8601) } ?? .null,
+                     "last": job.hookResult.flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null])
+        } ?? .null
         object["meta"] = .object(job.specMeta)
         object["video_duration_seconds"] = job.videoDurationMs.map { .double(Double($0) / 1000) } ?? .null
         object["submit_options"] = job.submitOptions.flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null

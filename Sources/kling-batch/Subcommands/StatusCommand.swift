@@ -45,6 +45,7 @@ struct StatusCommand: AsyncParsableCommand {
             "budget_per_day_usd": status.budget.perDay.map { .double($0.dollars) } ?? .null,
             "budget_per_batch_usd": status.budget.perBatch.map { .double($0.dollars) } ?? .null,
             "notifications_undelivered": .int(Int64(status.undeliveredNotifications)),
+            "on_complete": .object(status.hooks.mapValues { .int(Int64($0)) }),
             "runner": status.runner.map { .object(["pid": .int(Int64($0.pid)), "kind": .string($0.kind)]) } ?? .null,
         ])
     }
@@ -60,6 +61,11 @@ struct StatusCommand: AsyncParsableCommand {
             + (status.budget.perDay.map { "; daily budget \($0)" } ?? "") + (status.budget.perBatch.map { "; batch budget \($0)" } ?? ""))
         if let oldest = status.oldestQueued { Console.out("oldest queued job: waiting \(Age.text(since: oldest))") }
         Console.out(status.pausedReasons.isEmpty ? "submission: running" : "submission paused: " + status.pausedReasons.joined(separator: "; "))
+        if !status.hooks.isEmpty {
+            Console.out("on_complete hooks: " + ["pending", "done", "failed"].compactMap { state in
+                status.hooks[state].map { "\($0) \(state)\(state == "pending" ? " (including retries)" : "")" }
+            }.joined(separator: ", "))
+        }
         if status.undeliveredNotifications > 0 {
             Console.out("notifications: \(status.undeliveredNotifications) event\(status.undeliveredNotifications == 1 ? "" : "s") not yet delivered to every notify target")
         }
