@@ -92,6 +92,13 @@ extension JobStore {
         return sidecars.lost(besides: path).map { .sidecarLost((path as NSString).lastPathComponent + $0) } ?? .intact
     }
 
+    /// At the end of a run: every commit into the database file and the WAL emptied, so the file alone is the
+    /// store even if this process's last connection is not closed before it exits (a WAL left with frames would be
+    /// replayed over whatever file is put at this path later).
+    public func checkpointAtExit() {
+        try? writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
     /// Writes every commit still only in the WAL into the database file, through this process's open connection:
     /// after the WAL file was deleted, that connection holds the only copy of them.
     public func checkpoint() throws {

@@ -52,6 +52,7 @@ public enum RunOnce {
         report.jobs = try touched.sorted().compactMap { try store.job($0) }
         report.batchNames = Dictionary(uniqueKeysWithValues: try store.batches().map { ($0.id, $0.name) })
         report.elapsed = ContinuousClock.now - started
+        store.checkpointAtExit()
         return report
     }
 

@@ -169,4 +169,28 @@ struct NotificationTests {
         daemon.signal(SIGTERM)
         _ = await daemon.waitForExit()
     }
+
+    @Test("notify test sends a signed sample to each target and says which took it; config shows the secret's fingerprint only")
+    func notifyTestAndConfig() async throws {
+        let folder = try TemporaryDirectory("notify-test")
+        defer { folder.remove() }
+        let receiver = try await WebhookReceiver()
+        defer { Task { await receiver.stop() } }
+        let path = try config(folder, receiver: receiver, secret: "very-secret-hook-key")
+        try (try String(contentsOfFile: path, encoding: .utf8) + "\n")
+            .replacingOccurrences(of: "notify_retry", with: "  - url: http://127.0.0.1:9/nothing-listens\n    timeout: 2s\nnotify_retry")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let state = ["--config", path, "--state-dir", folder.path + "/state"]
+        let sent = try await Processes.command(["notify", "test"] + state)
+        #expect(sent.status == 1, "one target cannot take it: \(sent.out) \(sent.err)")
+        #expect(sent.out.contains("ok       \(receiver.url.absoluteString)") && sent.out.contains("failed   http://127.0.0.1:9/nothing-listens"), "\(sent.out)")
+        let only = try await Processes.command(["notify", "test", "--target", "0"] + state)
+        #expect(only.status == 0, "\(only.out) \(only.err)")
+        let received = await receiver.received
+        #expect(received.count == 2 && received.allSatisfy { $0.type == "notify.test" && $0.signatureVerifies(secret: "very-secret-hook-key") })
+        let shown = try await Processes.command(["config"] + state)
+        #expect(!shown.out.contains("very-secret-hook-key") && shown.out.contains("secret "), "\(shown.out)")
+        let json = try await Processes.command(["config", "--json"] + state)
+        #expect(!json.out.contains("very-secret-hook-key"))
+    }
 }

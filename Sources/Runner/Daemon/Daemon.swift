@@ -68,6 +68,7 @@ public struct Daemon: Sendable {
         let counts = try await store.counts()
         let atFal = JobState.atFal.reduce(0) { $0 + counts[$1, default: 0] }
         let downloading = counts[.downloading, default: 0]
+        store.checkpointAtExit()
         logger.notice("stopped: \(atFal) request\(atFal == 1 ? "" : "s") at fal and \(downloading) download\(downloading == 1 ? "" : "s") are recorded and will be resumed at the next start")
     }
 }
