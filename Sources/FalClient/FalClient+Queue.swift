@@ -113,6 +113,11 @@ extension FalClient {
         if logs { components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "logs", value: "1")] }
         let url = components.url!
         let json = try await sendJSON(.GET, url, operation: .status)
+        return try Self.parseStatus(json, url: url, operation: .status)
+    }
+
+    /// A status object (the status call's answer, or one event of the status stream) as a `RequestStatus`.
+    static func parseStatus(_ json: JSONValue, url: URL, operation: FalOperation) throws -> RequestStatus {
         let logLines = (json["logs"]?.arrayValue ?? []).compactMap { line -> FalLogLine? in
             guard let message = line["message"]?.stringValue else { return nil }
             return FalLogLine(message: message, level: line["level"]?.stringValue, timestamp: line["timestamp"]?.stringValue)
@@ -128,7 +133,7 @@ extension FalClient {
             state = .completed(error: error, errorType: json["error_type"]?.stringValue)
         case let other:
             throw FalError(
-                kind: .malformedResponse("status is \(other.map { "\"\($0)\"" } ?? "missing")"), operation: .status,
+                kind: .malformedResponse("status is \(other.map { "\"\($0)\"" } ?? "missing")"), operation: operation,
                 url: url.absoluteString, httpStatus: 200)
         }
         return RequestStatus(state: state, logs: logLines, metrics: json["metrics"])

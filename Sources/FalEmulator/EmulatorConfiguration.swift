@@ -41,8 +41,8 @@ public struct EmulatorConfiguration: Sendable, Codable, Equatable {
     public var ignoreRangeRequests: Bool = false
     /// Fraction of a video sent before a `truncatedDownload` fault cuts the connection.
     public var truncateFraction: Double = 0.5
-    /// Seconds between events on the status stream.
-    public var streamIntervalSeconds: Double = 0.5
+    /// How often a status stream looks at its request for a change to send.
+    public var streamIntervalSeconds: Double = 0.05
     /// Seed of the fault decisions: the same seed and the same sequence of calls give the same faults.
     public var seed: UInt64 = 1
     /// Fault rules, evaluated in order for every call; the first that fires wins.

@@ -87,8 +87,10 @@ extension EmulatorResponder {
         return .object(body)
     }
 
-    /// Server-sent events of the status object until the request completes.
-    func statusStream(app: String, id: String) async -> Response {
+    /// Server-sent events of the status object, one per change (as the protocol page says), until the request
+    /// completes; the request is looked at every `streamIntervalSeconds`. `stream-cut` closes the stream after its
+    /// first event; `stream-silent` sends nothing at all.
+    func statusStream(app: String, id: String, fault: FaultKind? = nil) async -> Response {
         guard await statusBody(app: app, id: id, logs: true, poll: false) != nil else {
             return Self.json(.notFound, ["detail": "Request not found"])
         }
@@ -98,13 +100,29 @@ extension EmulatorResponder {
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                while true {
-                    guard let body = await responder.statusBody(app: app, id: id, logs: true, poll: false) else { break }
-                    var event = ByteBuffer(string: "data: ")
-                    event.writeBytes(body.canonicalData())
-                    event.writeString("\n\n")
-                    try await writer.write(event)
-                    if body["status"]?.stringValue == "COMPLETED" { break }
+                // A comment line every second keeps the connection honest: once the client is gone the write fails
+                // and the loop ends, so a stream never outlives its reader (nor holds up the emulator's shutdown).
+                var last: String?
+                var quietSince = ContinuousClock.now
+                while !Task.isCancelled {
+                    if fault != .streamSilent {
+                        guard let body = await responder.statusBody(app: app, id: id, logs: true, poll: false) else { break }
+                        let text = body.canonicalString()
+                        if text != last {
+                            var event = ByteBuffer(string: "data: ")
+                            event.writeString(text)
+                            event.writeString("\n\n")
+                            try await writer.write(event)
+                            last = text
+                            quietSince = .now
+                            if body["status"]?.stringValue == "COMPLETED" { break }
+                            if fault == .streamCut { break }
+                        }
+                    }
+                    if ContinuousClock.now - quietSince >= .seconds(1) {
+                        try await writer.write(ByteBuffer(string: ":\n"))
+                        quietSince = .now
+                    }
                     try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
                 }
                 try await writer.finish(nil)

@@ -69,7 +69,7 @@ struct EmulatorResponder: HTTPResponder {
         case .status(let app, let id):
             return await status(app: app, id: id, request: request)
         case .statusStream(let app, let id):
-            return await statusStream(app: app, id: id)
+            return await statusStream(app: app, id: id, fault: fault)
         case .result(let app, let id):
             return await result(app: app, id: id)
         case .cancel(let app, let id):
@@ -96,7 +96,7 @@ struct EmulatorResponder: HTTPResponder {
         case .connectionReset: return Self.reset()
         case .gatewayError where route.kind != .submit: return Self.gatewayPage()
         case .nonJSON where route.kind != .submit: return Self.htmlOK()
-        case .gatewayError, .nonJSON, .dropSubmitAnswer, .truncatedDownload, .jobFailure, .jobRejected, .slowAnswer:
+        case .gatewayError, .nonJSON, .dropSubmitAnswer, .truncatedDownload, .jobFailure, .jobRejected, .slowAnswer, .streamCut, .streamSilent:
             return nil
         }
     }

@@ -26,17 +26,22 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case jobFailure = "job-failure"
     /// Submit only: the request runs and then fails with a 422 `content_policy_violation` (not retryable).
     case jobRejected = "job-rejected"
+    /// Status stream only: the first event is sent, then the stream is closed before COMPLETED.
+    case streamCut = "stream-cut"
+    /// Status stream only: the stream opens (200, headers) and then sends nothing.
+    case streamSilent = "stream-silent"
 
     /// The calls a rule of this kind applies to when it names none, and the only ones it may name.
     public var defaultRoutes: Set<EmulatorRouteKind> {
         switch self {
         case .dropSubmitAnswer, .jobFailure, .jobRejected: return [.submit]
         case .truncatedDownload: return [.download]
+        case .streamCut, .streamSilent: return [.statusStream]
         case .nonJSON: return [.submit, .status, .result, .listRequests, .uploadInitiate]
         case .rateLimit, .serverError500, .serverError502, .serverError503, .serverError504, .gatewayError:
-            return [.submit, .status, .result, .cancel, .listRequests, .uploadInitiate]
+            return [.submit, .status, .statusStream, .result, .cancel, .listRequests, .uploadInitiate]
         case .connectionReset, .slowAnswer:
-            return [.submit, .status, .result, .cancel, .listRequests, .uploadInitiate, .uploadPut, .download]
+            return [.submit, .status, .statusStream, .result, .cancel, .listRequests, .uploadInitiate, .uploadPut, .download]
         }
     }
 }

@@ -63,10 +63,11 @@ struct CSVTable: Equatable {
             switch decoder.decode(&iterator) {
             case .scalarValue(let scalar):
                 offset += UTF8.width(scalar)
-                if scalar == "\n" {
+                let crlf = scalar == "\r" && offset < bytes.endIndex && bytes[offset] == 0x0A
+                if scalar == "\n" || (scalar == "\r" && !crlf) {
                     line += 1
                     column = 1
-                } else {
+                } else if scalar != "\r" {
                     column += 1
                 }
             case .emptyInput:
@@ -95,13 +96,15 @@ private struct CSVScanner {
     private var current: Unicode.Scalar? { index < scalars.count ? scalars[index] : nil }
 
     private mutating func advance() {
-        if scalars[index] == "\n" {
+        let scalar = scalars[index]
+        index += 1
+        // A line ends at LF, CRLF or a lone CR: CR counts as the end unless an LF follows (which then does).
+        if scalar == "\n" || (scalar == "\r" && current != "\n") {
             line += 1
             column = 1
-        } else if scalars[index] != "\r" {
+        } else if scalar != "\r" {
             column += 1
         }
-        index += 1
     }
 
     /// True at a line end (`\n`, `\r\n` or a lone `\r`), which is consumed.
@@ -113,10 +116,7 @@ private struct CSVScanner {
         }
         if scalar == "\r" {
             advance()
-            if current == "\n" { advance() } else {
-                line += 1
-                column = 1
-            }
+            if current == "\n" { advance() }
             return true
         }
         return false

@@ -38,13 +38,15 @@ struct SpecExpansion {
     /// Where the file's expansion keys are, for the error of a file over the limit.
     var firstKeyNode: Node?
 
+    /// Whether the file uses any of `vars`, `matrix`, `takes`, `rows`: only then are its strings templates.
+    var declared = false
     /// False for a file without `matrix`, `rows` or `takes`: each template is one job, named as before.
     var multiplies: Bool { !axes.isEmpty || rows != nil || takes != 1 }
 
     /// Every name a placeholder may use.
     var knownNames: Set<String> {
-        var names = Set(variables.keys).union(Self.builtins).union(axes.map(\.key))
-        if let rows { names.formUnion(rows.names) }
+        var names = Set(variables.keys).union(["take", "index"]).union(axes.map(\.key))
+        if let rows { names.formUnion(rows.names + ["row"]) }
         return names
     }
 

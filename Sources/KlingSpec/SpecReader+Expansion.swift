@@ -12,6 +12,7 @@ extension SpecReader {
     mutating func readExpansion(_ top: [MappingEntry], context: inout JobContext) -> SpecExpansion? {
         let before = errorsFound
         var expansion = SpecExpansion()
+        expansion.declared = top.contains { Self.expansionKeys.contains($0.key) && !$0.value.isNull }
         expansion.firstKeyNode = top.first { Self.expansionKeys.contains($0.key) && $0.key != "vars" }?.keyNode
         if let entry = top.first(where: { $0.key == "vars" }), !entry.value.isNull { expansion.variables = readVars(entry.value) }
         if let entry = top.first(where: { $0.key == "matrix" }), !entry.value.isNull {

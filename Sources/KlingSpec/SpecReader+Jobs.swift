@@ -83,7 +83,7 @@ extension SpecReader {
                 defaults.append(entry)
             }
         }
-        let expansion = readExpansion(expansionEntries, context: &context)
+        var expansion = readExpansion(expansionEntries, context: &context)
         guard case .sequence(let list) = jobsEntry.value else {
             error(at: jobsEntry.value, "jobs", "jobs must be a list of jobs (each starting with '- '), not \(jobsEntry.value.kindName)")
             return []
@@ -104,6 +104,7 @@ extension SpecReader {
             var takes = expansion?.takes ?? 1
             if let entry = fields.first(where: { $0.key == "takes" }), !entry.value.isNull {
                 takes = readTakes(entry.value, path: SpecReader.join(path, "takes")) ?? takes
+                expansion?.declared = true
             }
             templates.append(JobTemplate(fields: fields.filter { $0.key != "takes" }, node: item, path: path, index: index, takes: takes))
         }

@@ -2,37 +2,44 @@ import Yams
 
 /// `{name}` placeholders in a template's strings: checked once per template, substituted per combination.
 extension SpecReader {
-    /// Reports every placeholder whose name is not known; returns the names used (known or not).
-    mutating func checkPlaceholders(_ entries: [MappingEntry], path: String, known: Set<String>) -> Set<String> {
+    /// Reports each unknown placeholder name once (`reported` carries the names already reported); returns the
+    /// names used, known or not.
+    mutating func checkPlaceholders(_ entries: [MappingEntry], path: String, known: Set<String>, reported: inout Set<String>) -> Set<String> {
         var used = Set<String>()
         for entry in entries {
-            used.formUnion(checkPlaceholders(entry.value, path: SpecReader.join(path, entry.key), known: known))
+            used.formUnion(checkPlaceholders(entry.value, path: SpecReader.join(path, entry.key), known: known, reported: &reported))
         }
         return used
     }
 
-    mutating func checkPlaceholders(_ node: Node, path: String, known: Set<String>) -> Set<String> {
+    mutating func checkPlaceholders(_ node: Node, path: String, known: Set<String>, reported: inout Set<String>) -> Set<String> {
         switch node {
         case .scalar(let scalar):
             let names = TemplateText(scalar.string).names
-            for name in names where !known.contains(name) {
-                var message = "unknown variable {\(name)}"
-                if let suggestion = KeySuggestion.suggest(name, among: Array(known)) { message += "; did you mean {\(suggestion)}?" }
-                message += " Known: \(known.sorted().map { "{\($0)}" }.joined(separator: ", ")). Write {{ and }} for literal braces"
-                error(at: node, path, message)
+            for name in names where !known.contains(name) && reported.insert(name).inserted {
+                error(at: node, path, Self.unknownVariable(name, known: known))
             }
             return Set(names)
         case .mapping(let mapping):
             var used = Set<String>()
-            for (key, value) in mapping { used.formUnion(checkPlaceholders(value, path: SpecReader.join(path, key.text ?? "?"), known: known)) }
+            for (key, value) in mapping { used.formUnion(checkPlaceholders(value, path: SpecReader.join(path, key.text ?? "?"), known: known, reported: &reported)) }
             return used
         case .sequence(let items):
             var used = Set<String>()
-            for (index, item) in items.enumerated() { used.formUnion(checkPlaceholders(item, path: Self.index(path, index), known: known)) }
+            for (index, item) in items.enumerated() { used.formUnion(checkPlaceholders(item, path: Self.index(path, index), known: known, reported: &reported)) }
             return used
         case .alias:
             return []
         }
+    }
+
+    /// The message for an unknown name: a suggestion when one is close, and the known names (the first 30).
+    static func unknownVariable(_ name: String, known: Set<String>) -> String {
+        var message = "unknown variable {\(name)}"
+        if known.count <= 500, let suggestion = KeySuggestion.suggest(name, among: Array(known)) { message += "; did you mean {\(suggestion)}?" }
+        let sorted = known.sorted()
+        let shown = sorted.prefix(30).map { "{\($0)}" }.joined(separator: ", ") + (sorted.count > 30 ? " and \(sorted.count - 30) more" : "")
+        return message + " Known: \(shown). Write {{ and }} for literal braces"
     }
 }
 
@@ -42,17 +49,20 @@ struct TemplateNodes {
     let template: JobTemplate
     let defaults: [MappingEntry]
     let batchMeta: Node?
+    /// False for a file that uses none of vars, matrix, takes or rows: its text is used as written.
+    let substitutes: Bool
     private let ownVaries: [Bool]
     private let defaultsVary: [Bool]
     let batchMetaVaries: Bool
 
-    init(template: JobTemplate, defaults: [MappingEntry], batchMeta: Node?) {
+    init(template: JobTemplate, defaults: [MappingEntry], batchMeta: Node?, substitutes: Bool = true) {
         self.template = template
         self.defaults = defaults
         self.batchMeta = batchMeta
-        ownVaries = template.fields.map { Self.varies($0.value) }
-        defaultsVary = defaults.map { Self.varies($0.value) }
-        batchMetaVaries = batchMeta.map(Self.varies) ?? false
+        self.substitutes = substitutes
+        ownVaries = template.fields.map { substitutes && Self.varies($0.value) }
+        defaultsVary = defaults.map { substitutes && Self.varies($0.value) }
+        batchMetaVaries = substitutes && (batchMeta.map(Self.varies) ?? false)
     }
 
     func substitutedOwn(_ values: [String: String]) -> [MappingEntry] {

@@ -20,14 +20,11 @@ extension SpecReader {
         _ templates: [JobTemplate], defaults: [MappingEntry], expansion: SpecExpansion, stem: String, single: Bool, context: inout JobContext
     ) -> [JobSpec] {
         let before = errorsFound
-        var used = Set<String>()
-        for template in templates {
-            checkConflicts(template, expansion: expansion)
-            used.formUnion(checkPlaceholders(template.fields, path: template.path, known: expansion.knownNames))
+        if expansion.declared {
+            checkTemplates(templates, defaults: defaults, expansion: expansion, context: context)
+        } else {
+            warnLiteralBraces(templates, defaults: defaults)
         }
-        used.formUnion(checkPlaceholders(defaults, path: "defaults", known: expansion.knownNames))
-        if let meta = context.batchMetaNode { used.formUnion(checkPlaceholders(meta, path: "meta", known: expansion.knownNames)) }
-        warnUnused(expansion, used: used)
         let multiplies = expansion.multiplies || templates.contains { $0.takes != 1 }
         var total = 0
         for template in templates {
@@ -36,43 +33,105 @@ extension SpecReader {
         }
         if total > SpecExpansion.maxJobs {
             let shown = total == Int.max ? "more than \(Int.max)" : total.formatted()
-            let how = templates.count == 1 ? expansion.countDescription(takes: templates[0].takes) : "\(templates.count) jobs, each × " + expansion.countDescription(takes: expansion.takes)
+            let sameTakes = templates.allSatisfy { $0.takes == templates[0].takes }
+            let how = templates.count == 1 ? expansion.countDescription(takes: templates[0].takes)
+                : "\(templates.count) jobs × " + expansion.countDescription(takes: sameTakes ? templates[0].takes : 1) + (sameTakes ? "" : ", with takes per job")
             error(at: expansion.firstKeyNode ?? templates.first?.node, "",
                   "this file expands to \(shown) jobs (\(how)); one file may make at most \(SpecExpansion.maxJobs.formatted()). Split it into several files")
             return []
         }
         guard errorsFound == before else { return [] }
         context.expansionSummary = multiplies ? summary(templates, expansion: expansion, jobs: total) : nil
+        var run = ExpansionRun(stem: stem, single: single, multiplies: multiplies)
+        for template in templates where diagnostics.count < Self.maxDistinctProblems {
+            expand(template, defaults: defaults, expansion: expansion, run: &run, context: &context)
+        }
+        if diagnostics.count >= Self.maxDistinctProblems {
+            error(at: templates.first?.node, "", "more than \(Self.maxDistinctProblems) problems; the rest of the file was not checked. Fix these first")
+        }
+        run.folder.finish(&self)
+        return run.jobs
+    }
 
+    /// What expanding a file's templates carries from one to the next.
+    struct ExpansionRun {
+        let stem: String
+        let single: Bool
+        let multiplies: Bool
         var folder = DiagnosticFolder()
         var jobs: [JobSpec] = []
-        jobs.reserveCapacity(total)
         var names = NameRegistry()
         var jobIndex = 0
-        templates: for template in templates {
-            let nodes = TemplateNodes(template: template, defaults: defaults, batchMeta: context.batchMetaNode)
-            for index in 0..<expansion.count(takes: template.takes) {
-                // Distinct problems past this many are noise: the first ones are what to fix.
-                if diagnostics.count >= Self.maxDistinctProblems {
-                    error(at: template.node, template.path, "more than \(Self.maxDistinctProblems) problems; the rest of the file was not checked. Fix these first")
-                    break templates
-                }
-                jobIndex += 1
-                var combination = expansion.combination(index, takes: template.takes, at: template.node, path: template.path)
-                combination.values["index"] = String(jobIndex)
-                let start = diagnostics.count
-                let name = multiplies ? "\(stem)-\(jobIndex)" : (single ? stem : "\(stem)-\(template.index + 1)")
-                let job = readCombination(nodes, combination, defaultName: name, context: &context)
-                folder.fold(&self, from: start, label: combination.label)
-                if let job {
-                    names.add(job.name, template: template, label: combination.label)
-                    jobs.append(job)
-                }
-            }
-            reportRepeatedNames(&names, template: template, expansion: expansion)
+
+        /// The job's name when its template gives none: the file's, `<file>-N` in a batch, or `<file>-<index>` for
+        /// expanded jobs, the stem shortened so the whole stays a valid name.
+        func defaultName(template: JobTemplate) -> String {
+            guard multiplies else { return single ? stem : "\(stem)-\(template.index + 1)" }
+            let suffix = "-\(jobIndex)"
+            return String(stem.prefix(JobNameRule.maxLength - suffix.count)) + suffix
         }
-        folder.finish(&self)
-        return jobs
+    }
+
+    /// Every combination of one template, read as jobs. A template whose first combinations all fail stops early:
+    /// the same mistake would be found again in each of the rest.
+    private mutating func expand(
+        _ template: JobTemplate, defaults: [MappingEntry], expansion: SpecExpansion, run: inout ExpansionRun, context: inout JobContext
+    ) {
+        let nodes = TemplateNodes(template: template, defaults: defaults, batchMeta: context.batchMetaNode, substitutes: expansion.declared)
+        let count = expansion.count(takes: template.takes)
+        var failedInARow = 0
+        for index in 0..<count where diagnostics.count < Self.maxDistinctProblems {
+            if failedInARow == Self.failuresBeforeGivingUp && index == failedInARow {
+                error(at: template.node, template.path, "its first \(failedInARow) combinations all have problems; the other \(count - index) were not checked")
+                break
+            }
+            run.jobIndex += 1
+            var combination = expansion.combination(index, takes: template.takes, at: template.node, path: template.path)
+            combination.values["index"] = String(run.jobIndex)
+            let start = diagnostics.count
+            let job = readCombination(nodes, combination, defaultName: run.defaultName(template: template), context: &context)
+            run.folder.fold(&self, from: start, label: combination.label)
+            guard let job else {
+                failedInARow += 1
+                continue
+            }
+            run.names.add(job.name, template: template, label: combination.label)
+            run.jobs.append(job)
+        }
+        reportRepeatedNames(&run.names, template: template, expansion: expansion)
+    }
+
+    static let failuresBeforeGivingUp = 20
+
+    /// Placeholders and conflicts, checked once per template before anything is expanded.
+    private mutating func checkTemplates(_ templates: [JobTemplate], defaults: [MappingEntry], expansion: SpecExpansion, context: JobContext) {
+        let known = expansion.knownNames
+        var used = Set<String>()
+        var reported = Set<String>()
+        for template in templates {
+            checkConflicts(template, expansion: expansion)
+            used.formUnion(checkPlaceholders(template.fields, path: template.path, known: known, reported: &reported))
+        }
+        used.formUnion(checkPlaceholders(defaults, path: "defaults", known: known, reported: &reported))
+        if let meta = context.batchMetaNode { used.formUnion(checkPlaceholders(meta, path: "meta", known: known, reported: &reported)) }
+        for axis in expansion.axes where axis.setsField {
+            for (index, value) in axis.values.enumerated() {
+                used.formUnion(checkPlaceholders(value, path: Self.index("matrix.\(axis.key)", index), known: known, reported: &reported))
+            }
+        }
+        warnUnused(expansion, used: used)
+    }
+
+    /// A file without vars, matrix, takes or rows is read as written, as before they existed; text that looks like
+    /// a placeholder there is worth a warning, since it goes to fal as it is.
+    private mutating func warnLiteralBraces(_ templates: [JobTemplate], defaults: [MappingEntry]) {
+        for (entries, path) in templates.map({ ($0.fields, $0.path) }) + [(defaults, "defaults")] {
+            for entry in entries where entry.key != "name" {
+                guard case .scalar(let scalar) = entry.value, let name = TemplateText(scalar.string).names.first else { continue }
+                warning(at: entry.value, SpecReader.join(path, entry.key),
+                        "{\(name)} is sent as written: placeholders are filled in only in files that use vars:, matrix:, takes: or rows:")
+            }
+        }
     }
 
     /// One combination of a template read as an ordinary job.
@@ -84,8 +143,13 @@ extension SpecReader {
         }
         let own = nodes.substitutedOwn(combination.values)
         let defaults = nodes.substitutedDefaults(combination.values)
+        // A matrix value that sets a field is a template too (`prompt: ["{subject} at dawn", …]`); a CSV cell is data.
+        let overrides = combination.overrides.map { entry -> MappingEntry in
+            guard nodes.substitutes, combination.places[entry.key]?.hasPrefix("matrix.") == true, TemplateNodes.varies(entry.value) else { return entry }
+            return MappingEntry(key: entry.key, keyNode: entry.keyNode, value: TemplateNodes.substitute(entry.value, combination.values))
+        }
         return readJob(own, node: nodes.template.node, path: nodes.template.path, defaults: defaults, name: defaultName,
-                       overrides: (combination.overrides, combination.places), context: &context)
+                       overrides: (overrides, combination.places), context: &context)
     }
 
     /// A field both written in a job and set by the matrix or a CSV column: which one was meant is a guess, so neither.

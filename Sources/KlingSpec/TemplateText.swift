@@ -51,8 +51,8 @@ struct TemplateText: Equatable {
     /// The index of the `}` closing a placeholder whose name starts at `start`; nil when it is not one.
     private static func placeholderEnd(_ characters: [Character], from start: Int) -> Int? {
         var index = start
-        while index < characters.count, isNameCharacter(characters[index], first: index == start) { index += 1 }
-        guard index > start, index < characters.count, characters[index] == "}" else { return nil }
+        while index < characters.count, index - start <= 64, isNameCharacter(characters[index], first: index == start) { index += 1 }
+        guard index > start, index - start <= 64, index < characters.count, characters[index] == "}" else { return nil }
         return index
     }
 
@@ -62,9 +62,9 @@ struct TemplateText: Equatable {
         return character.isLetter || character == "_" || (!first && character.isNumber)
     }
 
-    /// Whether `name` can be written as a placeholder.
+    /// Whether `name` can be written as a placeholder (at most 64 characters: names are for people to read).
     static func isName(_ name: String) -> Bool {
-        guard let first = name.first, isNameCharacter(first, first: true) else { return false }
+        guard name.count <= 64, let first = name.first, isNameCharacter(first, first: true) else { return false }
         return name.dropFirst().allSatisfy { isNameCharacter($0, first: false) }
     }
 
@@ -77,11 +77,15 @@ struct TemplateText: Equatable {
     }
 
 
+    /// The most one rendered string may hold: every field's own limit is far smaller (a prompt 2,500 characters, a
+    /// name 100, meta 4 KB), so a longer one is cut here and refused by its field, never built to gigabytes.
+    static let maxRendered = 1 << 20
+
     /// The text with each placeholder replaced by `values[name]` (passed through `escape`, as a job name needs);
-    /// an unknown name is left as written (`readTemplates` reports those before rendering).
+    /// an unknown name is left as written (`expand` reports those before rendering). Cut at `maxRendered`.
     func render(_ values: [String: String], escape: ((String) -> String)? = nil) -> String {
         var result = ""
-        for part in parts {
+        for part in parts where result.utf8.count <= Self.maxRendered {
             switch part {
             case .literal(let text): result += text
             case .variable(let name):

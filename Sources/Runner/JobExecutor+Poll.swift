@@ -4,33 +4,32 @@ import JobStore
 import KlingCore
 
 extension JobExecutor {
-    /// in_queue / in_progress: asks fal's status on an adaptive schedule until the request finishes, then fetches
-    /// its result (→ downloading) or handles its failure (a new attempt, or failed).
+    /// in_queue / in_progress: follows fal's status stream (or, while it is down, polls on an adaptive schedule)
+    /// until the request finishes, then fetches its result (→ downloading) or handles its failure.
     func poll(_ job: JobRecord) async throws -> JobRecord? {
         guard let handle = environment.handle(of: job) else {
             return try await fail(job, StoredError(reason: "request", message: "the job is at fal but has no request URLs"))
         }
         var current = job
         var tracker = PollTracker(job: job)
+        let feed = configuration.statusStream ? StatusFeed(client: environment.client, handle: handle) : nil
+        defer { feed?.close(failed: false) }
         while !Task.isCancelled {
-            guard await pause(tracker.delay(configuration, expected: await environment.estimator.expected)) else { break }
+            let step = feed == nil ? await scheduledPoll(tracker) : await streamed(feed!, tracker: tracker, job: current)
             let status: RequestStatus
-            do {
-                status = try await environment.client.status(handle, logs: true)
-                tracker.failures = 0
-            } catch let error as FalError {
-                if error.kind == .notFound {
-                    return try await fail(
-                        current, StoredError(reason: "not_found", message: "fal no longer knows request \(handle.requestID)", httpStatus: 404),
-                        retryBy: .paidResubmit)
+            switch step {
+            case .stop:
+                throw CancellationError()
+            case .status(let streamed):
+                environment.crash.pass(.polled)
+                status = streamed
+            case .poll:
+                switch try await pollOnce(current, handle: handle, tracker: &tracker) {
+                case .status(let polled): status = polled
+                case .failedCall: continue
+                case .ended(let ended): return ended
                 }
-                if error.disposition == .pauseSubmissions { await environment.gate.pause(error.description) }
-                tracker.failures += 1
-                logger.warning("status call failed (\(tracker.failures) in a row): \(error)", metadata: metadata(current))
-                continue
             }
-            environment.crash.pass(.polled)
-            tracker.polled()
             guard try await store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
                 return try await movedWhilePolling(current)
             }
@@ -49,6 +48,72 @@ extension JobExecutor {
             }
         }
         throw CancellationError()
+    }
+
+    /// What the loop does next: handle a status the stream sent, poll, or stop (cancelled).
+    enum StatusStep {
+        case status(RequestStatus)
+        case poll
+        case stop
+    }
+
+    /// Without a stream: wait for the schedule's next poll.
+    private func scheduledPoll(_ tracker: PollTracker) async -> StatusStep {
+        await pause(tracker.delay(configuration, expected: await environment.estimator.expected)) ? .poll : .stop
+    }
+
+    /// With a stream: its next status; when it is closed, the next poll or its reopening, whichever is first; when
+    /// it breaks or stays silent past what the run times make plausible, a poll at once.
+    private func streamed(_ feed: StatusFeed, tracker: PollTracker, job: JobRecord) async -> StatusStep {
+        let expected = await environment.estimator.expected
+        if !feed.isOpen {
+            let pollAt = ContinuousClock.now + tracker.delay(configuration, expected: expected)
+            guard feed.reopenAt <= pollAt else { return await pause(pollAt - .now) ? .poll : .stop }
+            guard await pause(feed.reopenAt - .now) else { return .stop }
+            feed.open()
+        }
+        let silence = max(configuration.streamSilence, (expected ?? .zero) * 1.5)
+        switch await feed.next(until: .now + silence) {
+        case .status(let status):
+            return .status(status)
+        case .ended(let why):
+            logger.info("status stream: \(why); polling until it reopens", metadata: metadata(job))
+            return Task.isCancelled ? .stop : .poll
+        case nil:
+            logger.info("status stream silent for \(silence.formattedSeconds); polling until it reopens", metadata: metadata(job))
+            return Task.isCancelled ? .stop : .poll
+        }
+    }
+
+    /// One status call's outcome.
+    enum PollAnswer {
+        case status(RequestStatus)
+        /// The call failed: wait (with backoff) and try again.
+        case failedCall
+        /// fal no longer knows the request: the job has been failed.
+        case ended(JobRecord?)
+    }
+
+    /// One status call.
+    private func pollOnce(_ current: JobRecord, handle: FalRequestHandle, tracker: inout PollTracker) async throws -> PollAnswer {
+        let status: RequestStatus
+        do {
+            status = try await environment.client.status(handle, logs: true)
+            tracker.failures = 0
+        } catch let error as FalError {
+            if error.kind == .notFound {
+                return .ended(try await fail(
+                    current, StoredError(reason: "not_found", message: "fal no longer knows request \(handle.requestID)", httpStatus: 404),
+                    retryBy: .paidResubmit))
+            }
+            if error.disposition == .pauseSubmissions { await environment.gate.pause(error.description) }
+            tracker.failures += 1
+            logger.warning("status call failed (\(tracker.failures) in a row): \(error)", metadata: metadata(current))
+            return .failedCall
+        }
+        environment.crash.pass(.polled)
+        tracker.polled()
+        return .status(status)
     }
 
     /// The poll found the job moved by someone else, or an operator asked to cancel it: this runner holds it, so it

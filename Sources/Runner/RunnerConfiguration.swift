@@ -56,6 +56,10 @@ public struct RunnerConfiguration: Sendable {
     public var hookConcurrency = 2
     /// The first wait before a failed hook runs again (it doubles, up to 10 minutes).
     public var hookRetry: Duration = .seconds(10)
+    /// Whether jobs at fal are followed on fal's status stream (polling only while it is down), or polled only.
+    public var statusStream = true
+    /// The least silence after which a status stream counts as broken (1.5 × the expected run time if longer).
+    public var streamSilence: Duration = .seconds(15)
     /// Where events are told (`notify:`); empty: nowhere, and the outbox only keeps them.
     public var notify: [NotificationTarget] = []
     /// The first wait before a failed delivery is tried again (it doubles, up to 10 minutes).

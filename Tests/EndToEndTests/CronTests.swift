@@ -117,7 +117,7 @@ struct CronTests {
 
     @Test("while fal does not answer, run --once gives up after --give-up-after with exit 5 and its job left at fal; the next run finishes it without paying twice")
     func givesUpOnFal() async throws {
-        try await withSetup("cron-outage", emulator: ["--run-seconds", "0.05", "--fault", "reset=1@status"]) { setup in
+        try await withSetup("cron-outage", emulator: ["--run-seconds", "0.05", "--fault", "reset=1@status,status-stream"]) { setup in
             try writeImage("a.png", in: setup.jobs)
             try spec("patient", image: "a.png").write(toFile: setup.jobs + "/patient.yaml", atomically: true, encoding: .utf8)
             let outage = try await cronRun(setup, ["--give-up-after", "2s"])

@@ -63,8 +63,10 @@ struct LiveEmulatorTests {
                     _ = try await harness.http.execute(release, timeout: .seconds(5))
                 }
             }
-            let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
-            let statuses = try events.map { try JSONValue.parse(String($0.dropFirst("data: ".count)))["status"]?.stringValue }
+            // Keep-alive comment lines (":") may come between events; the parser the runner uses skips them.
+            var parser = SSEParser()
+            let statuses = try parser.feed(Array(text.utf8)).map { try JSONValue.parse($0.data)["status"]?.stringValue }
+            #expect(text.components(separatedBy: "\n").allSatisfy { $0.isEmpty || $0.hasPrefix("data: ") || $0 == ":" })
             #expect(statuses.first == "IN_QUEUE")
             #expect(statuses.last == "COMPLETED")
             #expect(statuses.contains("IN_PROGRESS"))

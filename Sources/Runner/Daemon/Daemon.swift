@@ -117,6 +117,8 @@ actor Reloader {
                 current.hooks = new.hooks
                 current.hookTimeout = new.hookTimeout
                 current.hookRetry = new.hookRetry
+                current.statusStream = new.statusStream
+                current.streamSilence = new.streamSilence
             }
             client.replaceKey(key)
             await environment.gate.resume()

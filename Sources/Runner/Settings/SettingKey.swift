@@ -31,6 +31,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case outputLifetime = "output_lifetime"
     case queuePriority = "queue_priority"
     case startTimeout = "start_timeout"
+    case statusStream = "status_stream"
+    case streamSilence = "stream_silence"
     case onComplete = "on_complete"
     case hooks
     case onCompleteShell = "on_complete_shell"
@@ -68,6 +70,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .out: "out"
         case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout, .notify, .onComplete, .hooks: nil
         case .onCompleteShell: "false"
+        case .statusStream: "true"
+        case .streamSilence: "15s"
         case .onCompleteTimeout: "10m"
         case .onCompleteConcurrency: "2"
         case .onCompleteRetry: "10s"
@@ -95,7 +99,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     public var isReloadable: Bool {
         switch self {
         case .concurrency, .maxAttempts, .pollFirst, .pollMaxInQueue, .pollMaxInProgress, .maxSpendPerDay, .maxSpendPerBatch,
-            .pricePerSecond, .prices, .outputLifetime, .queuePriority, .startTimeout, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck, .notify, .notifyRetry, .stallAfter, .onComplete, .hooks, .onCompleteShell, .onCompleteTimeout, .onCompleteRetry:
+            .pricePerSecond, .prices, .outputLifetime, .queuePriority, .startTimeout, .keyFile, .rescanInterval, .settle, .reconcileGrace, .reconcileInterval, .logLevel, .minFreeSpace, .localRecheck, .notify, .notifyRetry, .stallAfter, .onComplete, .hooks, .onCompleteShell, .onCompleteTimeout, .onCompleteRetry, .statusStream, .streamSilence:
             true
         default: false
         }
@@ -131,6 +135,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .queuePriority: "normal or low (X-Fal-Queue-Priority; default: fal's, normal); low lets bulk work yield to interactive use"
         case .startTimeout: "how long a request may wait at fal before processing must start, else fal fails it unbilled (X-Fal-Request-Timeout; default: none)"
         case .notify: "where events are told (config: a list of targets, each url: or command:, with format, secret, events, timeout; see the README); secrets are shown as fingerprints"
+        case .statusStream: "follow each job on fal's status stream (true), polling only while a stream is down; false: poll only"
+        case .streamSilence: "a status stream silent this long (or 1.5 × the expected run time, if longer) counts as down: poll, and reopen it"
         case .onComplete: "command run after each job completes (video and manifest written), with KLING_BATCH_VIDEO, _MANIFEST, _BATCH, _JOB, _REQUEST_ID and _META set; retried on failure, never fails the job"
         case .hooks: "named commands a spec may choose with on_complete: NAME (config: a mapping of names to commands); a spec never gives a command itself"
         case .onCompleteShell: "run on_complete and hooks through /bin/sh -c (default: split into words, no shell)"

@@ -110,6 +110,12 @@ extension SettingReader {
         }
         runner.hookTimeout = try duration(.onCompleteTimeout, within: .seconds(1)...(.seconds(86_400)))
         runner.hookConcurrency = try integer(.onCompleteConcurrency)
+        switch text(.statusStream)?.text.lowercased() ?? "true" {
+        case "true", "yes", "on", "1": runner.statusStream = true
+        case "false", "no", "off", "0": runner.statusStream = false
+        case let other: throw ConfigurationError("\(text(.statusStream)?.origin ?? "status_stream") must be true or false, got '\(other)'")
+        }
+        runner.streamSilence = try duration(.streamSilence, within: .milliseconds(100)...(.seconds(3600)))
         runner.hookRetry = try duration(.onCompleteRetry, within: .milliseconds(10)...(.seconds(600)))
     }
 }

@@ -1,0 +1,68 @@
+import FalClient
+import FalEmulator
+import Foundation
+import KlingCore
+import Testing
+import TestSupport
+
+/// fal's status stream: the event-stream parser on its own, and the client against the emulator.
+@Suite("Status stream")
+struct StatusStreamTests {
+    static let text = ": a comment\r\nevent: status\r\ndata: {\"status\":\r\ndata:  \"IN_QUEUE\"}\r\nid: 1\r\n\r\ndata: second\n\ndata: é third\rretry: 5\r\rdata: unfinished"
+
+    @Test("events cut at every byte come out the same: CRLF, CR and LF, multi-line data, comments, event and id fields")
+    func parser() {
+        let bytes = Array(Self.text.utf8)
+        var whole = SSEParser()
+        let expected = whole.feed(bytes)
+        #expect(expected == [
+            SSEParser.Event(type: "status", data: "{\"status\":\n \"IN_QUEUE\"}", id: "1"),
+            SSEParser.Event(data: "second", id: "1"),
+            SSEParser.Event(data: "é third", id: "1"),
+        ])
+        for cut in 1..<bytes.count {
+            var parser = SSEParser()
+            let events = parser.feed(bytes[..<cut]) + parser.feed(bytes[cut...])
+            #expect(events == expected, "cut at byte \(cut)")
+        }
+        var single = SSEParser()
+        #expect(bytes.flatMap { single.feed([$0]) } == expected, "one byte at a time")
+    }
+
+    @Test("the client yields the statuses in order and ends after COMPLETED")
+    func inOrder() async throws {
+        // Held in the queue until the stream has said IN_QUEUE, then released: the test follows events, not the clock.
+        try await EmulatorHarness.run(configure: { $0.runSeconds = 0.3; $0.holdRequests = true }) { harness in
+            let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: input("streamed"))
+            var states: [String] = []
+            for try await status in harness.client.statusStream(receipt.handle) {
+                switch status.state {
+                case .inQueue:
+                    if states.last != "IN_QUEUE" {
+                        states.append("IN_QUEUE")
+                        _ = await harness.emulator.state.releaseHeldRequests()
+                    }
+                case .inProgress: if states.last != "IN_PROGRESS" { states.append("IN_PROGRESS") }
+                case .completed(let error, _):
+                    #expect(error == nil)
+                    states.append("COMPLETED")
+                }
+            }
+            #expect(states == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"])
+            let counters = await harness.emulator.state.counters()
+            #expect(counters.statusStreams == 1 && counters.statusPolls == 0)
+        }
+    }
+
+    @Test("a stream cut before COMPLETED throws, so the caller can fall back to polling")
+    func cut() async throws {
+        try await EmulatorHarness.run(configure: { $0.runSeconds = 5; $0.faults = [FaultRule(kind: .streamCut, probability: 1)] }) { harness in
+            let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: input("cut"))
+            var seen = 0
+            await #expect(throws: FalClient.StreamEnded.self) {
+                for try await _ in harness.client.statusStream(receipt.handle) { seen += 1 }
+            }
+            #expect(seen == 1)
+        }
+    }
+}
