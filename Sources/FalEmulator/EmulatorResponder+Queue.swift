@@ -103,11 +103,24 @@ extension EmulatorResponder {
                 // A comment line every second keeps the connection honest: once the client is gone the write fails
                 // and the loop ends, so a stream never outlives its reader (nor holds up the emulator's shutdown).
                 var last: String?
+                var sentRunning = false
                 var quietSince = ContinuousClock.now
                 while !Task.isCancelled {
                     if fault != .streamSilent {
                         guard let body = await responder.statusBody(app: app, id: id, logs: true, poll: false) else { break }
                         let text = body.canonicalString()
+                        if text != last, body["status"]?.stringValue == "COMPLETED", sentRunning == false, case .object(var running) = body {
+                            // A request that ran between two looks still went through IN_PROGRESS: say so, as fal would.
+                            running["status"] = "IN_PROGRESS"
+                            running["metrics"] = nil
+                            running["error"] = nil
+                            running["error_type"] = nil
+                            var event = ByteBuffer(string: "data: ")
+                            event.writeString(JSONValue.object(running).canonicalString())
+                            event.writeString("\n\n")
+                            try await writer.write(event)
+                        }
+                        if body["status"]?.stringValue == "IN_PROGRESS" { sentRunning = true }
                         if text != last {
                             var event = ByteBuffer(string: "data: ")
                             event.writeString(text)
