@@ -193,4 +193,27 @@ struct NotificationTests {
         let json = try await Processes.command(["config", "--json"] + state)
         #expect(!json.out.contains("very-secret-hook-key"))
     }
+
+    @Test("a job held at fal longer than stall_after is told once as stalled, with its state and request")
+    func stalled() async throws {
+        let folder = try TemporaryDirectory("notify-stalled")
+        defer { folder.remove() }
+        let receiver = try await WebhookReceiver()
+        defer { Task { await receiver.stop() } }
+        let emulator = try await EmulatorProcess(["--hold"])
+        let daemon = try Processes.daemon(emulator, folder: folder, extra: ["--config", try config(folder, receiver: receiver, extra: "stall_after: 1s")])
+        await daemon.waitForStderr("watching ")
+        _ = try batch(folder, name: "stuck", count: 1)
+        await receiver.wait(for: 1)
+        let first = await receiver.received
+        #expect(first.map(\.type) == ["stalled"])
+        let data = first.first?.json["data"]
+        #expect(data?["job"] == "shot-1" && data?["state"] == "in_queue" && data?["request_id"]?.stringValue?.isEmpty == false, "\(data ?? .null)")
+        _ = try await emulator.releaseRequests()
+        await daemon.waitForStderr("completed:")
+        await receiver.wait(for: 2)
+        #expect(await receiver.received.filter { $0.type == "stalled" }.count == 1, "told once, not at every look")
+        daemon.signal(SIGTERM)
+        _ = await daemon.waitForExit()
+    }
 }
