@@ -19,17 +19,17 @@ struct LiveEmulatorTests {
             configuration.holdRequests = true
             configuration.runSeconds = 0
             put.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(configuration)))
-            #expect(try await harness.http.execute(put, timeout: .seconds(5)).status == .ok)
+            #expect(try await harness.http.execute(put, timeout: .seconds(60)).status == .ok)
             #expect(await harness.emulator.state.configuration.holdRequests)
 
             let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: ["prompt": "held"])
             var release = HTTPClientRequest(url: base + "/_emulator/release")
             release.method = .POST
-            let released = try await harness.http.execute(release, timeout: .seconds(5)).body.collect(upTo: 1 << 16)
+            let released = try await harness.http.execute(release, timeout: .seconds(60)).body.collect(upTo: 1 << 16)
             #expect(try JSONValue.parse(Data(released.readableBytesView))["released"] == 1)
             _ = try await harness.waitUntilCompleted(receipt.handle)
 
-            let countersBody = try await harness.http.execute(.init(url: base + "/_emulator/counters"), timeout: .seconds(5)).body.collect(upTo: 1 << 20)
+            let countersBody = try await harness.http.execute(.init(url: base + "/_emulator/counters"), timeout: .seconds(60)).body.collect(upTo: 1 << 20)
             let counters = try JSONDecoder().decode(EmulatorCounters.self, from: Data(countersBody.readableBytesView))
             #expect(counters.requestsCreated == 1)
             #expect(counters.statusPolls >= 1)
@@ -37,8 +37,8 @@ struct LiveEmulatorTests {
             var bad = HTTPClientRequest(url: base + "/_emulator/config")
             bad.method = .PUT
             bad.body = .bytes(ByteBuffer(string: "{not json"))
-            #expect(try await harness.http.execute(bad, timeout: .seconds(5)).status == .badRequest)
-            #expect(try await harness.http.execute(.init(url: base + "/nowhere"), timeout: .seconds(5)).status == .notFound)
+            #expect(try await harness.http.execute(bad, timeout: .seconds(60)).status == .badRequest)
+            #expect(try await harness.http.execute(.init(url: base + "/nowhere"), timeout: .seconds(60)).status == .notFound)
         }
     }
 
