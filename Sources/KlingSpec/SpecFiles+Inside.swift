@@ -31,6 +31,11 @@ extension SpecFiles {
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return .refused(linkRefusal) }
         guard let root = realPath(folder), isInside(fd, name: name, folder: folder, root: root, info: info) else { return .refused(linkRefusal) }
+        return .contents(readAll(fd, limit: limit))
+    }
+
+    /// Everything `fd` holds, up to `limit` bytes plus one (so a caller can tell a file that is too large).
+    static func readAll(_ fd: Int32, limit: Int) -> [UInt8] {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while bytes.count <= limit {
@@ -39,7 +44,7 @@ extension SpecFiles {
             if count <= 0 { break }
             bytes += buffer[0..<count]
         }
-        return .contents(bytes)
+        return bytes
     }
 
     /// Whether the open file `fd` lies inside the folder whose real path is `root`.

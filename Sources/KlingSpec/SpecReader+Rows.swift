@@ -99,14 +99,7 @@ extension SpecReader {
         guard Int(info.st_size) <= limit else {
             return .failure(ImageProblem(message: "'\(written)' is \(SpecValidator.megabytes(Int(info.st_size))); a rows file may be at most \(SpecValidator.megabytes(limit))"))
         }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        while bytes.count <= limit {
-            let count = read(fd, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            bytes += buffer[0..<count]
-        }
+        let bytes = SpecFiles.readAll(fd, limit: limit)
         guard bytes.count <= limit else { return .failure(ImageProblem(message: "'\(written)' grew past \(SpecValidator.megabytes(limit)) while it was read")) }
         return .success(bytes)
     }
