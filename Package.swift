@@ -93,6 +93,7 @@ let package = Package(
             name: "FalEmulator",
             dependencies: [
                 "KlingCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -167,13 +168,15 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TestSupport", "FalEmulator", "KlingCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "FalClientTests",
             dependencies: [
                 "FalClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "TestSupport",
                 "FalEmulator",
                 "KlingCore",

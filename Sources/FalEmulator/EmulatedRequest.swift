@@ -27,6 +27,8 @@ struct EmulatedRequest: Sendable {
     /// `wrongDurationProbability` fired at submit.
     let videoSeconds: Int
     var statusPolls = 0
+    /// `?fal_webhook=` of its submit: where its outcome is POSTed once it ends.
+    var webhookURL: String?
 
     enum Phase: String, Sendable { case queued = "IN_QUEUE", running = "IN_PROGRESS", completed = "COMPLETED" }
 

@@ -43,6 +43,10 @@ public struct EmulatorConfiguration: Sendable, Codable, Equatable {
     public var truncateFraction: Double = 0.5
     /// How often a status stream looks at its request for a change to send.
     public var streamIntervalSeconds: Double = 0.05
+    /// How many times a webhook is tried when the receiver does not answer 2xx (fal: about 10 over 2 hours).
+    public var webhookAttempts: Int = 10
+    /// The wait before a webhook's first retry, doubling each time up to a minute (fal's is longer).
+    public var webhookRetrySeconds: Double = 0.5
     /// Seed of the fault decisions: the same seed and the same sequence of calls give the same faults.
     public var seed: UInt64 = 1
     /// Fault rules, evaluated in order for every call; the first that fires wins.

@@ -47,6 +47,12 @@ public struct EmulatorCounters: Sendable, Codable, Equatable {
     public var submitHeaders: [String: Int] = [:]
     /// Submit answers held right now (see `holdSubmitAnswers`): created requests whose client still waits.
     public var submitAnswersHeld = 0
+    /// Webhook POSTs made, retries and duplicates included.
+    public var webhookAttempts = 0
+    /// Webhooks a receiver answered with 2xx.
+    public var webhooksDelivered = 0
+    /// What receivers answered webhook POSTs, by status code (`"401"`), or `"error"` when no answer came.
+    public var webhookAnswers: [String: Int] = [:]
 
     public init() {}
 

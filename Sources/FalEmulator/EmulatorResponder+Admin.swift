@@ -50,10 +50,12 @@ extension EmulatorResponder {
             return Self.json(.ok, ["released": .int(Int64(await state.releaseSubmitAnswers()))])
         case (.get, ["requests"]):
             return Self.encoded(await state.requestSummaries())
+        case (.get, ["jwks.json"]):
+            return Self.json(.ok, state.webhookKeySet)
         case (.get, ["health"]):
             return Self.json(.ok, ["status": "ok"])
         default:
-            return Self.json(.notFound, ["detail": "admin calls: GET counters, GET|PUT config, POST release, POST release-answers, GET requests, GET health"])
+            return Self.json(.notFound, ["detail": "admin calls: GET counters, GET|PUT config, POST release, POST release-answers, GET requests, GET jwks.json, GET health"])
         }
     }
 }

@@ -15,7 +15,8 @@ extension EmulatorResponder {
         let app = endpoint.split(separator: "/").prefix(2).joined(separator: "/")
         await state.noteSubmitOptions(Self.submitOptions(of: request))
         let now = Date()
-        switch await state.submit(endpoint: endpoint, app: app, key: key, body: data, input: input, fault: fault, now: now) {
+        let webhook: String? = request.uri.queryParameters.get("fal_webhook")
+        switch await state.submit(endpoint: endpoint, app: app, key: key, body: data, input: input, fault: fault, webhook: webhook, now: now) {
         case .overConcurrencyLimit(let limit):
             let seconds = await state.configuration.retryAfterSeconds
             return Self.rateLimited(retryAfter: seconds, detail: "Concurrency limit of \(limit) requests reached for this key")

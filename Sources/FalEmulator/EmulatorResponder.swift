@@ -19,6 +19,7 @@ struct EmulatorResponder: HTTPResponder {
         if case .admin(let path) = route {
             return try await admin(path, request: request)
         }
+        if route == .webhookKeys { return Self.json(.ok, state.webhookKeySet) }
         await state.callStarted()
         do {
             let response = try await answer(route, request: request)
@@ -78,7 +79,7 @@ struct EmulatorResponder: HTTPResponder {
             return try await uploadInitiate(request: request)
         case .listRequests:
             return await listRequests(request: request, key: key)
-        case .uploadPut, .resultFile, .uploadedFile, .admin:
+        case .uploadPut, .resultFile, .uploadedFile, .admin, .webhookKeys:
             return Self.json(.notFound, ["detail": "Not found"])
         }
     }
@@ -96,7 +97,8 @@ struct EmulatorResponder: HTTPResponder {
         case .connectionReset: return Self.reset()
         case .gatewayError where route.kind != .submit: return Self.gatewayPage()
         case .nonJSON where route.kind != .submit: return Self.htmlOK()
-        case .gatewayError, .nonJSON, .dropSubmitAnswer, .truncatedDownload, .jobFailure, .jobRejected, .slowAnswer, .streamCut, .streamSilent:
+        case .gatewayError, .nonJSON, .dropSubmitAnswer, .truncatedDownload, .jobFailure, .jobRejected, .slowAnswer, .streamCut, .streamSilent,
+            .webhookLost, .webhookDuplicate, .webhookForged:
             return nil
         }
     }

@@ -3,6 +3,10 @@ public enum EmulatorRouteKind: String, Sendable, Codable, CaseIterable, Comparab
     case submit, status, statusStream = "status-stream", result, cancel
     case uploadInitiate = "upload-initiate", uploadPut = "upload-put"
     case listRequests = "list-requests", download, admin
+    /// `GET /.well-known/jwks.json`: the keys webhooks are signed with (never faulted).
+    case webhookKeys = "webhook-keys"
+    /// A webhook delivery the emulator makes (outgoing), for the `webhook-*` faults.
+    case webhook
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -34,6 +38,8 @@ enum EmulatorRoute: Equatable {
     case uploadedFile(token: String)
     /// `GET|PUT|POST /_emulator/{what}`
     case admin(path: [String])
+    /// `GET /.well-known/jwks.json`
+    case webhookKeys
 
     var kind: EmulatorRouteKind {
         switch self {
@@ -47,6 +53,7 @@ enum EmulatorRoute: Equatable {
         case .listRequests: return .listRequests
         case .resultFile, .uploadedFile: return .download
         case .admin: return .admin
+        case .webhookKeys: return .webhookKeys
         }
     }
 
@@ -58,6 +65,8 @@ enum EmulatorRoute: Equatable {
         switch first {
         case "_emulator":
             return .admin(path: Array(segments.dropFirst()))
+        case ".well-known":
+            return method == "GET" && segments == [".well-known", "jwks.json"] ? .webhookKeys : nil
         case "_storage":
             if method == "PUT", segments.count == 3, segments[1] == "upload" { return .uploadPut(token: segments[2]) }
             return nil

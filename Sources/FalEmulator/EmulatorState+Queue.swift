@@ -84,7 +84,9 @@ extension EmulatorState {
     }
 
     /// Accepts (or refuses) a submit. `fault` is the fault already drawn for this call, which may decide the outcome.
-    func submit(endpoint: String, app: String, key: String, body: Data, input: JSONValue, fault: FaultKind?, now: Date)
+    func submit(
+        endpoint: String, app: String, key: String, body: Data, input: JSONValue, fault: FaultKind?, webhook: String? = nil, now: Date
+    )
         -> SubmitDecision
     {
         advance(to: now)
@@ -117,6 +119,7 @@ extension EmulatorState {
             videoBytes: configuration.videoBytes ?? 0,
             videoSeconds: drawWrongDuration() ? EmulatedRequest.wrongSeconds(insteadOf: requestedSeconds) : requestedSeconds)
         requests[id] = request
+        requests[id]?.webhookURL = webhook
         submissionOrder.append(id)
         waiting.append(id)
         tallies.requestsCreated += 1
@@ -127,6 +130,7 @@ extension EmulatorState {
         tallies.maxActiveRequests = max(tallies.maxActiveRequests, activeCount)
         let position = waiting[waitingHead...].count - 1
         advance(to: now)
+        if webhook != nil { awaitWebhook(id) }
         return .created(id: id, queuePosition: max(0, position))
     }
 
@@ -171,6 +175,7 @@ extension EmulatorState {
         running.removeAll { $0 == id }
         finish(id, at: now, cancelled: true)
         tallies.cancelsApplied += 1
+        webhookBell.ring()
         return true
     }
 }

@@ -29,6 +29,15 @@ public actor EmulatorState {
     /// fal's optional submit settings as the last submit sent them (`fal_webhook`, `X-Fal-Request-Timeout`,
     /// `X-Fal-Queue-Priority`, `X-Fal-Object-Lifecycle-Preference`), by those names, for tests to read back.
     public internal(set) var lastSubmitOptions: [String: String] = [:]
+    /// Ids of requests whose webhook is not sent yet; the courier runs while there are any.
+    var pendingWebhooks: Set<String> = []
+    var courierRunning = false
+    /// Rung when something may end a request sooner than the courier expects (a release, a cancel, new knobs).
+    nonisolated let webhookBell = Doorbell()
+    /// The key webhooks are signed with, published at `/.well-known/jwks.json`; made fresh at each start.
+    nonisolated let webhookKeyBytes = Curve25519.Signing.PrivateKey().rawRepresentation
+    /// The user id webhooks are signed for.
+    public nonisolated let webhookUserID = "emulator-user"
     /// Submit answers waiting for `releaseSubmitAnswers`.
     var heldAnswers: [CheckedContinuation<Void, Never>] = []
 
@@ -57,6 +66,7 @@ public actor EmulatorState {
         if configuration.seed != self.configuration.seed { rng = SplitMix64(seed: configuration.seed) }
         if configuration.faults != self.configuration.faults { ruleFirings = [:] }
         self.configuration = configuration
+        webhookBell.ring()
     }
 
     /// Changes some knobs in place.
@@ -76,6 +86,7 @@ public actor EmulatorState {
             requests[id]?.held = false
             released += 1
         }
+        webhookBell.ring()
         return released
     }
 

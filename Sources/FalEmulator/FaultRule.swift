@@ -30,6 +30,12 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case streamCut = "stream-cut"
     /// Status stream only: the stream opens (200, headers) and then sends nothing.
     case streamSilent = "stream-silent"
+    /// Webhooks only: the request's webhook is never sent.
+    case webhookLost = "webhook-lost"
+    /// Webhooks only: the webhook is delivered twice (two deliveries, each signed).
+    case webhookDuplicate = "webhook-duplicate"
+    /// Webhooks only: instead of the real webhook, one signed with a key that is not in the key set is sent.
+    case webhookForged = "webhook-forged"
 
     /// The calls a rule of this kind applies to when it names none, and the only ones it may name.
     public var defaultRoutes: Set<EmulatorRouteKind> {
@@ -37,6 +43,7 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
         case .dropSubmitAnswer, .jobFailure, .jobRejected: return [.submit]
         case .truncatedDownload: return [.download]
         case .streamCut, .streamSilent: return [.statusStream]
+        case .webhookLost, .webhookDuplicate, .webhookForged: return [.webhook]
         case .nonJSON: return [.submit, .status, .result, .listRequests, .uploadInitiate]
         case .rateLimit, .serverError500, .serverError502, .serverError503, .serverError504, .gatewayError:
             return [.submit, .status, .statusStream, .result, .cancel, .listRequests, .uploadInitiate]

@@ -119,6 +119,8 @@ public protocol JobOperations: Sendable {
 /// Reading, for the runner's decisions, the CLI and the manifests.
 public protocol JobQueries: Sendable {
     func job(_ id: Int64) async throws -> JobRecord?
+    /// The job whose current request is `requestID` (a webhook names only the request).
+    func job(requestID: String) async throws -> JobRecord?
     func batch(_ id: Int64) async throws -> BatchRecord?
     func batches() async throws -> [BatchRecord]
     func jobs(in states: [JobState]) async throws -> [JobRecord]

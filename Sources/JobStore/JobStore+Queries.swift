@@ -7,6 +7,10 @@ extension JobStore {
         try read { try Self.fetchJob($0, id) }
     }
 
+    public func job(requestID: String) throws -> JobRecord? {
+        try read { try Self.fetchJobs($0, "SELECT * FROM job WHERE request_id = ?", [requestID]).first }
+    }
+
     public func batch(_ id: Int64) throws -> BatchRecord? {
         try read { try Row.fetchOne($0.cachedStatement(sql: "SELECT * FROM batch WHERE id = ?"), arguments: [id]).map(BatchRecord.init(row:)) }
     }

@@ -5,7 +5,8 @@ import KlingCore
 
 extension JobExecutor {
     /// in_queue / in_progress: follows fal's status stream (or, while it is down, polls on an adaptive schedule)
-    /// until the request finishes, then fetches its result (→ downloading) or handles its failure.
+    /// until the request finishes, then fetches its result (→ downloading) or handles its failure. A webhook for
+    /// the request (when the daemon takes them) makes it look at once.
     func poll(_ job: JobRecord) async throws -> JobRecord? {
         guard let handle = environment.handle(of: job) else {
             return try await fail(job, StoredError(reason: "request", message: "the job is at fal but has no request URLs"))
@@ -14,8 +15,12 @@ extension JobExecutor {
         var tracker = PollTracker(job: job)
         let feed = configuration.statusStream ? StatusFeed(client: environment.client, handle: handle) : nil
         defer { feed?.close(failed: false) }
+        let webhooks = environment.webhooks
+        let bell = webhooks.isListening ? webhooks.bell(for: handle.requestID) : nil
+        defer { if bell != nil { webhooks.leave(handle.requestID) } }
         while !Task.isCancelled {
-            let step = feed == nil ? await scheduledPoll(tracker) : await streamed(feed!, tracker: tracker, job: current)
+            let step: StatusStep
+            if let feed { step = await streamed(feed, tracker: tracker, job: current, bell: bell) } else { step = await scheduledPoll(tracker, bell: bell) }
             let status: RequestStatus
             switch step {
             case .stop:
@@ -57,23 +62,35 @@ extension JobExecutor {
         case stop
     }
 
-    /// Without a stream: wait for the schedule's next poll.
-    private func scheduledPoll(_ tracker: PollTracker) async -> StatusStep {
-        await pause(tracker.delay(configuration, expected: await environment.estimator.expected)) ? .poll : .stop
+    /// Without a stream: wait for the schedule's next poll, or a webhook.
+    private func scheduledPoll(_ tracker: PollTracker, bell: Doorbell?) async -> StatusStep {
+        await wait(tracker.delay(configuration, expected: await environment.estimator.expected), bell: bell) ? .poll : .stop
+    }
+
+    /// Sleeps `duration`, or until the webhook bell rings; false when cancelled.
+    private func wait(_ duration: Duration, bell: Doorbell?) async -> Bool {
+        guard let bell else { return await pause(duration) }
+        await bell.wait(until: .now + max(duration, .zero))
+        return !Task.isCancelled
     }
 
     /// With a stream: its next status; when it is closed, the next poll or its reopening, whichever is first; when
     /// it breaks or stays silent past what the run times make plausible, a poll at once.
-    private func streamed(_ feed: StatusFeed, tracker: PollTracker, job: JobRecord) async -> StatusStep {
+    private func streamed(_ feed: StatusFeed, tracker: PollTracker, job: JobRecord, bell: Doorbell?) async -> StatusStep {
         let expected = await environment.estimator.expected
         if !feed.isOpen {
             let pollAt = ContinuousClock.now + tracker.delay(configuration, expected: expected)
-            guard feed.reopenAt <= pollAt else { return await pause(pollAt - .now) ? .poll : .stop }
+            guard feed.reopenAt <= pollAt else { return await wait(pollAt - .now, bell: bell) ? .poll : .stop }
             guard await pause(feed.reopenAt - .now) else { return .stop }
             feed.open()
         }
         let silence = max(configuration.streamSilence, (expected ?? .zero) * 1.5)
-        switch await feed.next(until: .now + silence) {
+        let (event, webhook) = await nextEvent(feed, until: .now + silence, bell: bell)
+        if webhook {
+            logger.debug("webhook came before the status stream said so; polling now", metadata: metadata(job))
+            return Task.isCancelled ? .stop : .poll
+        }
+        switch event {
         case .status(let status):
             return .status(status)
         case .ended(let why):
@@ -82,6 +99,24 @@ extension JobExecutor {
         case nil:
             logger.info("status stream silent for \(silence.formattedSeconds); polling until it reopens", metadata: metadata(job))
             return Task.isCancelled ? .stop : .poll
+        }
+    }
+
+    /// The stream's next event, unless the webhook bell rings first (then no event, and true).
+    private func nextEvent(_ feed: StatusFeed, until deadline: ContinuousClock.Instant, bell: Doorbell?) async -> (StatusFeed.Event?, Bool) {
+        guard let bell else { return (await feed.next(until: deadline), false) }
+        return await withTaskGroup(of: (StatusFeed.Event?, Bool)?.self) { group in
+            group.addTask { (await feed.next(until: deadline), false) }
+            group.addTask { await bell.wait(until: deadline) ? (nil, true) : nil }
+            var first: (StatusFeed.Event?, Bool)?
+            while let result = await group.next() {
+                if let result {
+                    first = result
+                    break
+                }
+            }
+            group.cancelAll()
+            return first ?? (nil, false)
         }
     }
 

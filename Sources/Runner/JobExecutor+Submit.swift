@@ -14,7 +14,9 @@ extension JobExecutor {
         }
         let receipt: SubmitReceipt
         do {
-            receipt = try await sendSubmit(endpoint: endpoint, input: input, options: Self.options(recordedFor: job, else: configuration.submitOptions))
+            var current = configuration.submitOptions
+            if environment.webhooks.isListening { current.webhookURL = configuration.webhookURL }
+            receipt = try await sendSubmit(endpoint: endpoint, input: input, options: Self.options(recordedFor: job, else: current))
         } catch let error as FalError {
             return try await submitFailed(job, error)
         }

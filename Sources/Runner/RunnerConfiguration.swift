@@ -60,6 +60,10 @@ public struct RunnerConfiguration: Sendable {
     public var statusStream = true
     /// The least silence after which a status stream counts as broken (1.5 × the expected run time if longer).
     public var streamSilence: Duration = .seconds(15)
+    /// The public URL fal POSTs webhooks to (`webhook_url`); used only while the daemon's listener serves its path.
+    public var webhookURL: URL?
+    /// Where fal's webhook keys are published (nil: fal's, or the emulator's with `--fal-url`).
+    public var webhookKeysURL: URL?
     /// Where events are told (`notify:`); empty: nowhere, and the outbox only keeps them.
     public var notify: [NotificationTarget] = []
     /// The first wait before a failed delivery is tried again (it doubles, up to 10 minutes).

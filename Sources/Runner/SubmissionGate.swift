@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 
 /// Decides, for the whole runner, whether and how much may be submitted: fal's `Retry-After` as a floor for
 /// every submission, pauses (a refused key, our own disk or store failing), and a concurrency that shrinks on

@@ -18,10 +18,13 @@ struct FalEmulatorCommand: AsyncParsableCommand {
             SIGINT or SIGTERM. Point kling-batch at it with `--fal-url http://HOST:PORT`.
 
             Faults are KIND=PROBABILITY[@CALL,CALL…][#LIMIT]. Kinds: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")). \
-            Calls: \(EmulatorRouteKind.allCases.filter { $0 != .admin }.map(\.rawValue).joined(separator: ", ")).
+            Calls: \(EmulatorRouteKind.allCases.filter { $0 != .admin && $0 != .webhookKeys }.map(\.rawValue).joined(separator: ", ")).
 
             Admin calls (never faulted): GET /_emulator/counters, GET|PUT /_emulator/config, \
-            POST /_emulator/release, GET /_emulator/requests.
+            POST /_emulator/release, GET /_emulator/requests, GET /_emulator/jwks.json.
+
+            Webhooks: a submit with ?fal_webhook=URL gets a signed POST there when its request ends, retried until \
+            answered 2xx; the signing key is published at /.well-known/jwks.json (and /_emulator/jwks.json).
 
             Example:
               fal-emulator --port 0 --run-seconds 5 --capacity 4 --fault 503=0.1 --fault reset=0.05@status
@@ -38,6 +41,8 @@ struct FalEmulatorCommand: AsyncParsableCommand {
     @Option(help: "Where the model's input checks answer: submit or result.") var validateAt: String?
     @Option(help: "Seconds of Retry-After on each 429.") var retryAfter: Double?
     @Option(help: "Seconds a 'slow' fault delays an answer.") var slowSeconds: Double?
+    @Option(help: "Times a webhook is tried until its receiver answers 2xx (default 10).") var webhookAttempts: Int?
+    @Option(help: "Seconds before a webhook's first retry; doubles up to 60 (default 0.5).") var webhookRetrySeconds: Double?
     @Option(help: "Probability (0-1) that a request's video plays 2 s more or less than its duration, on purpose.")
     var wrongDuration: Double?
     @Option(help: "Seed of the fault decisions.") var seed: UInt64?
@@ -73,6 +78,8 @@ struct FalEmulatorCommand: AsyncParsableCommand {
         if let validateAt { configuration.validateInputAt = .init(rawValue: validateAt)! }
         if let retryAfter { configuration.retryAfterSeconds = retryAfter }
         if let slowSeconds { configuration.slowAnswerSeconds = slowSeconds }
+        if let webhookAttempts { configuration.webhookAttempts = max(1, webhookAttempts) }
+        if let webhookRetrySeconds { configuration.webhookRetrySeconds = webhookRetrySeconds }
         if let seed { configuration.seed = seed }
         if let wrongDuration { configuration.wrongDurationProbability = wrongDuration }
         if !faults.isEmpty { configuration.faults = try faults.map(FaultRule.init(parsing:)) }

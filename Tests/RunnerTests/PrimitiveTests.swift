@@ -1,5 +1,6 @@
 import Foundation
-import Runner
+import KlingCore
+@testable import Runner
 import Synchronization
 import Testing
 
@@ -42,29 +43,75 @@ struct PrimitiveTests {
     func doorbell() async {
         let bell = Doorbell()
         bell.ring()
-        await bell.wait()  // rung before anyone waited: returns at once (else this test would time out)
+        #expect(await bell.wait(), "rung before anyone waited: returns at once, as rung (else this test would time out)")
 
-        // The ring was used up: the next wait lasts until its deadline.
+        // The ring was used up: the next wait lasts until its deadline, and says it was not rung.
         let start = ContinuousClock.now
-        await bell.wait(until: start + .milliseconds(50))
+        #expect(await bell.wait(until: start + .milliseconds(50)) == false)
         #expect(ContinuousClock.now - start >= .milliseconds(50))
+        // A deadline already past ends the wait at once, and leaves nothing behind for the next one.
+        #expect(await bell.wait(until: start) == false)
 
         // A waiter sleeps until a ring, however long, and wakes on one.
         let woke = Mutex(false)
         let waiter = Task {
-            await bell.wait()
+            let rung = await bell.wait()
             woke.withLock { $0 = true }
+            return rung
         }
         for _ in 0..<200 { await Task.yield() }
         #expect(!woke.withLock { $0 }, "nothing rang")
         bell.ring()
-        await waiter.value
+        #expect(await waiter.value)
         #expect(woke.withLock { $0 })
 
-        // Cancelling the waiting task ends its wait.
+        // Cancelling the waiting task ends its wait, as not rung; a ring afterwards is kept for the next wait.
         let cancelled = Task { await bell.wait() }
         cancelled.cancel()
-        await cancelled.value
+        #expect(await cancelled.value == false)
+        bell.ring()
+        #expect(await bell.wait(until: .now + .seconds(60)))
+    }
+
+    @Test("the webhook inbox wakes a waiting poller, keeps an early webhook for the poller to come, and ignores repeats")
+    func webhookInbox() async {
+        let inbox = WebhookInbox()
+        let bell = inbox.bell(for: "req-a")
+        let waiting = Task { await bell.wait() }
+        for _ in 0..<100 { await Task.yield() }
+        #expect(inbox.arrive("req-a") == .woke)
+        #expect(await waiting.value)
+        #expect(inbox.arrive("req-a") == .duplicate, "fal sent it again: nothing is rung")
+        #expect(await bell.wait(until: .now + .milliseconds(20)) == false)
+        inbox.leave("req-a")
+
+        #expect(inbox.arrive("req-b") == .early)
+        #expect(await inbox.bell(for: "req-b").wait(), "the poller that comes after its webhook looks at once")
+        #expect(inbox.arrive("req-b") == .duplicate)
+
+        for index in 0..<(WebhookInbox.remembered + 1) { _ = inbox.arrive("old-\(index)") }
+        #expect(inbox.arrive("old-0") == .early, "the oldest ids are forgotten past \(WebhookInbox.remembered)")
+        #expect(inbox.arrive("old-\(WebhookInbox.remembered)") == .duplicate, "recent ones are kept")
+    }
+
+    @Test("webhook keys are fetched once and kept a day; a failed signature refetches at most once a minute")
+    func webhookKeys() async throws {
+        let clock = Mutex(Date(timeIntervalSince1970: 1_000_000))
+        let fetches = Mutex(0)
+        let keys = WebhookKeys(fetch: { fetches.withLock { $0 += 1 }; return [] }, now: { clock.withLock { $0 } })
+        _ = try await keys.current()
+        _ = try await keys.current()
+        #expect(fetches.withLock { $0 } == 1)
+        #expect(try await keys.refreshed() == nil, "fetched a moment ago")
+        clock.withLock { $0 += 61 }
+        #expect(try await keys.refreshed() != nil)
+        #expect(fetches.withLock { $0 } == 2)
+        clock.withLock { $0 += 24 * 3600 - 1 }
+        _ = try await keys.current()
+        #expect(fetches.withLock { $0 } == 2, "still within a day of the last fetch")
+        clock.withLock { $0 += 2 }
+        _ = try await keys.current()
+        #expect(fetches.withLock { $0 } == 3, "older than a day: fetched again")
     }
 
     @Test("a log line clears the live progress line first and draws it again below")

@@ -1,5 +1,6 @@
 import Foundation
 import JobStore
+import KlingCore
 import KlingSpec
 import Logging
 import ServiceLifecycle

@@ -7,7 +7,8 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// `/metrics` (Prometheus text) and `/healthz` for the daemon, on loopback unless configured otherwise.
+/// `/metrics` (Prometheus text), `/healthz` and fal's webhooks (at `webhook_url`'s path) for the daemon, on
+/// loopback unless configured otherwise.
 ///
 /// Counters and the fal latency histogram come from swift-metrics, bootstrapped here with swift-prometheus;
 /// jobs by state and dollars committed are read from the store at each scrape, so they always match it.
@@ -33,6 +34,7 @@ public enum MetricsServer {
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
         let logger = environment.logger
+        if let url = environment.configuration.webhookURL { route(webhooksAt: url, on: router, environment: environment) }
         var quiet = logger
         quiet.logLevel = .warning
         let application = Application(
@@ -44,6 +46,26 @@ public enum MetricsServer {
             },
             logger: quiet)
         return [application]
+    }
+
+    /// Serves `POST <path of url>` for fal's webhooks; from then on submits ask fal for them.
+    private static func route(webhooksAt url: URL, on router: Router<BasicRequestContext>, environment: RunnerEnvironment) {
+        let keysURL = environment.configuration.webhookKeysURL ?? environment.client.endpoints.webhookKeys
+        let endpoint = WebhookEndpoint(
+            store: environment.store, inbox: environment.webhooks, keys: WebhookKeys(client: environment.client, url: keysURL),
+            logger: environment.logger)
+        router.post(RouterPath(url.path)) { request, _ -> Response in
+            var request = request
+            let body = try await request.collectBody(upTo: 4 << 20)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let answer = await endpoint.receive(headers: headers, body: Data(body.readableBytesView))
+            return Response(
+                status: .init(code: answer.status), headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: answer.text)))
+        }
+        environment.webhooks.startListening()
+        environment.logger.notice("webhooks: fal is asked to POST to \(url.absoluteString); signatures checked with the keys at \(keysURL.absoluteString)")
     }
 
     /// Installs the Prometheus backend for swift-metrics, once per process.

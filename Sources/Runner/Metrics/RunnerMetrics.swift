@@ -4,11 +4,15 @@ import Foundation
 /// The runner's metrics, through swift-metrics: whatever backend is bootstrapped (Prometheus under
 /// `daemon --http`) receives them; without one they cost nothing.
 enum RunnerMetrics {
-    /// A submit fal accepted (a request now exists and will be paid for).
+    /// An on_complete hook ended, well or not.
     static func hookRan(succeeded: Bool) {
         Counter(label: "kling_batch_hook_runs_total", dimensions: [("result", succeeded ? "ok" : "failed")]).increment()
     }
 
+    /// Webhooks by what became of them: accepted, duplicate, refused (bad signature or stale), unknown (no such job).
+    static func webhook(_ outcome: String) { Counter(label: "kling_batch_webhooks_total", dimensions: [("outcome", outcome)]).increment() }
+
+    /// A submit fal accepted (a request now exists and will be paid for).
     static func submitted() { Counter(label: "kling_batch_submissions_total").increment() }
 
     /// A new attempt or a deferred call was scheduled, by why.

@@ -90,6 +90,11 @@ public struct EffectiveSettings: Sendable {
         try read.hooks(into: &runner)
         runner.notifyRetry = try read.duration(.notifyRetry, within: .milliseconds(10)...(.seconds(600)))
         runner.stallAfter = try read.duration(.stallAfter, within: .seconds(1)...(.seconds(7 * 86_400)))
+        runner.webhookURL = try read.url(.webhookURL)
+        runner.webhookKeysURL = try read.url(.webhookKeysURL)
+        if let url = runner.webhookURL, ["/metrics", "/healthz"].contains(url.path) || url.path.isEmpty || url.path == "/" {
+            throw ConfigurationError("\(read.text(.webhookURL)!.origin) needs a path of its own, such as https://host/fal/webhook, got '\(url.absoluteString)'")
+        }
         return runner
     }
 

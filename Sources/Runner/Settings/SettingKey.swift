@@ -42,6 +42,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case notify
     case notifyRetry = "notify_retry"
     case stallAfter = "stall_after"
+    case webhookURL = "webhook_url"
+    case webhookKeysURL = "webhook_jwks_url"
     case http
     case logLevel = "log_level"
     case logFormat = "log_format"
@@ -68,6 +70,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         switch self {
         case .jobs: "jobs"
         case .out: "out"
+        case .webhookURL, .webhookKeysURL: nil
         case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout, .notify, .onComplete, .hooks: nil
         case .onCompleteShell: "false"
         case .statusStream: "true"
@@ -136,6 +139,8 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .startTimeout: "how long a request may wait at fal before processing must start, else fal fails it unbilled (X-Fal-Request-Timeout; default: none)"
         case .notify: "where events are told (config: a list of targets, each url: or command:, with format, secret, events, timeout; see the README); secrets are shown as fingerprints"
         case .statusStream: "follow each job on fal's status stream (true), polling only while a stream is down; false: poll only"
+        case .webhookURL: "public https URL that reaches this daemon's --http listener (through a proxy or tunnel); fal then POSTs each request's end there, signed, and the job is fetched at once (default: off; polling and the status stream still run)"
+        case .webhookKeysURL: "where fal's webhook signing keys are published (default: fal's, or the emulator's with --fal-url)"
         case .streamSilence: "a status stream silent this long (or 1.5 × the expected run time, if longer) counts as down: poll, and reopen it"
         case .onComplete: "command run after each job completes (video and manifest written), with KLING_BATCH_VIDEO, _MANIFEST, _BATCH, _JOB, _REQUEST_ID and _META set; retried on failure, never fails the job"
         case .hooks: "named commands a spec may choose with on_complete: NAME (config: a mapping of names to commands); a spec never gives a command itself"
@@ -145,7 +150,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .onCompleteRetry: "first wait before a failed on_complete hook runs again; it doubles, up to 10m, for 5 runs in all"
         case .notifyRetry: "first wait before a failed notification is tried again; it doubles, up to 10m, for 24 hours"
         case .stallAfter: "a job at fal whose state has not moved for this long is told as stalled (notify)"
-        case .http: "address for /metrics and /healthz, e.g. 127.0.0.1:9464 (default: off)"
+        case .http: "address for /metrics, /healthz and the webhook_url path, e.g. 127.0.0.1:9464 (default: off)"
         case .logLevel: "trace, debug, info, notice, warning, error or critical"
         case .logFormat: "text, json or journal (default: journal under systemd, else text)"
         }

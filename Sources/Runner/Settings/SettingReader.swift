@@ -38,6 +38,15 @@ struct SettingReader {
         return parsed
     }
 
+    /// An http(s) URL with a host, or nil when unset.
+    func url(_ key: SettingKey) throws -> URL? {
+        guard let value = text(key), !value.text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        guard let url = URL(string: value.text.trimmingCharacters(in: .whitespaces)), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+            url.host?.isEmpty == false
+        else { throw ConfigurationError("\(value.origin) must be an http(s) URL, got '\(value.text)'") }
+        return url
+    }
+
     func dollars(_ key: SettingKey) throws -> USD? {
         guard let value = text(key) else { return nil }
         guard let amount = USD(parsing: value.text.replacingOccurrences(of: "$", with: "")), amount.micros >= 0 else {

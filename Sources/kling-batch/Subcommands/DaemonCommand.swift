@@ -63,6 +63,9 @@ struct DaemonCommand: AsyncParsableCommand {
             try await Simulation.withClient(settings, logger: logger) { client in
                 var daemon = Daemon(layers: layers, settings: settings, client: client, validator: validator, logger: logger)
                 daemon.extraServices = { environment in try MetricsServer.services(settings: settings, environment: environment) }
+                if let webhook = settings.runner.webhookURL, settings.httpAddress == nil {
+                    logger.warning("webhook_url \(webhook.absoluteString) is set but nothing listens for it (give --http); fal is not asked for webhooks")
+                }
                 try await daemon.run()
             }
         }
