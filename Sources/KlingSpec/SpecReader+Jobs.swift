@@ -58,15 +58,40 @@ extension SpecReader {
         let expansionEntries = top.filter { Self.expansionKeys.contains($0.key) }
         if let hook = top.first(where: { $0.key == "on_complete" }) { context.onComplete = readOnComplete(hook.value) }
         guard let jobsEntry = top.first(where: { $0.key == "jobs" }) else {
-            if let defaults = top.first(where: { $0.key == "defaults" }) {
-                error(at: defaults.keyNode, "defaults", "defaults: belongs to a batch; add the jobs under jobs:, or put these fields in the job itself")
-            }
-            let fields = top.filter { $0.key != "defaults" && $0.key != "on_complete" && !Self.expansionKeys.contains($0.key) }
-            rejectUnknownKeys(fields, allowed: Self.jobKeys.filter { $0 != "takes" }, path: "", what: "a job", alsoSuggest: ["jobs"] + Self.expansionKeys)
-            guard let expansion = readExpansion(expansionEntries, context: &context) else { return [] }
-            let template = JobTemplate(fields: fields, node: root, path: "", index: 0, takes: expansion.takes)
-            return expand([template], defaults: [], expansion: expansion, stem: stem, single: true, context: &context)
+            return readSingleJob(top, root: root, expansionEntries: expansionEntries, stem: stem, context: &context)
         }
+        let defaults = readBatchTop(top, context: &context)
+        var expansion = readExpansion(expansionEntries, context: &context)
+        guard case .sequence(let list) = jobsEntry.value else {
+            error(at: jobsEntry.value, "jobs", "jobs must be a list of jobs (each starting with '- '), not \(jobsEntry.value.kindName)")
+            return []
+        }
+        guard !list.isEmpty else {
+            error(at: jobsEntry.value, "jobs", "jobs is empty; a batch needs at least one job")
+            return []
+        }
+        let templates = readTemplates(list, expansion: &expansion)
+        guard let expansion else { return [] }
+        return expand(templates, defaults: defaults, expansion: expansion, stem: stem, single: false, context: &context)
+    }
+
+    /// A file that is one job: its fields at the top level.
+    private mutating func readSingleJob(
+        _ top: [MappingEntry], root: Node, expansionEntries: [MappingEntry], stem: String, context: inout JobContext
+    ) -> [JobSpec] {
+        if let defaults = top.first(where: { $0.key == "defaults" }) {
+            error(at: defaults.keyNode, "defaults", "defaults: belongs to a batch; add the jobs under jobs:, or put these fields in the job itself")
+        }
+        let fields = top.filter { $0.key != "defaults" && $0.key != "on_complete" && !Self.expansionKeys.contains($0.key) }
+        rejectUnknownKeys(fields, allowed: Self.jobKeys.filter { $0 != "takes" }, path: "", what: "a job", alsoSuggest: ["jobs"] + Self.expansionKeys)
+        guard let expansion = readExpansion(expansionEntries, context: &context) else { return [] }
+        let template = JobTemplate(fields: fields, node: root, path: "", index: 0, takes: expansion.takes)
+        return expand([template], defaults: [], expansion: expansion, stem: stem, single: true, context: &context)
+    }
+
+    /// A batch's top level beside `jobs:`: its meta, and the defaults every job gets (`defaults:` plus the
+    /// batch-wide `priority`/`queue_priority`).
+    private mutating func readBatchTop(_ top: [MappingEntry], context: inout JobContext) -> [MappingEntry] {
         for entry in top where Self.jobKeys.contains(entry.key) && !Self.batchWideKeys.contains(entry.key) {
             error(at: entry.keyNode, entry.key, "'\(entry.key)' cannot stand beside jobs:; a file holds one job or a batch. Move it into each job, or into defaults:")
         }
@@ -83,15 +108,11 @@ extension SpecReader {
                 defaults.append(entry)
             }
         }
-        var expansion = readExpansion(expansionEntries, context: &context)
-        guard case .sequence(let list) = jobsEntry.value else {
-            error(at: jobsEntry.value, "jobs", "jobs must be a list of jobs (each starting with '- '), not \(jobsEntry.value.kindName)")
-            return []
-        }
-        guard !list.isEmpty else {
-            error(at: jobsEntry.value, "jobs", "jobs is empty; a batch needs at least one job")
-            return []
-        }
+        return defaults
+    }
+
+    /// The batch's job templates, each with its own `takes:` when it sets one.
+    private mutating func readTemplates(_ list: Node.Sequence, expansion: inout SpecExpansion?) -> [JobTemplate] {
         var templates: [JobTemplate] = []
         for (index, item) in list.enumerated() {
             let path = Self.index("jobs", index)
@@ -108,8 +129,7 @@ extension SpecReader {
             }
             templates.append(JobTemplate(fields: fields.filter { $0.key != "takes" }, node: item, path: path, index: index, takes: takes))
         }
-        guard let expansion else { return [] }
-        return expand(templates, defaults: defaults, expansion: expansion, stem: stem, single: false, context: &context)
+        return templates
     }
 
     /// `on_complete:` names one of the hooks the operator configured (`hooks:` in the config file), or `none`. A
