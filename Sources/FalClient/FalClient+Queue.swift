@@ -46,7 +46,11 @@ extension FalClient {
     private func submitRequest(endpoint: FalEndpointID, input: JSONValue, options: SubmitOptions) throws -> HTTPClient.Request {
         var components = URLComponents(url: endpoints.queue.appendingPathComponent(endpoint.rawValue), resolvingAgainstBaseURL: false)!
         if let webhook = options.webhookURL {
-            components.queryItems = [URLQueryItem(name: "fal_webhook", value: webhook.absoluteString)]
+            // Every reserved character is escaped, `+` too (URLQueryItem leaves it, and a server may read it as a space).
+            var allowed = CharacterSet.urlQueryAllowed
+            allowed.remove(charactersIn: "+&=?#/:")
+            let value = webhook.absoluteString.addingPercentEncoding(withAllowedCharacters: allowed) ?? webhook.absoluteString
+            components.percentEncodedQuery = "fal_webhook=" + value
         }
         let url = components.url!
         guard endpoints.mayReceiveKey(url) else {

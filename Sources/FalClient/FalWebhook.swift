@@ -68,27 +68,47 @@ public enum FalWebhook {
         Data("\(requestID)\n\(userID)\n\(timestamp)\n\(SHA256.hash(data: body).hexString)".utf8)
     }
 
-    /// Checks a delivery: headers present, timestamp within the replay window, signature by one of `keys`, and a
-    /// body that names the same request as the signed header.
-    public static func verify(
-        headers: [String: String], body: Data, now: Date, keys: [PublicKey]
-    ) -> Result<Delivery, Rejection> {
+    /// The signed headers of a delivery whose timestamp is within the replay window: what can be checked before any
+    /// key is needed, so junk never makes the runner fetch keys.
+    public struct Signed: Sendable, Equatable {
+        public let requestID: String
+        public let userID: String
+        public let timestamp: String
+        public let signature: String
+    }
+
+    /// Headers present and a timestamp within the replay window.
+    public static func precheck(headers: [String: String], now: Date) -> Result<Signed, Rejection> {
         var values: [String: String] = [:]
         for name in [requestIDHeader, userIDHeader, timestampHeader, signatureHeader] {
             guard let value = headers[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return .failure(.missingHeader(name)) }
             values[name] = value
         }
         let stamp = values[timestampHeader]!
-        guard let seconds = Int64(stamp) else { return .failure(.badTimestamp(stamp)) }
+        // Unix seconds up to year 5138 (11 digits): anything longer is no timestamp, and could overflow below.
+        guard stamp.count <= 11, let seconds = Int64(stamp) else { return .failure(.badTimestamp(stamp)) }
         let off = abs(now.timeIntervalSince1970 - Double(seconds))
         guard off <= replayWindow else { return .failure(.stale(secondsOff: Int(off.rounded()))) }
-        guard let signature = Data(hex: values[signatureHeader]!) else { return .failure(.badSignature) }
-        let message = signedMessage(requestID: values[requestIDHeader]!, userID: values[userIDHeader]!, timestamp: stamp, body: body)
+        return .success(Signed(requestID: values[requestIDHeader]!, userID: values[userIDHeader]!, timestamp: stamp, signature: values[signatureHeader]!))
+    }
+
+    /// Checks a delivery: headers present, timestamp within the replay window, signature by one of `keys`, and a
+    /// body that names the same request as the signed header.
+    public static func verify(
+        headers: [String: String], body: Data, now: Date, keys: [PublicKey]
+    ) -> Result<Delivery, Rejection> {
+        precheck(headers: headers, now: now).flatMap { verify($0, body: body, keys: keys) }
+    }
+
+    /// The signature and the body of a delivery whose headers passed `precheck`.
+    public static func verify(_ signed: Signed, body: Data, keys: [PublicKey]) -> Result<Delivery, Rejection> {
+        guard let signature = Data(hex: signed.signature) else { return .failure(.badSignature) }
+        let message = signedMessage(requestID: signed.requestID, userID: signed.userID, timestamp: signed.timestamp, body: body)
         guard keys.contains(where: { $0.isValidSignature(signature, for: message) }) else { return .failure(.badSignature) }
         guard let parsed = try? JSONValue.parse(body), let requestID = parsed["request_id"]?.stringValue else {
             return .failure(.bodyMismatch("no request_id in the body"))
         }
-        guard requestID == values[requestIDHeader] else { return .failure(.bodyMismatch("the body names another request")) }
+        guard requestID == signed.requestID else { return .failure(.bodyMismatch("the body names another request")) }
         return .success(Delivery(requestID: requestID, status: parsed["status"]?.stringValue ?? "?"))
     }
 

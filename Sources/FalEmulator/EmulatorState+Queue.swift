@@ -20,6 +20,15 @@ extension EmulatorState {
         simulatedUntil = now
     }
 
+    /// When the queue next changes by itself after `now` (a run ends, or the head of the queue may start), at most a
+    /// minute on; for waking the webhook courier exactly when a request can have ended.
+    func nextQueueEvent(after now: Date) -> Date {
+        var next = now.addingTimeInterval(60)
+        for id in running { if let end = runEnd(id) { next = min(next, end) } }
+        if hasFreeSlot, let head = waitingHeadRequest, !head.held, head.eligibleAt > now { next = min(next, head.eligibleAt) }
+        return next
+    }
+
     private var hasFreeSlot: Bool { configuration.runnerCapacity.map { running.count < $0 } ?? true }
 
     private var waitingHeadRequest: EmulatedRequest? {

@@ -39,6 +39,7 @@ extension EmulatorState {
 
     /// A submit asked for a webhook: the courier watches the request until it ends.
     func awaitWebhook(_ id: String) {
+        guard !shutDown else { return }
         pendingWebhooks.insert(id)
         if courierRunning {
             webhookBell.ring()
@@ -60,9 +61,16 @@ extension EmulatorState {
     }
 
     private func courierMayStop() -> Bool {
-        guard pendingWebhooks.isEmpty else { return false }
+        guard pendingWebhooks.isEmpty || shutDown else { return false }
         courierRunning = false
         return true
+    }
+
+    /// Stops sending webhooks: the emulator is shutting down (pending ones are dropped, as a dying host would).
+    public func shutDownWebhooks() {
+        shutDown = true
+        pendingWebhooks = []
+        webhookBell.ring()
     }
 
     /// The pending webhooks whose request ended, and when the next pending one could end (nil when none is pending;
@@ -77,10 +85,7 @@ extension EmulatorState {
             due.append(WebhookDelivery(requestID: id, url: url, body: webhookBody(request), fault: drawFault(for: .webhook)))
         }
         guard !pendingWebhooks.isEmpty else { return (due, nil) }
-        var next = now.addingTimeInterval(60)
-        for id in running { if let started = requests[id]?.startedAt, let run = requests[id]?.runSeconds { next = min(next, started.addingTimeInterval(run)) } }
-        for id in pendingWebhooks { if let request = requests[id], request.phase == .queued, !request.held { next = min(next, request.eligibleAt) } }
-        return (due, max(next, now))
+        return (due, max(nextQueueEvent(after: now), now.addingTimeInterval(0.001)))
     }
 
     /// The body fal POSTs: `{request_id, gateway_request_id, status, payload, error}`.
@@ -109,6 +114,7 @@ extension EmulatorState {
         for _ in 0..<copies {
             var wait = firstWait
             for attempt in 1...max(1, attempts) {
+                guard await !shutDown else { return }
                 let answer = await post(delivery, forged: forged)
                 await noteWebhookAnswer(answer)
                 if forged || (answer.map { (200..<300).contains($0) } ?? false) || attempt == attempts { break }

@@ -32,6 +32,8 @@ public actor EmulatorState {
     /// Ids of requests whose webhook is not sent yet; the courier runs while there are any.
     var pendingWebhooks: Set<String> = []
     var courierRunning = false
+    /// Set when the emulator stops: no webhook is sent after it.
+    var shutDown = false
     /// Rung when something may end a request sooner than the courier expects (a release, a cancel, new knobs).
     nonisolated let webhookBell = Doorbell()
     /// The key webhooks are signed with, published at `/.well-known/jwks.json`; made fresh at each start.

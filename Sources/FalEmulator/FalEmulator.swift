@@ -60,10 +60,12 @@ public struct FalEmulator: Sendable {
             }
             do {
                 let value = try await body(url)
+                await state.shutDownWebhooks()
                 await serviceGroup.triggerGracefulShutdown()
                 try await group.waitForAll()
                 return value
             } catch {
+                await state.shutDownWebhooks()
                 await serviceGroup.triggerGracefulShutdown()
                 try? await group.waitForAll()
                 throw error

@@ -41,15 +41,17 @@ public final class Doorbell: Sendable {
             }
             let rung = await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                    let ready = state.withLock { state -> Bool? in
+                    let (ready, displaced) = state.withLock { state -> (Bool?, CheckedContinuation<Bool, Never>?) in
                         if state.rung {
                             state.rung = false
-                            return true
+                            return (true, nil)
                         }
-                        if state.expired { return false }
-                        state.waiter = continuation
-                        return nil
+                        if state.expired { return (false, nil) }
+                        // One waiter at a time: a second one takes over, and the first returns as not rung.
+                        defer { state.waiter = continuation }
+                        return (nil, state.waiter)
                     }
+                    displaced?.resume(returning: false)
                     if let ready { continuation.resume(returning: ready) }
                 }
             } onCancel: {

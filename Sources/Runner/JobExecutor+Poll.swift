@@ -116,6 +116,8 @@ extension JobExecutor {
                 }
             }
             group.cancelAll()
+            // A webhook that came in the same instant as the stream's event is kept for the next wait.
+            if first?.1 == false { for await rest in group where rest?.1 == true { bell.ring() } }
             return first ?? (nil, false)
         }
     }

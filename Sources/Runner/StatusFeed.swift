@@ -76,7 +76,8 @@ final class StatusFeed: Sendable {
         case .status(let status):
             if case .completed = status.state { close(failed: false) } else { state.withLock { $0.failures = 0 } }
         case .ended, nil:
-            close(failed: true)
+            // Cancelled (the runner stops, or a webhook came first) is no fault of the stream.
+            close(failed: !Task.isCancelled)
         }
         return event
     }

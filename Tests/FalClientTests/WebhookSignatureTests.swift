@@ -58,9 +58,11 @@ struct WebhookSignatureTests {
             missing[name] = nil
             try check(missing, body, .missingHeader(name))
         }
-        var badStamp = good
-        badStamp[FalWebhook.timestampHeader] = "yesterday"
-        try check(badStamp, body, .badTimestamp("yesterday"))
+        for stamp in ["yesterday", "-9223372036854775808", "99999999999999999999", "1e10"] {
+            var badStamp = good
+            badStamp[FalWebhook.timestampHeader] = stamp
+            try check(badStamp, body, .badTimestamp(stamp))
+        }
         try check(good, Data(#"{"request_id":"req-1","status":"ERROR","payload":{}}"#.utf8), .badSignature)
         try check(lowercased(signer.webhookHeaders(requestID: "req-1", body: body, timestamp: now, forged: true)), body, .badSignature)
         var malformed = good

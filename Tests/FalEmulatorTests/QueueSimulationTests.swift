@@ -22,6 +22,25 @@ struct QueueSimulationTests {
         await state.lookUp(app: app, id: id, now: time)?.phase.rawValue
     }
 
+    @Test("the next queue event: a run's end or the head's start, never a queued request that has no slot (the webhook courier sleeps until it)")
+    func nextQueueEvent() async throws {
+        var configuration = EmulatorConfiguration()
+        configuration.queueSeconds = 1
+        configuration.runSeconds = 5
+        configuration.runnerCapacity = 1
+        let state = EmulatorState(configuration: configuration)
+        _ = try #require(await submit(state, "a", at: t0))
+        #expect(await state.nextQueueEvent(after: t0) == t0.addingTimeInterval(1), "the head may start at its eligibility")
+        _ = try #require(await submit(state, "b", at: t0.addingTimeInterval(0.5)))
+        await state.advance(to: t0.addingTimeInterval(3))
+        // a runs until 6; b has been eligible since 1.5 but has no slot: the next event is a's end, not 'now'.
+        #expect(await state.nextQueueEvent(after: t0.addingTimeInterval(3)) == t0.addingTimeInterval(6))
+        await state.advance(to: t0.addingTimeInterval(6.5))
+        #expect(await state.nextQueueEvent(after: t0.addingTimeInterval(6.5)) == t0.addingTimeInterval(11))
+        await state.advance(to: t0.addingTimeInterval(12))
+        #expect(await state.nextQueueEvent(after: t0.addingTimeInterval(12)) == t0.addingTimeInterval(72), "nothing left: a minute on")
+    }
+
     @Test("queue time, then run time, then completed")
     func phases() async throws {
         var configuration = EmulatorConfiguration()

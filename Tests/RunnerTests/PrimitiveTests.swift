@@ -114,6 +114,28 @@ struct PrimitiveTests {
         #expect(fetches.withLock { $0 } == 3, "older than a day: fetched again")
     }
 
+    @Test("a failed key fetch is not tried again for a minute, and callers at the same moment share one fetch")
+    func webhookKeysFailing() async throws {
+        struct Down: Error {}
+        let clock = Mutex(Date(timeIntervalSince1970: 1_000_000))
+        let fetches = Mutex(0)
+        let failing = WebhookKeys(fetch: { fetches.withLock { $0 += 1 }; throw Down() }, now: { clock.withLock { $0 } })
+        for _ in 0..<5 { await #expect(throws: Down.self) { try await failing.current() } }
+        #expect(fetches.withLock { $0 } == 1, "junk deliveries must not become a stream of fetches")
+        clock.withLock { $0 += 61 }
+        await #expect(throws: Down.self) { try await failing.current() }
+        #expect(fetches.withLock { $0 } == 2)
+
+        let slow = Doorbell()
+        let shared = WebhookKeys(fetch: { fetches.withLock { $0 += 1 }; await slow.wait(); return [] }, now: { clock.withLock { $0 } })
+        let callers = (0..<4).map { _ in Task { try await shared.current() } }
+        while fetches.withLock({ $0 }) < 3 { await Task.yield() }
+        for _ in 0..<100 { await Task.yield() }
+        slow.ring()
+        for caller in callers { _ = try await caller.value }
+        #expect(fetches.withLock { $0 } == 3, "four callers, one fetch")
+    }
+
     @Test("a log line clears the live progress line first and draws it again below")
     func liveLine() {
         var live = LiveLine()

@@ -65,7 +65,7 @@ public enum MetricsServer {
                 body: .init(byteBuffer: ByteBuffer(string: answer.text)))
         }
         environment.webhooks.startListening()
-        environment.logger.notice("webhooks: fal is asked to POST to \(url.absoluteString); signatures checked with the keys at \(keysURL.absoluteString)")
+        environment.logger.notice("webhooks: fal is asked to POST to \(WebhookEndpoint.shown(url)); signatures checked with the keys at \(keysURL.absoluteString)")
     }
 
     /// Installs the Prometheus backend for swift-metrics, once per process.

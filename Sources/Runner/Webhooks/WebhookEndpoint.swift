@@ -21,6 +21,11 @@ struct WebhookEndpoint: Sendable {
 
     /// Checks and takes one delivery; `headers` with lowercased names, `body` as received.
     func receive(headers: [String: String], body: Data, now: Date = Date()) async -> Answer {
+        let signed: FalWebhook.Signed
+        switch FalWebhook.precheck(headers: headers, now: now) {
+        case .failure(let rejection): return refused(rejection, headers: headers)
+        case .success(let checked): signed = checked
+        }
         let published: [FalWebhook.PublicKey]
         do {
             published = try await keys.current()
@@ -28,18 +33,14 @@ struct WebhookEndpoint: Sendable {
             logger.warning("webhook: cannot check its signature now: \(error)")
             return Answer(status: 503, text: "cannot check signatures now; deliver again later\n")
         }
-        var verdict = FalWebhook.verify(headers: headers, body: body, now: now, keys: published)
+        var verdict = FalWebhook.verify(signed, body: body, keys: published)
         if case .failure(.badSignature) = verdict, let fresh = try? await keys.refreshed() {
-            verdict = FalWebhook.verify(headers: headers, body: body, now: now, keys: fresh)
+            verdict = FalWebhook.verify(signed, body: body, keys: fresh)
         }
         let delivery: FalWebhook.Delivery
         switch verdict {
-        case .failure(let rejection):
-            RunnerMetrics.webhook("refused")
-            logger.warning("webhook refused: \(rejection)", metadata: headers[FalWebhook.requestIDHeader].map { ["request": "\(LogSafe.escape(String($0.prefix(80))))"] } ?? [:])
-            return Answer(status: 401, text: "refused: \(rejection)\n")
-        case .success(let accepted):
-            delivery = accepted
+        case .failure(let rejection): return refused(rejection, headers: headers)
+        case .success(let accepted): delivery = accepted
         }
         let job: JobRecord?
         do {
@@ -63,5 +64,26 @@ struct WebhookEndpoint: Sendable {
             logger.info("webhook: request \(delivery.requestID) ended (\(delivery.status)); looking now", metadata: ["job_id": "\(job.id)"])
             return Answer(status: 200, text: "ok\n")
         }
+    }
+
+    /// A 401, logged with the (escaped, shortened) request id the sender claimed.
+    private func refused(_ rejection: FalWebhook.Rejection, headers: [String: String]) -> Answer {
+        RunnerMetrics.webhook("refused")
+        let claimed = headers[FalWebhook.requestIDHeader].map { LogSafe.escape(String($0.prefix(80))) }
+        logger.warning("webhook refused: \(rejection)", metadata: claimed.map { ["request": "\($0)"] } ?? [:])
+        return Answer(status: 401, text: "refused: \(rejection)\n")
+    }
+}
+
+extension WebhookEndpoint {
+    /// The webhook URL for a log line: scheme, host, port and path; a query (which may carry a token) as `?…`.
+    static func shown(_ url: URL) -> String {
+        var components = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        let hadQuery = components?.query != nil
+        components?.query = nil
+        components?.fragment = nil
+        components?.user = nil
+        components?.password = nil
+        return (components?.string ?? url.path) + (hadQuery ? "?…" : "")
     }
 }

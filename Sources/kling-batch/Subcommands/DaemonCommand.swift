@@ -64,7 +64,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 var daemon = Daemon(layers: layers, settings: settings, client: client, validator: validator, logger: logger)
                 daemon.extraServices = { environment in try MetricsServer.services(settings: settings, environment: environment) }
                 if let webhook = settings.runner.webhookURL, settings.httpAddress == nil {
-                    logger.warning("webhook_url \(webhook.absoluteString) is set but nothing listens for it (give --http); fal is not asked for webhooks")
+                    logger.warning("webhook_url \(webhook.host ?? "") is set but nothing listens for it (give --http); fal is not asked for webhooks")
                 }
                 try await daemon.run()
             }
