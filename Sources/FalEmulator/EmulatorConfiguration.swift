@@ -41,8 +41,10 @@ public struct EmulatorConfiguration: Sendable, Codable, Equatable {
     public var ignoreRangeRequests: Bool = false
     /// Fraction of a video sent before a `truncatedDownload` fault cuts the connection.
     public var truncateFraction: Double = 0.5
-    /// How often a status stream looks at its request for a change to send.
-    public var streamIntervalSeconds: Double = 0.05
+    /// The longest a status stream waits between looks at its request. It also looks the moment its request can
+    /// change by itself (its run ends, or it may start), as fal sends events when they happen; this bounds how late
+    /// a change made by a call (a cancel, a release of held requests) is sent.
+    public var streamIntervalSeconds: Double = 0.25
     /// How many times a webhook is tried when the receiver does not answer 2xx (fal: about 10 over 2 hours).
     public var webhookAttempts: Int = 10
     /// The wait before a webhook's first retry, doubling each time up to a minute (fal's is longer).

@@ -89,7 +89,7 @@ extension EmulatorResponder {
     }
 
     /// Server-sent events of the status object, one per change (as the protocol page says), until the request
-    /// completes; the request is looked at every `streamIntervalSeconds`. `stream-cut` closes the stream after its
+    /// completes; the request is looked at when it can change (`nextChange`), at most `streamIntervalSeconds` apart. `stream-cut` closes the stream after its
     /// first event; `stream-silent` sends nothing at all.
     func statusStream(app: String, id: String, fault: FaultKind? = nil) async -> Response {
         guard await statusBody(app: app, id: id, logs: true, poll: false) != nil else {
@@ -137,7 +137,8 @@ extension EmulatorResponder {
                         try await writer.write(ByteBuffer(string: ":\n"))
                         quietSince = .now
                     }
-                    try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                    let change = await responder.state.nextChange(of: id, after: Date())
+                    try await Task.sleep(for: .milliseconds(Int64(max(0.001, min(interval, change.timeIntervalSinceNow)) * 1000)))
                 }
                 try await writer.finish(nil)
             })

@@ -29,6 +29,15 @@ extension EmulatorState {
         return next
     }
 
+    /// When request `id` can next change by itself: its run's end while it runs, the queue's next event while it
+    /// waits, now once it ended.
+    func nextChange(of id: String, after now: Date) -> Date {
+        advance(to: now)
+        guard let request = requests[id], !request.isFinished else { return now }
+        if request.phase == .running, let end = runEnd(id) { return end }
+        return nextQueueEvent(after: now)
+    }
+
     private var hasFreeSlot: Bool { configuration.runnerCapacity.map { running.count < $0 } ?? true }
 
     private var waitingHeadRequest: EmulatedRequest? {

@@ -134,13 +134,22 @@ extension EmulatorState {
         }
         request.body = .bytes(ByteBuffer(bytes: delivery.body))
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
+            let response = try await Self.webhookClient.execute(request, timeout: .seconds(15))
             _ = try? await response.body.collect(upTo: 1 << 16)
             return Int(response.status.code)
         } catch {
             return nil
         }
     }
+
+    /// The client webhooks go out on, for the life of the process: fal sends many at once from many hosts, and the
+    /// shared client's 8 connections per host would queue a batch's webhooks behind each other.
+    private static let webhookClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 128
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     private func noteWebhookAnswer(_ status: Int?) {
         tallies.webhookAttempts += 1

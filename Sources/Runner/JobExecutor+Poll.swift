@@ -28,12 +28,14 @@ extension JobExecutor {
             case .status(let streamed):
                 environment.crash.pass(.polled)
                 status = streamed
-            case .poll:
+            case .poll(let woken):
                 switch try await pollOnce(current, handle: handle, tracker: &tracker) {
                 case .status(let polled): status = polled
                 case .failedCall: continue
                 case .ended(let ended): return ended
                 }
+                // Found ended by a poll of its own: if its webhook does not follow soon, webhooks are being lost.
+                if !woken, bell != nil, case .completed = status.state { webhooks.polledEnded(handle.requestID) }
             }
             guard try await store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
                 return try await movedWhilePolling(current)
@@ -55,23 +57,25 @@ extension JobExecutor {
         throw CancellationError()
     }
 
-    /// What the loop does next: handle a status the stream sent, poll, or stop (cancelled).
+    /// What the loop does next: handle a status the stream sent, poll (`woken`: because a webhook came), or stop.
     enum StatusStep {
         case status(RequestStatus)
-        case poll
+        case poll(woken: Bool)
         case stop
     }
 
-    /// Without a stream: wait for the schedule's next poll, or a webhook.
+    /// Without a stream: wait for the schedule's next poll, or a webhook. While webhooks are relied on, the schedule
+    /// is the slow one (`poll_max_in_queue`/`_in_progress`): a safety net, not the way a job learns it ended.
     private func scheduledPoll(_ tracker: PollTracker, bell: Doorbell?) async -> StatusStep {
-        await wait(tracker.delay(configuration, expected: await environment.estimator.expected), bell: bell) ? .poll : .stop
+        let relaxed = bell != nil && environment.webhooks.isRelied
+        return await wait(tracker.delay(configuration, expected: await environment.estimator.expected, relaxed: relaxed), bell: bell)
     }
 
-    /// Sleeps `duration`, or until the webhook bell rings; false when cancelled.
-    private func wait(_ duration: Duration, bell: Doorbell?) async -> Bool {
-        guard let bell else { return await pause(duration) }
-        await bell.wait(until: .now + max(duration, .zero))
-        return !Task.isCancelled
+    /// Sleeps `duration`, or until the webhook bell rings: the poll that follows, or stop when cancelled.
+    private func wait(_ duration: Duration, bell: Doorbell?) async -> StatusStep {
+        guard let bell else { return await pause(duration) ? .poll(woken: false) : .stop }
+        let rung = await bell.wait(until: .now + max(duration, .zero))
+        return Task.isCancelled ? .stop : .poll(woken: rung)
     }
 
     /// With a stream: its next status; when it is closed, the next poll or its reopening, whichever is first; when
@@ -80,7 +84,7 @@ extension JobExecutor {
         let expected = await environment.estimator.expected
         if !feed.isOpen {
             let pollAt = ContinuousClock.now + tracker.delay(configuration, expected: expected)
-            guard feed.reopenAt <= pollAt else { return await wait(pollAt - .now, bell: bell) ? .poll : .stop }
+            guard feed.reopenAt <= pollAt else { return await wait(pollAt - .now, bell: bell) }
             guard await pause(feed.reopenAt - .now) else { return .stop }
             feed.open()
         }
@@ -88,17 +92,17 @@ extension JobExecutor {
         let (event, webhook) = await nextEvent(feed, until: .now + silence, bell: bell)
         if webhook {
             logger.debug("webhook came before the status stream said so; polling now", metadata: metadata(job))
-            return Task.isCancelled ? .stop : .poll
+            return Task.isCancelled ? .stop : .poll(woken: true)
         }
         switch event {
         case .status(let status):
             return .status(status)
         case .ended(let why):
             logger.info("status stream: \(why); polling until it reopens", metadata: metadata(job))
-            return Task.isCancelled ? .stop : .poll
+            return Task.isCancelled ? .stop : .poll(woken: false)
         case nil:
             logger.info("status stream silent for \(silence.formattedSeconds); polling until it reopens", metadata: metadata(job))
-            return Task.isCancelled ? .stop : .poll
+            return Task.isCancelled ? .stop : .poll(woken: false)
         }
     }
 
@@ -240,9 +244,11 @@ struct PollTracker {
         lastSeenQueued = ContinuousClock.now - .seconds(max(0, Date().timeIntervalSince(job.submittedAt ?? Date())))
     }
 
-    /// How long to wait before the next poll: backoff after failed polls, else the schedule.
-    func delay(_ configuration: RunnerConfiguration, expected: Duration?) -> Duration {
+    /// How long to wait before the next poll: backoff after failed polls, else the schedule (its slowest pace when
+    /// `relaxed`, as webhooks tell the end).
+    func delay(_ configuration: RunnerConfiguration, expected: Duration?, relaxed: Bool = false) -> Duration {
         if failures > 0 { return min(configuration.retry.backoff(step: failures, cap: .seconds(60)), .seconds(60)) }
+        if relaxed { return inProgress ? configuration.polling.maxInProgress : configuration.polling.maxInQueue }
         return configuration.polling.delay(PollSchedule.Situation(
             jobID: jobID, polls: polls, inProgress: inProgress, pollsInPhase: pollsInPhase, queuePosition: position,
             runningFor: runningSince.map { .now - $0 }, expectedRunTime: expected))

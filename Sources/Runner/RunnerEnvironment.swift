@@ -19,7 +19,7 @@ public final class RunnerEnvironment: Sendable {
     /// Rung when a job completes with an on_complete hook, or a hook ends, so the hook runner starts the next.
     public let hookBell = Doorbell()
     /// Verified webhooks, waking the jobs they name (see `WebhookEndpoint`).
-    public let webhooks = WebhookInbox()
+    public let webhooks: WebhookInbox
     let uploads: UploadCoordinator
     let finder: RequestFinder
     let downloads: AsyncSemaphore
@@ -38,6 +38,7 @@ public final class RunnerEnvironment: Sendable {
         self.client = client
         self.logger = logger
         self.crash = crash
+        webhooks = WebhookInbox(logger: logger)
         layout = OutputLayout(root: configuration.outputDirectory)
         doorbell = Doorbell()
         let outlet = NotificationOutlet(store: store, logger: logger)

@@ -94,6 +94,29 @@ struct PrimitiveTests {
         #expect(inbox.arrive("old-\(WebhookInbox.remembered)") == .duplicate, "recent ones are kept")
     }
 
+    @Test("webhooks are relied on while listening, until a request a poll found ended has no webhook 30 s later; then not for 10 minutes")
+    func webhookReliance() {
+        let clock = Mutex(ContinuousClock.now)
+        let inbox = WebhookInbox(now: { clock.withLock { $0 } })
+        #expect(!inbox.isRelied, "nothing listens yet")
+        inbox.startListening()
+        #expect(inbox.isRelied)
+        inbox.polledEnded("late")
+        clock.withLock { $0 += .seconds(20) }
+        #expect(inbox.arrive("late") == .early, "its webhook came 20 s after the poll: late, not lost")
+        clock.withLock { $0 += .seconds(40) }
+        #expect(inbox.isRelied)
+        inbox.polledEnded("lost")
+        clock.withLock { $0 += .seconds(29) }
+        #expect(inbox.isRelied, "still within the grace")
+        clock.withLock { $0 += .seconds(2) }
+        #expect(!inbox.isRelied, "lost: the normal schedule is back")
+        clock.withLock { $0 += .seconds(599) }
+        #expect(!inbox.isRelied)
+        clock.withLock { $0 += .seconds(2) }
+        #expect(inbox.isRelied, "ten minutes on, webhooks are tried again")
+    }
+
     @Test("webhook keys are fetched once and kept a day; a failed signature refetches at most once a minute")
     func webhookKeys() async throws {
         let clock = Mutex(Date(timeIntervalSince1970: 1_000_000))

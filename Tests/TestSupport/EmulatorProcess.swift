@@ -34,7 +34,11 @@ public final class EmulatorProcess: Sendable {
         let body = try await response.body.collect(upTo: 64 << 20)
         try await http.shutdown()
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = Date(iso8601: text) else { throw HarnessError("not an ISO 8601 time: \(text)") }
+            return date
+        }
         return try decoder.decode([RequestSummary].self, from: Data(body.readableBytesView))
     }
 
