@@ -126,6 +126,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
 
@@ -140,6 +141,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/TestSupport"
         ),
@@ -176,7 +178,6 @@ let package = Package(
             name: "FalClientTests",
             dependencies: [
                 "FalClient",
-                .product(name: "Crypto", package: "swift-crypto"),
                 "TestSupport",
                 "FalEmulator",
                 "KlingCore",

@@ -127,6 +127,12 @@ public protocol JobQueries: Sendable {
     func allJobs() async throws -> [JobRecord]
     func jobs(inBatch batchID: Int64) async throws -> [JobRecord]
     func events(of jobID: Int64) async throws -> [JobEvent]
+    /// How many of the batch's jobs have not ended.
+    func unfinishedCount(inBatch batchID: Int64) async throws -> Int
+    /// Per batch: jobs and their estimated cost by state, and the dollars sent to fal so far (the spend ledger).
+    func batchOverview() async throws -> [Int64: BatchOverview]
+    /// State changes after event `id`, oldest first, at most `limit` (for live pages).
+    func stateEvents(after id: Int64, limit: Int) async throws -> [JobEvent]
     /// Events after `id` that operators caused, oldest first (for the daemon's log).
     func operatorEvents(after id: Int64) async throws -> [JobEvent]
     func attempts(of jobID: Int64) async throws -> [AttemptRecord]

@@ -123,6 +123,37 @@ extension JobStore {
         }
     }
 
+    public func unfinishedCount(inBatch batchID: Int64) throws -> Int {
+        try read { db in
+            try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM job WHERE batch_id = ? AND state NOT IN ('completed', 'failed', 'cancelled')"),
+                arguments: [batchID]) ?? 0
+        }
+    }
+
+    public func batchOverview() throws -> [Int64: BatchOverview] {
+        try read { db in
+            var overview: [Int64: BatchOverview] = [:]
+            let sql = "SELECT batch_id, state, COUNT(*) AS n, COALESCE(SUM(estimated_cost_micros), 0) AS micros FROM job GROUP BY batch_id, state"
+            for row in try Row.fetchAll(db, sql: sql) {
+                guard let state = JobState(rawValue: row["state"]) else { continue }
+                overview[row["batch_id"], default: BatchOverview()].byState[state] = (row["n"], row["micros"])
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT batch_id, SUM(micros) AS micros FROM spend GROUP BY batch_id") {
+                overview[row["batch_id"], default: BatchOverview()].spentMicros = row["micros"]
+            }
+            return overview
+        }
+    }
+
+    public func stateEvents(after id: Int64, limit: Int) throws -> [JobEvent] {
+        try read { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM event WHERE id > ? AND kind = 'state' ORDER BY id LIMIT ?"), arguments: [id, limit]
+            ).map(JobEvent.init(row:))
+        }
+    }
+
     public func attempts(of jobID: Int64) throws -> [AttemptRecord] {
         try read { try Row.fetchAll($0, sql: "SELECT * FROM attempt WHERE job_id = ? ORDER BY number", arguments: [jobID]).map(AttemptRecord.init(row:)) }
     }

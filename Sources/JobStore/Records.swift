@@ -14,6 +14,18 @@ public struct BatchRecord: Sendable, Codable, Hashable, Identifiable {
     public var onComplete: String?
 }
 
+/// One batch at a glance, for the review page: its jobs by state (count, estimated cost) and what was sent to fal.
+public struct BatchOverview: Sendable {
+    public var byState: [JobState: (count: Int, costMicros: Int64)] = [:]
+    public var spentMicros: Int64 = 0
+
+    public init() {}
+
+    public var jobs: Int { byState.values.reduce(0) { $0 + $1.count } }
+    public var estimatedMicros: Int64 { byState.filter { $0.key != .cancelled }.values.reduce(0) { $0 + $1.costMicros } }
+    public func count(_ states: JobState...) -> Int { states.reduce(0) { $0 + (byState[$1]?.count ?? 0) } }
+}
+
 /// One job and everything the runner knows about it.
 public struct JobRecord: Sendable, Codable, Hashable, Identifiable {
     public var id: Int64

@@ -2,6 +2,7 @@ import Foundation
 import JobStore
 import KlingCore
 import KlingSpec
+import Logging
 
 /// How a job ends, as its manifest says before the store is told.
 enum FinalOutcome: Sendable {
@@ -31,6 +32,8 @@ struct ManifestWriter: Sendable {
     let layout: OutputLayout
     let storageOrigin: String
     let crash: CrashPoints
+    /// Where a contact sheet that could not be written is told.
+    var logger: Logger? = nil
 
     /// Writes `job`'s manifest as it will be once `outcome` is committed, then commits it with `commit` (given the
     /// manifest's path). A manifest that cannot be written throws `LocalWriteError`, and nothing is committed.
@@ -43,9 +46,29 @@ struct ManifestWriter: Sendable {
         let manifest = try await manifest(of: job, in: batch, ending: outcome, prices: prices, at: now)
         try AtomicFile.write(manifest.json.prettyData(), to: path, what: "manifest")
         crash.pass(.manifestWritten)
+        // The batch's contact sheet, when this is its last job: before the store is told, like the manifest, so a
+        // crash while writing it leaves the job to be finished (and the sheet written) again by the next start.
+        var ending = job
+        ending.state = outcome.state
+        ending.finishedAt = now
+        if case .completed(let video) = outcome { ending.videoPath = video.path }
+        let sheetWritten = await writeContactSheet(batch, ending: ending)
         let ended = try await commit(path)
         RunnerMetrics.finished(outcome.state.label)
+        // Two of its jobs ending at once each saw the other unfinished: the later commit writes it.
+        if !sheetWritten { _ = await writeContactSheet(batch, ending: nil) }
         return ended
+    }
+
+    /// Writes the batch's contact sheet if every job has ended (counting `ending` as ended); a sheet that cannot be
+    /// written costs no job anything, and is said in the log.
+    private func writeContactSheet(_ batch: BatchRecord, ending: JobRecord?) async -> Bool {
+        do {
+            return try await ContactSheet.writeIfDone(batchID: batch.id, store: store, layout: layout, ending: ending) != nil
+        } catch {
+            logger?.warning("could not write the contact sheet of batch \(batch.name): \(error)")
+            return false
+        }
     }
 
     /// The price per second the job was accepted at (its estimate over its seconds), which its ledger rows carry:

@@ -55,7 +55,7 @@ public final class RunnerEnvironment: Sendable {
         downloads = AsyncSemaphore(permits: configuration.downloadConcurrency)
         settings = Mutex(configuration)
         names = BatchNames(store: store)
-        manifests = ManifestWriter(store: store, layout: layout, storageOrigin: client.endpoints.storageOrigin, crash: crash)
+        manifests = ManifestWriter(store: store, layout: layout, storageOrigin: client.endpoints.storageOrigin, crash: crash, logger: logger)
     }
 
     /// The settings in force now.

@@ -33,6 +33,7 @@ struct KlingBatch: AsyncParsableCommand {
         subcommands: [
             ValidateCommand.self, PlanCommand.self, RunCommand.self, DaemonCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
             RetryCommand.self, CancelCommand.self, RerunCommand.self, PurgeCommand.self, ReportCommand.self, StoreCommand.self, ConfigCommand.self, NotifyCommand.self,
+            ServeCommand.self,
         ]
     )
 

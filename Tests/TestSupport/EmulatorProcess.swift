@@ -100,4 +100,7 @@ public final class EmulatorProcess: Sendable {
         process.signal(SIGTERM)
         await process.waitForExit()
     }
+
+    /// A test that forgot `stop()` (or failed before it) must not leave its emulator running after the suite.
+    deinit { if process.process.isRunning { process.signal(SIGKILL) } }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JobStore
+import KlingSpec
 import Logging
 import Metrics
 import Prometheus
@@ -16,11 +17,13 @@ public enum MetricsServer {
     private static let registry = PrometheusCollectorRegistry()
     private static let bootstrapped = Mutex(false)
 
-    /// The listener as a service, or none when no address is configured.
-    public static func services(settings: EffectiveSettings, environment: RunnerEnvironment) throws -> [any Service] {
+    /// The listener as a service, or none when no address is configured. With `validator`, it also serves the
+    /// review page (`ReviewSite`), whose buttons act through this runner.
+    public static func services(settings: EffectiveSettings, environment: RunnerEnvironment, validator: SpecValidator? = nil) throws -> [any Service] {
         guard let address = settings.httpAddress else { return [] }
         bootstrap()
         let router = Router()
+        if let validator { try review(settings: settings, environment: environment, validator: validator).route(on: router) }
         router.get("metrics") { _, _ -> Response in
             let text = try await scrape(environment)
             return Response(
@@ -43,9 +46,23 @@ public enum MetricsServer {
                 let port = channel.localAddress?.port ?? address.port
                 let host = address.host.contains(":") ? "[\(address.host)]" : address.host
                 logger.notice("metrics listening on http://\(host):\(port)/metrics (and /healthz)")
+                if validator != nil {
+                    logger.notice("review page on http://\(host):\(port)/ (read-only; `kling-batch serve --login-url` prints the URL that lets this browser act)")
+                }
             },
             logger: quiet)
         return [application]
+    }
+
+    /// The review page of this runner's store; its actions ring this runner's doorbell.
+    private static func review(settings: EffectiveSettings, environment: RunnerEnvironment, validator: SpecValidator) throws -> ReviewSite {
+        let store = environment.store
+        let actions = ReviewActions(
+            canceller: JobCanceller(environment: environment), retrier: JobRetrier(store: store, queueOrigin: environment.origin),
+            ingestor: BatchIngestor(store: store, validator: validator, layout: environment.layout, prices: { environment.configuration.prices }),
+            wake: { environment.doorbell.ring() })
+        let token = try WebToken.load(stateDirectory: settings.runner.stateDirectory)
+        return ReviewSite(store: store, layout: environment.layout, token: token, actions: actions, logger: environment.logger)
     }
 
     /// Serves `POST <path of url>` for fal's webhooks; from then on submits ask fal for them.

@@ -62,7 +62,7 @@ struct DaemonCommand: AsyncParsableCommand {
         try await Simulation.withFal(settings, simulate: simulate, logger: logger) { settings in
             try await Simulation.withClient(settings, logger: logger) { client in
                 var daemon = Daemon(layers: layers, settings: settings, client: client, validator: validator, logger: logger)
-                daemon.extraServices = { environment in try MetricsServer.services(settings: settings, environment: environment) }
+                daemon.extraServices = { environment in try MetricsServer.services(settings: settings, environment: environment, validator: validator) }
                 if let webhook = settings.runner.webhookURL, settings.httpAddress == nil {
                     logger.warning("webhook_url \(webhook.host ?? "") is set but nothing listens for it (give --http); fal is not asked for webhooks")
                 }

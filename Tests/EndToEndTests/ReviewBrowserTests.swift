@@ -1,0 +1,76 @@
+import FalEmulator
+import Foundation
+import KlingCore
+import Testing
+import TestSupport
+
+/// The review page in a real browser (headless Chromium over WebDriver) against `daemon --http`: videos that play,
+/// a card that changes as its job finishes without a reload, a cancel that works with the token and not without.
+@Suite("Review page in a browser", .serialized, .timeLimit(.minutes(5)))
+struct ReviewBrowserTests {
+    @Test("grid, live update, playable videos, cancel with the token, 403 without it")
+    func browse() async throws {
+        guard WebDriver.isInstalled else {
+            Issue.record("chromium and chromium-driver are not installed: `scripts/setup --tests` installs them")
+            return
+        }
+        let folder = try TemporaryDirectory("review-browser")
+        defer { folder.remove() }
+        try ReviewFixtures.writeSpec(in: folder.path + "/stage", prompt: "a lighthouse at dawn")
+        let emulator = try await EmulatorProcess(["--hold", "--run-seconds", "0.2"])
+        let trap = try ListenerTrap()
+        let port = trap.port
+        trap.close()
+        let daemon = try Processes.daemon(emulator, folder: folder, extra: ["--http", "127.0.0.1:\(port)"])
+        await daemon.waitForStderr("review page on ")
+        try FileManager.default.createDirectory(atPath: folder.path + "/jobs", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: folder.path + "/stage/refs", toPath: folder.path + "/jobs/refs")
+        try FileManager.default.moveItem(atPath: folder.path + "/stage/review.yaml", toPath: folder.path + "/jobs/review.yaml")
+        await daemon.waitForStderr("submitted (attempt", count: 3)
+        let login = try await Processes.command(["serve", "--login-url", "--state-dir", folder.path + "/state", "--http", "127.0.0.1:\(port)"])
+        #expect(login.status == 0, "\(login.err)")
+        let base = "http://127.0.0.1:\(port)"
+
+        let browser = try await WebDriver()
+        do {
+            try await steps(browser, base: base, login: login.out.trimmingCharacters(in: .whitespacesAndNewlines), emulator: emulator)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await browser.quit()
+        let counters = try await emulator.counters()
+        #expect(counters.requestsCreated == 3 && counters.duplicateSubmissions == 0 && counters.cancelsApplied == 1, "\(counters)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit() == 0, "\(daemon.stderr.suffix(2000))")
+        await emulator.stop()
+    }
+
+    private func steps(_ browser: WebDriver, base: String, login: String, emulator: EmulatorProcess) async throws {
+        // Without the token a POST changes nothing.
+        #expect(try await ReviewPageTests.post(base + "/jobs/1/cancel") == 403)
+        try await browser.open(base + "/jobs/1")
+        #expect(try await browser.run("return document.getElementById('cancel') === null") == .bool(true), "no buttons without the token")
+        #expect(try await browser.run("return document.querySelector('.job .state').textContent") == .string("in_queue"))
+
+        // With it, cancel works and the page says so.
+        try await browser.open(login)
+        try await browser.open(base + "/jobs/1")
+        try await browser.run("document.getElementById('cancel').click()")
+        let state = try await browser.wait(until: "document.querySelector('.job') && document.querySelector('.job').dataset.state === 'cancelled'",
+                                           then: "document.querySelector('.job .state').textContent")
+        #expect(state == .string("cancelled"))
+
+        // The grid changes as the other two finish, with no reload, and their videos load.
+        try await browser.open(base + "/batches/1")
+        #expect(try await browser.run("return document.querySelectorAll('.card').length") == .int(3))
+        try await browser.run("window.stillTheSamePage = true")
+        #expect(try await emulator.releaseRequests() >= 2)
+        let ready = try await browser.wait(
+            until: "['job-2', 'job-3'].every(id => { const v = document.querySelector('#' + id + ' video'); return v && v.readyState >= 1; })",
+            then: "[window.stillTheSamePage === true, document.querySelector('#job-2').dataset.state, document.querySelector('#job-2 video').readyState]")
+        #expect(ready[0] == .bool(true), "updated without a reload")
+        #expect(ready[1] == .string("completed"))
+        #expect((ready[2]?.doubleValue ?? 0) >= 1, "the video's metadata loaded: \(ready)")
+        #expect(try await browser.run("return document.querySelector('#job-1').dataset.state") == .string("cancelled"))
+    }
+}
