@@ -127,6 +127,9 @@ public protocol JobQueries: Sendable {
     func allJobs() async throws -> [JobRecord]
     func jobs(inBatch batchID: Int64) async throws -> [JobRecord]
     func events(of jobID: Int64) async throws -> [JobEvent]
+    /// One page of a batch's jobs, by id, in `state` if given and matching `search` (in the name, or anywhere in the
+    /// spec: prompt, meta values), and how many match in all. One read transaction.
+    func jobPage(inBatch batchID: Int64, state: JobState?, search: String?, limit: Int, offset: Int) async throws -> (jobs: [JobRecord], total: Int)
     /// How many of the batch's jobs have not ended.
     func unfinishedCount(inBatch batchID: Int64) async throws -> Int
     /// Per batch: jobs and their estimated cost by state, and the dollars sent to fal so far (the spend ledger).

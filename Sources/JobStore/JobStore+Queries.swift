@@ -123,6 +123,26 @@ extension JobStore {
         }
     }
 
+    public func jobPage(inBatch batchID: Int64, state: JobState?, search: String?, limit: Int, offset: Int) throws -> (jobs: [JobRecord], total: Int) {
+        var conditions = ["batch_id = ?"]
+        var arguments: [any DatabaseValueConvertible] = [batchID]
+        if let state {
+            conditions.append("state = ?")
+            arguments.append(state.rawValue)
+        }
+        if let search, !search.isEmpty {
+            let pattern = "%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+            conditions.append("(name LIKE ? ESCAPE '\\' OR spec_json LIKE ? ESCAPE '\\')")
+            arguments += [pattern, pattern]
+        }
+        let filter = conditions.joined(separator: " AND ")
+        return try read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE \(filter)", arguments: StatementArguments(arguments)) ?? 0
+            let jobs = try Self.fetchJobs(db, "SELECT * FROM job WHERE \(filter) ORDER BY id LIMIT ? OFFSET ?", StatementArguments(arguments + [limit, offset]))
+            return (jobs, total)
+        }
+    }
+
     public func unfinishedCount(inBatch batchID: Int64) throws -> Int {
         try read { db in
             try Int.fetchOne(

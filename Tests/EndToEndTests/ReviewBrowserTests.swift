@@ -8,6 +8,9 @@ import TestSupport
 /// a card that changes as its job finishes without a reload, a cancel that works with the token and not without.
 @Suite("Review page in a browser", .serialized, .timeLimit(.minutes(5)))
 struct ReviewBrowserTests {
+    /// What a prompt may hold; the page must show it as text.
+    static let hostile = "<img src=x onerror=alert(1)> a lighthouse at dawn"
+
     @Test("grid, live update, playable videos, cancel with the token, 403 without it")
     func browse() async throws {
         guard WebDriver.isInstalled else {
@@ -16,7 +19,7 @@ struct ReviewBrowserTests {
         }
         let folder = try TemporaryDirectory("review-browser")
         defer { folder.remove() }
-        try ReviewFixtures.writeSpec(in: folder.path + "/stage", prompt: "a lighthouse at dawn")
+        try ReviewFixtures.writeSpec(in: folder.path + "/stage", prompt: Self.hostile)
         let emulator = try await EmulatorProcess(["--hold", "--run-seconds", "0.2"])
         let trap = try ListenerTrap()
         let port = trap.port
@@ -33,7 +36,7 @@ struct ReviewBrowserTests {
 
         let browser = try await WebDriver()
         do {
-            try await steps(browser, base: base, login: login.out.trimmingCharacters(in: .whitespacesAndNewlines), emulator: emulator)
+            try await steps(browser, base: base, login: login.out.trimmingCharacters(in: .whitespacesAndNewlines), emulator: emulator, folder: folder.path)
         } catch {
             Issue.record("\(error)")
         }
@@ -45,7 +48,7 @@ struct ReviewBrowserTests {
         await emulator.stop()
     }
 
-    private func steps(_ browser: WebDriver, base: String, login: String, emulator: EmulatorProcess) async throws {
+    private func steps(_ browser: WebDriver, base: String, login: String, emulator: EmulatorProcess, folder: String) async throws {
         // Without the token a POST changes nothing.
         #expect(try await ReviewPageTests.post(base + "/jobs/1/cancel") == 403)
         try await browser.open(base + "/jobs/1")
@@ -72,5 +75,40 @@ struct ReviewBrowserTests {
         #expect(ready[1] == .string("completed"))
         #expect((ready[2]?.doubleValue ?? 0) >= 1, "the video's metadata loaded: \(ready)")
         #expect(try await browser.run("return document.querySelector('#job-1').dataset.state") == .string("cancelled"))
+        try await browser.screenshot(to: folder + "/batch-grid.png")
+
+        // A hostile prompt is text; files outside the output root are not served, even to a logged-in browser.
+        try await browser.open(base + "/jobs/1")
+        #expect(try await browser.run("return document.querySelectorAll('img[src=\"x\"]').length") == .int(0), "no element from the prompt")
+        #expect(try await browser.run("return document.querySelector('.prompt').textContent").stringValue?.contains(Self.hostile) == true)
+        #expect(try await probe(browser, ["/files/../../etc/passwd", "/files/%2e%2e/%2e%2e/etc/passwd", "/files/video/1"]) == [404, 404, 404])
+        try await browser.screenshot(to: folder + "/job-page.png")
+
+        // The contact sheet opens from file:// with no server, and its videos load.
+        let sheet = try #require(Processes.files(in: folder + "/out", suffix: "index.html").first)
+        try await browser.open("file://" + folder + "/out/" + sheet)
+        let loaded = try await browser.wait(
+            until: "document.querySelectorAll('video').length === 2 && Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)",
+            then: "document.querySelectorAll('figure').length")
+        #expect(loaded == .int(3))
+        try await browser.screenshot(to: folder + "/contact-sheet.png")
+
+        // A video replaced by a symlink out of the output root is not served any more.
+        let video = try #require(Processes.files(in: folder + "/out", suffix: "calm-one.mp4").first)
+        try FileManager.default.removeItem(atPath: folder + "/out/" + video)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/out/" + video, withDestinationPath: "/etc/hostname")
+        try await browser.open(base + "/jobs/2")
+        #expect(try await probe(browser, ["/files/video/2"]) == [404])
+    }
+
+    /// The statuses the page's own `fetch` gets for `paths` (the browser sends its cookie with them).
+    private func probe(_ browser: WebDriver, _ paths: [String]) async throws -> [Int64] {
+        try await browser.run("""
+            Promise.all(arguments[0].map(p => fetch(p, { credentials: 'same-origin' }).then(r => r.status)))
+              .then(s => document.body.setAttribute('data-probed', s.join(',')));
+            """, [.array(paths.map { .string($0) })])
+        let text = try await browser.wait(until: "document.body.hasAttribute('data-probed')", then: "document.body.getAttribute('data-probed')")
+        try await browser.run("document.body.removeAttribute('data-probed')")
+        return (text.stringValue ?? "").split(separator: ",").compactMap { Int64($0) }
     }
 }

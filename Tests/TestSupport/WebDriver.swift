@@ -70,6 +70,18 @@ public final class WebDriver: Sendable {
         return try await Self.call(base, .POST, "/session/\(session)/execute/async", ["script": .string(script), "args": []])
     }
 
+    /// Saves a PNG of the window to `path` and says where (in the test's output).
+    public func screenshot(to path: String) async throws {
+        let encoded = try await Self.call(base, .GET, "/session/\(session)/screenshot", nil)
+        guard let text = encoded.stringValue, let data = Data(base64Encoded: text) else { throw HarnessError("no screenshot") }
+        try data.write(to: URL(fileURLWithPath: path))
+        print("screenshot: \(path)")
+        // KLING_BATCH_SCREENSHOTS=DIR keeps a copy (the test's folder is removed), e.g. for docs/.
+        if let keep = ProcessInfo.processInfo.environment["KLING_BATCH_SCREENSHOTS"] {
+            try? data.write(to: URL(fileURLWithPath: keep).appendingPathComponent((path as NSString).lastPathComponent))
+        }
+    }
+
     /// Closes the session and stops chromedriver (and its browser).
     public func quit() async {
         _ = try? await Self.call(base, .DELETE, "/session/\(session)", nil)

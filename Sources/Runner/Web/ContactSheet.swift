@@ -30,7 +30,7 @@ enum ContactSheet {
         return """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <meta http-equiv="Content-Security-Policy" content="default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'">
+            <meta http-equiv="Content-Security-Policy" content="default-src 'none'; media-src 'self' file:; img-src 'self' file:; style-src 'unsafe-inline'">
             <title>\(HTML.escape(batch.name)) · kling-batch</title>
             <style>
             body { font: 15px/1.45 system-ui, sans-serif; margin: 20px; background: #fafafa; color: #1d1d1f; }

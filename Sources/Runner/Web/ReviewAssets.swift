@@ -14,7 +14,25 @@ enum ReviewAssets {
             var source = new EventSource("/live?after=" + encodeURIComponent(after));
             source.addEventListener("job", function (message) { onJob(JSON.parse(message.data)); });
           }
+          // Buttons post in place and say what happened; the change itself arrives as a live update. (Without
+          // script, the forms post and come back to the page.)
+          function actInPlace(form) {
+            form.addEventListener("submit", function (event) {
+              event.preventDefault();
+              var note = form.querySelector(".note") || form.appendChild(document.createElement("span"));
+              note.className = "note";
+              note.textContent = " …";
+              fetch(form.action, { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" } })
+                .then(function (answer) { return answer.text().then(function (text) { return { ok: answer.ok, text: text }; }); })
+                .then(function (result) {
+                  var message = result.text;
+                  try { message = JSON.parse(result.text).message; } catch (e) {}
+                  note.textContent = " " + message;
+                });
+            });
+          }
           document.addEventListener("DOMContentLoaded", function () {
+            document.querySelectorAll("form.action").forEach(actInPlace);
             var grid = document.getElementById("grid");
             if (grid) {
               hover(grid);
@@ -68,6 +86,7 @@ enum ReviewAssets {
         .inputs img { max-height: 120px; margin: 0 8px 8px 0; border-radius: 4px; }
         .events { font-size: 13px; } .events time { color: #777; font-family: ui-monospace, monospace; }
         .filter, .action { display: inline-block; margin: 0 8px 12px 0; }
+        .note { color: #555; font-size: 13px; }
         .pager { margin-top: 16px; } .pager a, .pager strong { margin-right: 6px; }
         .job video { max-width: 720px; }
         """

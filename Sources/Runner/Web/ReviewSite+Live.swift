@@ -6,7 +6,7 @@ import KlingCore
 extension ReviewSite {
     /// `/live?after=ID`: server-sent events, one per state change in the store's event table after `after`
     /// (`event: job`, `id:` the event's id, `data: {"job":…,"state":…,"batch":…}`), so a page changes a card as its
-    /// job moves, without reloading. The store is looked at twice a second; a comment every 15 s keeps proxies
+    /// job moves, without reloading. The store is looked at every 250 ms while jobs move, backing off to every 2 s while nothing does; a comment every 15 s keeps proxies
     /// from closing a quiet stream, and a write to a closed connection ends the loop.
     func live(_ request: Request) async throws -> Response {
         let start: Int64
@@ -23,6 +23,7 @@ extension ReviewSite {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             var quiet = ContinuousClock.now
             var after = start
+            var pause: Duration = .milliseconds(250)
             while !Task.isCancelled {
                 let events = try await store.stateEvents(after: after, limit: 500)
                 for event in events {
@@ -36,7 +37,9 @@ extension ReviewSite {
                     try await writer.write(ByteBuffer(string: ":\n\n"))
                     quiet = .now
                 }
-                if events.count < 500 { try await Task.sleep(for: .milliseconds(500)) }
+                // Quick while jobs move, slower (up to 2 s) while nothing does, so an open page costs an idle daemon little.
+                pause = events.isEmpty ? min(pause * 3 / 2, .seconds(2)) : .milliseconds(250)
+                if events.count < 500 { try await Task.sleep(for: pause) }
             }
             try await writer.finish(nil)
         })
