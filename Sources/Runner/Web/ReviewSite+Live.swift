@@ -5,7 +5,7 @@ import KlingCore
 
 extension ReviewSite {
     /// `/live?after=ID`: server-sent events, one per state change in the store's event table after `after`
-    /// (`event: job`, `id:` the event's id, `data: {"job":…,"state":…,"batch":…}`), so a page changes a card as its
+    /// (`event: job`, `id:` the event's id, `data: {"job":…,"state":…}`), so a page changes a card as its
     /// job moves, without reloading. The store is looked at every 250 ms while jobs move, backing off to every 2 s while nothing does; a comment every 15 s keeps proxies
     /// from closing a quiet stream, and a write to a closed connection ends the loop.
     func live(_ request: Request) async throws -> Response {
@@ -28,8 +28,7 @@ extension ReviewSite {
                 let events = try await store.stateEvents(after: after, limit: 500)
                 for event in events {
                     after = event.id
-                    let batch = try await store.job(event.jobId)?.batchId ?? 0
-                    let data = JSONValue.object(["job": .int(event.jobId), "state": .string(event.toState?.rawValue ?? ""), "batch": .int(batch)])
+                    let data = JSONValue.object(["job": .int(event.jobId), "state": .string(event.toState?.rawValue ?? "")])
                     try await writer.write(ByteBuffer(string: "event: job\nid: \(event.id)\ndata: \(data.canonicalString())\n\n"))
                 }
                 if !events.isEmpty { quiet = .now }

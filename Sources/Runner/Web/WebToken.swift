@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 
 /// The per-install token that lets a browser act (cancel, retry, rerun): 32 random bytes as hex in
 /// `<state>/web-token`, mode 0600, made on first use. Whoever can read the state folder can act anyway (with the
@@ -16,7 +17,7 @@ public struct WebToken: Sendable, Equatable {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = UInt8.random(in: .min ... .max, using: &generator) }
-        let value = bytes.map { String(format: "%02x", $0) }.joined()
+        let value = bytes.hexString
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data((value + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary])
