@@ -74,6 +74,7 @@ extension JobExecutor {
             try await durably(job, holding: "a completed video") { try await store.recordDownloaded(job.id, video: video, manifestPath: path, hook: hook) }
         }
         if hook != nil { environment.hookBell.ring() }
+        environment.completionBell.ring()
         RunnerMetrics.downloaded(bytes: report.bytes)
         logger.info("completed: \(videoPath) (\(report.bytes) bytes\(report.resumes > 0 ? ", resumed \(report.resumes)×" : ""))", metadata: metadata(done))
         return done

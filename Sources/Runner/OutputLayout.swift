@@ -48,7 +48,9 @@ public enum AtomicFile {
     public static func write(_ data: Data, to path: String, what: String = "file") throws {
         let folder = (path as NSString).deletingLastPathComponent
         try LocalWriteError.makeFolders(folder)
-        let temporary = folder + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
+        // Unique per write: two tasks of one process may write the same file at once (a contact sheet).
+        let serial = writes.add(1, ordering: .relaxed).newValue
+        let temporary = folder + "/." + (path as NSString).lastPathComponent + ".\(serial).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LocalWriteError.current(what, path: path) }
         var failure: LocalWriteError?
@@ -90,4 +92,5 @@ public enum AtomicFile {
     }
 
     private static let swept = Mutex<Set<String>>([])
+    private static let writes = Atomic<Int>(0)
 }

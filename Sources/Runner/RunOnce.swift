@@ -34,6 +34,8 @@ public enum RunOnce {
             .init(service: StoreGuard(store: store, environment: environment)),
             .init(service: NotificationSender(environment: environment)), .init(service: HookRunner(environment: environment)),
         ]
+        let posters = PosterMaker(setting: configuration.posters, store: store, layout: environment.layout, logger: logger, bell: environment.completionBell)
+        if let posters { services.append(.init(service: posters)) }
         if let progress { services.append(.init(service: progress(environment, touched))) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
         do {
@@ -45,6 +47,7 @@ public enum RunOnce {
         // A cron run tells what it finished before it exits; what a target does not take in time stays in the
         // outbox for the next run or the daemon.
         await HookRunner(environment: environment).drain()
+        await posters?.drain()
         await NotificationSender(environment: environment).drain(within: .seconds(15))
         report.foreign = try store.foreignJobs(origin: environment.origin)
         report.abortReason = dispatcher.abortReason

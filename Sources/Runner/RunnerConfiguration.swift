@@ -58,6 +58,8 @@ public struct RunnerConfiguration: Sendable {
     public var hookRetry: Duration = .seconds(10)
     /// Whether jobs at fal are followed on fal's status stream (polling only while it is down), or polled only.
     public var statusStream = true
+    /// Poster frames beside finished videos (`posters`): with ffmpeg from PATH, none, or a given ffmpeg.
+    public var posters = PosterSetting.auto
     /// The least silence after which a status stream counts as broken (1.5 × the expected run time if longer).
     public var streamSilence: Duration = .seconds(15)
     /// The public URL fal POSTs webhooks to (`webhook_url`); used only while the daemon's listener serves its path.

@@ -18,6 +18,8 @@ public final class RunnerEnvironment: Sendable {
     public let outlet: NotificationOutlet
     /// Rung when a job completes with an on_complete hook, or a hook ends, so the hook runner starts the next.
     public let hookBell = Doorbell()
+    /// Rung when a job completes, so the poster maker makes its poster at once.
+    public let completionBell = Doorbell()
     /// Verified webhooks, waking the jobs they name (see `WebhookEndpoint`).
     public let webhooks: WebhookInbox
     let uploads: UploadCoordinator

@@ -86,11 +86,26 @@ struct ReviewBrowserTests {
 
         // The contact sheet opens from file:// with no server, and its videos load.
         let sheet = try #require(Processes.files(in: folder + "/out", suffix: "index.html").first)
+        let posters = PosterTests.requireFFmpeg()
+        if posters {
+            // Posters follow the videos on a task of their own; the sheet is written again once both are made.
+            try await Self.waitFor("the contact sheet with both posters") {
+                (try? String(contentsOfFile: folder + "/out/" + sheet, encoding: .utf8))?.components(separatedBy: " poster=").count == 3
+            }
+        }
         try await browser.open("file://" + folder + "/out/" + sheet)
         let loaded = try await browser.wait(
             until: "document.querySelectorAll('video').length === 2 && Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)",
             then: "document.querySelectorAll('figure').length")
         #expect(loaded == .int(3))
+        if posters {
+            try await browser.run("""
+                window.posterWidths = []; document.querySelectorAll('video').forEach(v => {
+                  const image = new Image(); image.onload = () => window.posterWidths.push(image.naturalWidth); image.src = v.poster; });
+                """)
+            let widths = try await browser.wait(until: "window.posterWidths.length === 2", then: "window.posterWidths")
+            #expect(widths.arrayValue?.allSatisfy { ($0.doubleValue ?? 0) > 0 } == true, "both posters decode as images: \(widths)")
+        }
         try await browser.screenshot(to: folder + "/contact-sheet.png")
 
         // A video replaced by a symlink out of the output root is not served any more.
@@ -111,4 +126,14 @@ struct ReviewBrowserTests {
         try await browser.run("document.body.removeAttribute('data-probed')")
         return (text.stringValue ?? "").split(separator: ",").compactMap { Int64($0) }
     }
+
+    /// Waits, checking every 50 ms for at most 60 s, until `condition` holds (a file another process writes).
+    static func waitFor(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw HarnessError("timed out waiting for \(what)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
 }

@@ -52,6 +52,9 @@ public struct Daemon: Sendable {
             .init(service: dispatcher), .init(service: watcher), .init(service: signals), .init(service: StoreGuard(store: store, environment: environment)),
             .init(service: NotificationSender(environment: environment)), .init(service: HookRunner(environment: environment)),
         ]
+        if let posters = PosterMaker(setting: configuration.posters, store: store, layout: environment.layout, logger: logger, bell: environment.completionBell) {
+            services.append(.init(service: posters))
+        }
         services += try extraServices(environment).map { .init(service: $0) }
         // Last in the list, so it is the first told to stop: STOPPING=1 goes out before anything else winds down.
         services.append(.init(service: StatusReporter(environment: environment, notifier: notifier)))

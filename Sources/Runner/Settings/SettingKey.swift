@@ -42,6 +42,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
     case notify
     case notifyRetry = "notify_retry"
     case stallAfter = "stall_after"
+    case posters
     case webhookURL = "webhook_url"
     case webhookKeysURL = "webhook_jwks_url"
     case http
@@ -74,6 +75,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .stateDir, .falURL, .keyFile, .maxSpendPerDay, .maxSpendPerBatch, .http, .logFormat, .prices, .queuePriority, .startTimeout, .notify, .onComplete, .hooks: nil
         case .onCompleteShell: "false"
         case .statusStream: "true"
+        case .posters: "auto"
         case .streamSilence: "15s"
         case .onCompleteTimeout: "10m"
         case .onCompleteConcurrency: "2"
@@ -139,6 +141,7 @@ public enum SettingKey: String, CaseIterable, Sendable, Comparable {
         case .startTimeout: "how long a request may wait at fal before processing must start, else fal fails it unbilled (X-Fal-Request-Timeout; default: none)"
         case .notify: "where events are told (config: a list of targets, each url: or command:, with format, secret, events, timeout; see the README); secrets are shown as fingerprints"
         case .statusStream: "follow each job on fal's status stream (true), polling only while a stream is down; false: poll only"
+        case .posters: "a poster frame (<job>.jpg) beside each finished video for the review page and contact sheet: auto (with ffmpeg, when it is on PATH), off, or the path of an ffmpeg program"
         case .webhookURL: "public https URL that reaches this daemon's --http listener (through a proxy or tunnel); fal then POSTs each request's end there, signed, and the job is fetched at once (default: off; polling and the status stream still run)"
         case .webhookKeysURL: "where fal's webhook signing keys are published (default: fal's, or the emulator's with --fal-url)"
         case .streamSilence: "a status stream silent this long (or 1.5 × the expected run time, if longer) counts as down: poll, and reopen it"

@@ -124,6 +124,12 @@ extension SettingReader {
         case "false", "no", "off", "0": runner.statusStream = false
         case let other: throw ConfigurationError("\(text(.statusStream)?.origin ?? "status_stream") must be true or false, got '\(other)'")
         }
+        if let value = text(.posters) {
+            guard let posters = PosterSetting(parsing: value.text) else {
+                throw ConfigurationError("\(value.origin) must be auto, off or the path of an ffmpeg program, got '\(value.text)'")
+            }
+            runner.posters = posters
+        }
         runner.streamSilence = try duration(.streamSilence, within: .milliseconds(100)...(.seconds(3600)))
         runner.hookRetry = try duration(.onCompleteRetry, within: .milliseconds(10)...(.seconds(600)))
     }

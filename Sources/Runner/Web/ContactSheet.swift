@@ -53,7 +53,7 @@ enum ContactSheet {
         let video = job.videoPath.map { ($0 as NSString).lastPathComponent }
         let media: String
         if job.state == .completed, let video {
-            let poster = (video as NSString).deletingPathExtension + ".jpg"
+            let poster = PosterMaker.posterPath(ofVideo: video)
             let posterAttribute = FileManager.default.fileExists(atPath: folder + "/" + poster) ? " poster=\"\(HTML.escape(Self.relative(poster)))\"" : ""
             media = "<video src=\"\(HTML.escape(Self.relative(video)))\" controls preload=\"metadata\"\(posterAttribute)></video>"
         } else {

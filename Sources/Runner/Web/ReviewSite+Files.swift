@@ -40,7 +40,7 @@ extension ReviewSite {
     /// The poster frame beside a finished video (`<name>.jpg`), when one was made.
     func posterPath(of job: JobRecord) -> String? {
         guard job.state == .completed, let video = job.videoPath else { return nil }
-        let poster = (video as NSString).deletingPathExtension + ".jpg"
+        let poster = PosterMaker.posterPath(ofVideo: video)
         return FileManager.default.fileExists(atPath: poster) ? poster : nil
     }
 

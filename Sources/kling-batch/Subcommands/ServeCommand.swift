@@ -62,7 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let router = Router()
             ReviewSite(store: store, layout: layout, token: token, actions: actions, logger: logger).route(on: router)
-            try await serve(router, address: address, logger: logger) { port in
+            // Cron runs make posters as they finish; this catches what they left (a run killed, ffmpeg installed later).
+            let posters = PosterMaker(setting: settings.runner.posters, store: store, layout: layout, logger: logger, interval: .seconds(5))
+            try await serve(router, address: address, also: posters.map { [$0] } ?? [], logger: logger) { port in
                 Console.out(actions == nil
                     ? "review page (read-only: no fal key, so nothing can be cancelled): http://\(shown):\(port)/"
                     : "review page: http://\(shown):\(port)/login?token=\(token.value)")
@@ -77,13 +79,16 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// Listens until SIGINT or SIGTERM.
-    private func serve(_ router: Router<BasicRequestContext>, address: (host: String, port: Int), logger: Logger, listening: @escaping @Sendable (Int) -> Void) async throws {
+    private func serve(
+        _ router: Router<BasicRequestContext>, address: (host: String, port: Int), also: [any Service], logger: Logger,
+        listening: @escaping @Sendable (Int) -> Void
+    ) async throws {
         var quiet = logger
         quiet.logLevel = .warning
         let application = Application(
             router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "kling-batch"),
             onServerRunning: { channel in listening(channel.localAddress?.port ?? address.port) }, logger: quiet)
-        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+        let group = ServiceGroup(configuration: .init(services: [application] + also, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
         try await group.run()
     }
 }
