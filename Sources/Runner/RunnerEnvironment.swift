@@ -20,6 +20,9 @@ public final class RunnerEnvironment: Sendable {
     public let hookBell = Doorbell()
     /// Rung when a job completes, so the poster maker makes its poster at once.
     public let completionBell = Doorbell()
+    /// Fired when the store's newest event moves, as the daemon's status reporter sees it every 2 s (whoever wrote
+    /// it: this runner or a command): live pages and the notification sender wait on it instead of polling.
+    public let storeChanges = Broadcast()
     /// Verified webhooks, waking the jobs they name (see `WebhookEndpoint`).
     public let webhooks: WebhookInbox
     let uploads: UploadCoordinator

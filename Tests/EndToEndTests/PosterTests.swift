@@ -19,7 +19,7 @@ struct PosterTests {
     }
 
     /// Runs the review fixture's three jobs (one refused by fal) with `run --once`; returns the output root.
-    static func runBatch(in folder: TemporaryDirectory, environment: [String: String] = [:]) async throws -> (out: String, stderr: String) {
+    static func runBatch(in folder: TemporaryDirectory, environment: [String: String] = Processes.posters) async throws -> (out: String, stderr: String) {
         try ReviewFixtures.writeSpec(in: folder.path + "/jobs", prompt: "@Image1 a quiet harbour")
         let emulator = try await EmulatorProcess(["--run-seconds", "0.05", "--fault", "job-rejected=1#1"])
         let run = try Processes.runOnce(emulator, state: folder.path + "/state", out: folder.path + "/out", jobs: folder.path + "/jobs/review.yaml",
@@ -75,7 +75,7 @@ struct PosterTests {
         try Data("not a video".utf8).write(to: URL(fileURLWithPath: videos[0]))
         let serve = try ChildProcess("kling-batch", [
             "serve", "--state-dir", folder.path + "/state", "--http", "127.0.0.1:0",
-        ], environment: Processes.environment(["KLING_BATCH_LOG_LEVEL": "debug"]))
+        ], environment: Processes.environment(Processes.posters.merging(["KLING_BATCH_LOG_LEVEL": "debug"]) { $1 }))
         _ = try await serve.waitForLine(startingWith: "review page")
         await serve.waitForStderr("posters: no poster for \(videos[0])")
         await serve.waitForStderr("poster: " + (videos[1] as NSString).deletingPathExtension + ".jpg")

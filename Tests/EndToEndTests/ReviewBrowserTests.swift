@@ -24,7 +24,7 @@ struct ReviewBrowserTests {
         let trap = try ListenerTrap()
         let port = trap.port
         trap.close()
-        let daemon = try Processes.daemon(emulator, folder: folder, extra: ["--http", "127.0.0.1:\(port)"])
+        let daemon = try Processes.daemon(emulator, folder: folder, extra: ["--http", "127.0.0.1:\(port)"], environment: Processes.environment(Processes.posters))
         await daemon.waitForStderr("review page on ")
         try FileManager.default.createDirectory(atPath: folder.path + "/jobs", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: folder.path + "/stage/refs", toPath: folder.path + "/jobs/refs")

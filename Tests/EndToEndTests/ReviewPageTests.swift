@@ -27,7 +27,7 @@ struct ReviewPageTests {
         let emulator = try await EmulatorProcess(["--run-seconds", "0.05", "--fault", "job-rejected=1#1"])
         // One at a time, so the first submit (the one fal refuses) is the first job's.
         let run = try Processes.runOnce(emulator, state: folder.path + "/state", out: folder.path + "/out", jobs: folder.path + "/jobs/review.yaml",
-                                        extra: ["--concurrency", "1"])
+                                        extra: ["--concurrency", "1"], environment: Processes.environment(Processes.posters))
         #expect(await run.waitForExit() == 1, "one job is refused by fal: \(run.stderr.suffix(1500))")
         let serve = try ChildProcess("kling-batch", [
             "serve", "--fal-url", emulator.url.absoluteString, "--state-dir", folder.path + "/state", "--http", "127.0.0.1:0",

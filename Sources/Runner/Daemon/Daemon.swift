@@ -50,7 +50,7 @@ public struct Daemon: Sendable {
         })
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: dispatcher), .init(service: watcher), .init(service: signals), .init(service: StoreGuard(store: store, environment: environment)),
-            .init(service: NotificationSender(environment: environment)), .init(service: HookRunner(environment: environment)),
+            .init(service: NotificationSender(environment: environment, interval: .seconds(30))), .init(service: HookRunner(environment: environment)),
         ]
         if let posters = PosterMaker(setting: configuration.posters, store: store, layout: environment.layout, logger: logger, bell: environment.completionBell) {
             services.append(.init(service: posters))
@@ -68,7 +68,7 @@ public struct Daemon: Sendable {
             lost.rescue(store, logger: logger)
             throw lost
         }
-        let counts = try await store.counts()
+        let counts = try store.counts()
         let atFal = JobState.atFal.reduce(0) { $0 + counts[$1, default: 0] }
         let downloading = counts[.downloading, default: 0]
         store.checkpointAtExit()

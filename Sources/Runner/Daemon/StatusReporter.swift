@@ -4,7 +4,8 @@ import Logging
 import ServiceLifecycle
 
 /// Keeps systemd told: STATUS= when the picture changes, WATCHDOG=1 at half of `$WATCHDOG_USEC`, and
-/// STOPPING=1 as soon as shutdown begins.
+/// STOPPING=1 as soon as shutdown begins. Its look at the store every 2 s is the daemon's only polling of it: a
+/// change fires `storeChanges` and rings the notification sender.
 public final class StatusReporter: Service, Sendable {
     private let environment: RunnerEnvironment
     private let notifier: SystemdNotifier
@@ -31,7 +32,12 @@ public final class StatusReporter: Service, Sendable {
                 let paused = await environment.gate.pausedReason
                 let marker = ((try? await environment.store.lastEventID()) ?? -1, paused, BudgetDay.of(Date()))
                 let changed = seen.map { $0.event != marker.0 || $0.paused != marker.1 || $0.day != marker.2 } ?? true
-                if changed { await logOperatorEvents(after: seen?.event) }
+                if changed {
+                    // One look at the store for everyone: pages and the outbox wake on it instead of each polling.
+                    environment.storeChanges.fire()
+                    environment.outlet.bell.ring()
+                    await logOperatorEvents(after: seen?.event)
+                }
                 seen = marker
                 if changed, let line = try? await StatusSummary(store: environment.store, pausedReason: paused).line, line != last {
                     notifier.status(line)

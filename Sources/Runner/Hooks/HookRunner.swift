@@ -43,8 +43,9 @@ public struct HookRunner: Service {
                         }
                     }
                     let next = (try? await environment.store.nextHookDue()) ?? nil
-                    let wake = ContinuousClock.now + .milliseconds(Int64(min(2, max(0.01, (next ?? .distantFuture).timeIntervalSinceNow)) * 1000))
-                    try? await cancelWhenGracefulShutdown { await environment.hookBell.wait(until: wake) }
+                    // Every hook is queued by this process, which rings `hookBell`: the 30 s cap is only a safety net.
+                    let wake = ContinuousClock.now + .milliseconds(Int64(min(30, max(0.01, (next ?? .distantFuture).timeIntervalSinceNow)) * 1000))
+                    _ = await cancelWhenGracefulShutdown { await environment.hookBell.wait(until: wake) }
                 }
                 // Hooks already running finish (or meet their timeout); what is not run stays pending for the next start.
             }
@@ -78,23 +79,12 @@ public struct HookRunner: Service {
         case .unknown(let problem):
             outcome = CommandRunner.Outcome(status: nil, startError: problem)
         }
-        let now = Date()
-        let next: HookRunOutcome
-        let message: String
-        if outcome.succeeded {
-            next = .done
-            message = "on_complete ran: exit 0"
-            logger.info("on_complete ran (exit 0)", metadata: ["job": "\(name)"])
-        } else if outcome.startError == nil, let retry = HookRetry.next(afterRun: run, now: now, first: environment.configuration.hookRetry.seconds) {
-            next = .retry(at: retry)
-            message = "on_complete failed (\(outcome.summary), run \(run) of \(HookRetry.attempts)); runs again in \(String(format: "%.1f", retry.timeIntervalSince(now))) s"
-                + (outcome.tail.last.map { ": \($0)" } ?? "")
-            logger.warning("\(message)", metadata: ["job": "\(name)"])
-        } else {
-            next = .gaveUp
-            message = "on_complete failed for good (\(outcome.summary), run \(run)); the job stays completed" + (outcome.tail.last.map { ": \($0)" } ?? "")
-            logger.error("\(message)", metadata: ["job": "\(name)"])
+        if outcome.cancelled {
+            logger.notice("on_complete stopped with the runner; it runs again at the next start", metadata: ["job": "\(name)"])
+            return
         }
+        let now = Date()
+        let (next, message, level) = Self.verdict(outcome, run: run, now: now, firstRetry: environment.configuration.hookRetry.seconds)
         RunnerMetrics.hookRan(succeeded: outcome.succeeded)
         let result = HookCommand.result(outcome, run: run, next: next, at: now)
         do {
@@ -104,6 +94,20 @@ public struct HookRunner: Service {
             return
         }
         HookCommand.annotate(manifestAt: job.manifestPath, with: result, logger: logger)
+        // Said once the store and the manifest both have it, so whoever reads the log line finds it there.
+        logger.log(level: level, "\(outcome.succeeded ? "on_complete ran (exit 0)" : message)", metadata: ["job": "\(name)"])
+    }
+
+    /// What one run's outcome means: done, run again later, or given up; the event's message and the log's level.
+    static func verdict(_ outcome: CommandRunner.Outcome, run: Int, now: Date, firstRetry: TimeInterval) -> (HookRunOutcome, String, Logger.Level) {
+        if outcome.succeeded { return (.done, "on_complete ran: exit 0", .info) }
+        if outcome.startError == nil, let retry = HookRetry.next(afterRun: run, now: now, first: firstRetry) {
+            let message = "on_complete failed (\(outcome.summary), run \(run) of \(HookRetry.attempts)); runs again in \(String(format: "%.1f", retry.timeIntervalSince(now))) s"
+                + (outcome.tail.last.map { ": \($0)" } ?? "")
+            return (.retry(at: retry), message, .warning)
+        }
+        let message = "on_complete failed for good (\(outcome.summary), run \(run)); the job stays completed" + (outcome.tail.last.map { ": \($0)" } ?? "")
+        return (.gaveUp, message, .error)
     }
 
     /// What the hook is told: the video, the manifest, the batch, the job, the request and the spec's meta.

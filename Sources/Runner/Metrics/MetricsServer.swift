@@ -62,7 +62,7 @@ public enum MetricsServer {
             ingestor: BatchIngestor(store: store, validator: validator, layout: environment.layout, prices: { environment.configuration.prices }),
             wake: { environment.doorbell.ring() })
         let token = try WebToken.load(stateDirectory: settings.runner.stateDirectory)
-        return ReviewSite(store: store, layout: environment.layout, token: token, actions: actions, logger: environment.logger)
+        return ReviewSite(store: store, layout: environment.layout, token: token, actions: actions, logger: environment.logger, changes: environment.storeChanges)
     }
 
     /// Serves `POST <path of url>` for fal's webhooks; from then on submits ask fal for them.

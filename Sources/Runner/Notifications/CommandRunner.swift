@@ -1,4 +1,5 @@
 import Foundation
+import KlingCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,12 +18,15 @@ struct CommandRunner: Sendable {
         var tail: [String] = []
         /// Why it could not start, when it could not.
         var startError: String?
+        /// Killed because the runner stopped (its task was cancelled).
+        var cancelled = false
 
-        var succeeded: Bool { status == 0 && !timedOut }
+        var succeeded: Bool { status == 0 && !timedOut && !cancelled }
 
         /// One line for a log or an error: `exit 3`, `killed after 10s`, `cannot start: …`.
         var summary: String {
             if let startError { return "cannot start: \(startError)" }
+            if cancelled { return "stopped with the runner" }
             if timedOut { return "killed at its timeout" }
             return "exit \(status.map(String.init) ?? "?")"
         }
@@ -55,8 +59,8 @@ struct CommandRunner: Sendable {
                 if bytes.count > 65_536 { bytes.removeFirst(bytes.count - 65_536) }
             }
         }
-        let exited = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in exited.continuation.finish() }
+        let exited = Doorbell()
+        process.terminationHandler = { _ in exited.ring() }
         do {
             try process.run()
         } catch {
@@ -65,19 +69,37 @@ struct CommandRunner: Sendable {
         }
         try? input.fileHandleForWriting.write(contentsOf: Data(stdin))
         try? input.fileHandleForWriting.close()
-        let timedOut = await Self.wait(for: exited.stream, process: process, timeout: timeout)
+        let timedOut = await Self.wait(for: exited, process: process, timeout: timeout)
+        let cancelled = Task.isCancelled && !timedOut
+        if cancelled { await Self.stop(process, exited: exited) }
         output.fileHandleForReading.readabilityHandler = nil
         let rest = (try? output.fileHandleForReading.readToEnd()) ?? nil
         let bytes = collected.withLock { $0 } + Array(rest ?? Data())
         let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).suffix(Self.tailLines).map(String.init)
-        return Outcome(status: timedOut ? nil : process.terminationStatus, timedOut: timedOut, tail: lines)
+        return Outcome(status: timedOut || cancelled ? nil : process.terminationStatus, timedOut: timedOut, tail: lines, cancelled: cancelled)
+    }
+
+    /// Cancelled while the child runs: SIGTERM, SIGKILL 2 s later, and waits (on a task of its own, which the
+    /// cancellation does not reach) until it is reaped, so no child outlives the runner's wish to stop.
+    private static func stop(_ process: Process, exited: Doorbell) async {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        await Task {
+            let killer = Task {
+                try? await Task.sleep(for: .seconds(2))
+                if !Task.isCancelled, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            }
+            while await !exited.wait(until: .now + .milliseconds(200)), process.isRunning {}
+            killer.cancel()
+        }.value
     }
 
     /// Waits for the exit; at the timeout sends SIGTERM, then SIGKILL 2 s later. True when it was timed out.
-    private static func wait(for exited: AsyncStream<Void>, process: Process, timeout: Duration) async -> Bool {
+    private static func wait(for exited: Doorbell, process: Process, timeout: Duration) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                for await _ in exited {}
+                // The handler's ring is the exit; isRunning is only a fallback for a ring this loop never sees.
+                while !Task.isCancelled, await !exited.wait(until: .now + .seconds(1)), process.isRunning {}
                 return false
             }
             group.addTask {

@@ -24,10 +24,14 @@ enum NotificationRetry {
 /// waits in the runner's path: the runner only writes to the outbox.
 public struct NotificationSender: Service {
     let environment: RunnerEnvironment
-    /// How often the outbox is read when nothing rings (events written by job transitions ring nothing).
-    var interval: Duration = .seconds(2)
+    /// How often the outbox is read when nothing rings. Job transitions write events without ringing: in the
+    /// daemon the status reporter rings on every change it sees (so 30 s is only a safety net), in `run --once` 2 s.
+    let interval: Duration
 
-    public init(environment: RunnerEnvironment) { self.environment = environment }
+    public init(environment: RunnerEnvironment, interval: Duration = .seconds(2)) {
+        self.environment = environment
+        self.interval = interval
+    }
 
     public func run() async throws {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -42,8 +46,8 @@ public struct NotificationSender: Service {
                 }
                 await environment.outlet.flush()
                 let wake = await pass(courier: courier, now: now)
-                let sleep = min(interval.seconds, max(0.05, (wake ?? .distantFuture).timeIntervalSinceNow))
-                try? await cancelWhenGracefulShutdown { await environment.outlet.bell.wait(until: .now + .milliseconds(Int64(sleep * 1000))) }
+                let sleep = min(interval.seconds, max(0.05, min(wake ?? .distantFuture, nextStallCheck).timeIntervalSinceNow))
+                _ = await cancelWhenGracefulShutdown { await environment.outlet.bell.wait(until: .now + .milliseconds(Int64(sleep * 1000))) }
             }
         } onGracefulShutdown: {}
         try? await http.shutdown()

@@ -1,5 +1,6 @@
 import Foundation
 import JobStore
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,10 @@ extension PosterMaker {
             return false
         }
         close(fd)
-        let outcome = await commands.run(Self.words(ffmpeg: ffmpeg, video: video, output: temporary), stdin: [], environment: [:], timeout: Self.timeout)
+        // At a lower priority (nice 10) when `nice` is there: a poster is never more urgent than the runner.
+        let words = (CommandRunner.resolve("nice").map { [$0, "-n", "10"] } ?? []) + Self.words(ffmpeg: ffmpeg, video: video, output: temporary)
+        // Stopping kills it (the temp file goes, and the next start makes the poster).
+        let outcome = await cancelWhenGracefulShutdown { [commands] in await commands.run(words, stdin: [], environment: [:], timeout: Self.timeout) }
         var info = stat()
         let made = outcome.succeeded && stat(temporary, &info) == 0 && info.st_size > 0
         guard made, rename(temporary, poster) == 0 else {
@@ -33,6 +37,8 @@ extension PosterMaker {
             logger.warning("posters: no poster for \(video) (\(why)); the video plays without one", metadata: ["job": "\(job.name)"])
             return false
         }
+        // A runner killed while making one left its temp file: gone now, as the manifests' are.
+        AtomicFile.removeLeftovers(of: poster)
         logger.debug("poster: \(poster)", metadata: ["job": "\(job.name)"])
         return true
     }

@@ -63,7 +63,7 @@ public struct PosterMaker: Service {
         await drain()
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                try? await cancelWhenGracefulShutdown { await bell.wait(until: .now + interval) }
+                _ = await cancelWhenGracefulShutdown { await bell.wait(until: .now + interval) }
                 cursor = await follow(from: cursor)
             }
         } onGracefulShutdown: {}

@@ -2,12 +2,14 @@ import Foundation
 import Hummingbird
 import JobStore
 import KlingCore
+import ServiceLifecycle
 
 extension ReviewSite {
     /// `/live?after=ID`: server-sent events, one per state change in the store's event table after `after`
     /// (`event: job`, `id:` the event's id, `data: {"job":…,"state":…}`), so a page changes a card as its
-    /// job moves, without reloading. The store is looked at every 250 ms while jobs move, backing off to every 2 s while nothing does; a comment every 15 s keeps proxies
-    /// from closing a quiet stream, and a write to a closed connection ends the loop.
+    /// job moves, without reloading. The store is looked at every 250 ms while jobs move, backing off to every 2 s
+    /// while nothing does; in a daemon a quiet page then sleeps until the store moves (`changes`). A comment every
+    /// 15 s keeps proxies from closing a quiet stream, and a write to a closed connection ends the loop.
     func live(_ request: Request) async throws -> Response {
         let start: Int64
         if let resumed = request.headers[.init("Last-Event-ID")!].flatMap({ Int64($0) }) {
@@ -24,7 +26,9 @@ extension ReviewSite {
             var quiet = ContinuousClock.now
             var after = start
             var pause: Duration = .milliseconds(250)
-            while !Task.isCancelled {
+            // A stopping server ends the stream at once (the browser reconnects, with Last-Event-ID, to whoever serves next).
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let generation = changes?.generation
                 let events = try await store.stateEvents(after: after, limit: 500)
                 for event in events {
                     after = event.id
@@ -38,7 +42,16 @@ extension ReviewSite {
                 }
                 // Quick while jobs move, slower (up to 2 s) while nothing does, so an open page costs an idle daemon little.
                 pause = events.isEmpty ? min(pause * 3 / 2, .seconds(2)) : .milliseconds(250)
-                if events.count < 500 { try await Task.sleep(for: pause) }
+                guard events.count < 500 else { continue }
+                if let changes, let generation, pause == .seconds(2) {
+                    // Quiet in a daemon: sleep until its status reporter sees the store move (or the keep-alive is due).
+                    await cancelWhenGracefulShutdown { await changes.wait(after: generation, atMost: .seconds(15)) }
+                    try Task.checkCancellation()
+                    if changes.generation != generation { pause = .milliseconds(250) }
+                } else {
+                    try? await cancelWhenGracefulShutdown { [pause] in try await Task.sleep(for: pause) }
+                    try Task.checkCancellation()
+                }
             }
             try await writer.finish(nil)
         })

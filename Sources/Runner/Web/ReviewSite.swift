@@ -13,14 +13,17 @@ public struct ReviewSite: Sendable {
     let token: WebToken
     let actions: ReviewActions?
     let logger: Logger
+    /// Fired when the store's newest event moves (the daemon's status reporter); nil: live pages poll the store.
+    let changes: Broadcast?
 
     /// - Parameter actions: what the buttons do; nil makes the site read-only whatever the token.
-    public init(store: any JobQueue, layout: OutputLayout, token: WebToken, actions: ReviewActions?, logger: Logger) {
+    public init(store: any JobQueue, layout: OutputLayout, token: WebToken, actions: ReviewActions?, logger: Logger, changes: Broadcast? = nil) {
         self.store = store
         self.layout = layout
         self.token = token
         self.actions = actions
         self.logger = logger
+        self.changes = changes
     }
 
     /// Jobs per page on a batch's grid, batches per page on the front page.
