@@ -2,6 +2,7 @@ import Foundation
 import JobStore
 import KlingCore
 import Testing
+import TestSupport
 
 @testable import Runner
 
@@ -89,5 +90,23 @@ struct NotificationPolicyTests {
         #expect(hung.timedOut && hung.status == nil && hung.summary == "killed at its timeout")
         let missing = await runner.run(["no-such-program-kb"], stdin: [], environment: [:], timeout: .seconds(1))
         #expect(missing.startError?.contains("not found in PATH") == true)
+    }
+
+    @Test("a command whose task is cancelled (the runner stopping) is killed and reaped, and says so")
+    func cancelledCommand() async throws {
+        let folder = try TemporaryDirectory("cancelled-command")
+        defer { folder.remove() }
+        let started = folder.path + "/started"
+        let task = Task {
+            await CommandRunner().run(["/bin/sh", "-c", "echo $$ > \(started).tmp && mv \(started).tmp \(started) && exec sleep 30"],
+                                      stdin: [], environment: [:], timeout: .seconds(60))
+        }
+        // Waits for the child to say it runs (its pid in a file), then stops the runner's task.
+        while !FileManager.default.fileExists(atPath: started) { try await Task.sleep(for: .milliseconds(20)) }
+        let pid = try #require(Int32(String(contentsOfFile: started, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        task.cancel()
+        let outcome = await task.value
+        #expect(outcome.cancelled && !outcome.succeeded && outcome.status == nil && outcome.summary == "stopped with the runner")
+        #expect(kill(pid, 0) != 0 && errno == ESRCH, "the child is gone, reaped: no zombie left")
     }
 }
