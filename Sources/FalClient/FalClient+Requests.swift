@@ -24,38 +24,22 @@ extension FalClient {
         if expandPayloads { items.append(URLQueryItem(name: "expand", value: "payloads")) }
         components.queryItems = items
         let url = components.url!
-        let body = try await sendDecoding(ListingBody.self, .GET, url, operation: .listRequests)
-        let listed = body.items.compactMap { entry -> ListedRequest? in
-            guard let id = entry.request_id?.stringValue else { return nil }
-            return ListedRequest(
-                requestID: id, endpointID: entry.endpoint_id?.stringValue ?? endpoint.rawValue,
-                sentAt: entry.sent_at?.stringValue.flatMap(FalDates.parse), startedAt: entry.started_at?.stringValue.flatMap(FalDates.parse),
-                endedAt: entry.ended_at?.stringValue.flatMap(FalDates.parse), statusCode: entry.status_code?.intValue.map { Int($0) },
-                input: entry.json_input.flatMap { $0.isNull ? nil : $0 }, output: entry.json_output.flatMap { $0.isNull ? nil : $0 })
+        let body = try await sendJSON(.GET, url, operation: .listRequests)
+        guard let entries = body["items"]?.arrayValue else {
+            throw FalError(kind: .malformedResponse("a request listing with no items list"), operation: .listRequests, url: url.absoluteString)
         }
-        let next = body.next_cursor?.stringValue
-        return RequestListPage(items: listed, nextCursor: next, hasMore: body.has_more?.boolValue ?? (next != nil))
+        // A field of a surprising kind reads as missing; an entry with no request id is skipped.
+        let listed = entries.compactMap { entry -> ListedRequest? in
+            guard let id = entry["request_id"]?.stringValue else { return nil }
+            return ListedRequest(
+                requestID: id, endpointID: entry["endpoint_id"]?.stringValue ?? endpoint.rawValue,
+                sentAt: entry["sent_at"]?.stringValue.flatMap(FalDates.parse), startedAt: entry["started_at"]?.stringValue.flatMap(FalDates.parse),
+                endedAt: entry["ended_at"]?.stringValue.flatMap(FalDates.parse), statusCode: entry["status_code"]?.intValue.map { Int($0) },
+                input: entry["json_input"].flatMap { $0.isNull ? nil : $0 }, output: entry["json_output"].flatMap { $0.isNull ? nil : $0 })
+        }
+        let next = body["next_cursor"]?.stringValue
+        return RequestListPage(items: listed, nextCursor: next, hasMore: body["has_more"]?.boolValue ?? (next != nil))
     }
-}
-
-/// A listing page as fal's platform API writes it: a typed page of untyped fields, so a field of a surprising
-/// kind reads as missing (as before) while the page itself is not built as one generic tree first. The
-/// reconciler reads whole pages while it looks for a lost submit; the tree cost a sixth of a faulty run's CPU.
-private struct ListingBody: Decodable {
-    struct Entry: Decodable {
-        var request_id: JSONValue?
-        var endpoint_id: JSONValue?
-        var sent_at: JSONValue?
-        var started_at: JSONValue?
-        var ended_at: JSONValue?
-        var status_code: JSONValue?
-        var json_input: JSONValue?
-        var json_output: JSONValue?
-    }
-
-    var items: [Entry]
-    var next_cursor: JSONValue?
-    var has_more: JSONValue?
 }
 
 /// ISO 8601 timestamps as fal's platform API writes and reads them.

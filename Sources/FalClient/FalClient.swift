@@ -148,22 +148,6 @@ public struct FalClient: Sendable {
         }
     }
 
-    /// Sends a call and decodes its answer as `type`: for answers read often, where a typed shape skips what is
-    /// not needed.
-    func sendDecoding<T: Decodable>(_ type: T.Type, _ method: HTTPMethod, _ url: URL, operation: FalOperation) async throws -> T {
-        let answer = try await send(method, url, body: nil, extraHeaders: [], operation: operation, timeout: timeouts.call)
-        if let error = FalResponseClassifier.error(for: answer, operation: operation, url: url.absoluteString) {
-            throw error
-        }
-        do {
-            return try JSONDecoder().decode(type, from: answer.body)
-        } catch {
-            // Not JSON at all is said in the same words as for every other answer.
-            _ = try parseJSON(answer, operation: operation, url: url)
-            throw malformed("not the expected shape: \(error)", answer, operation: operation, url: url)
-        }
-    }
-
     private func malformed(_ reason: String, _ answer: FalHTTPAnswer, operation: FalOperation, url: URL) -> FalError {
         FalError(
             kind: .malformedResponse(reason), operation: operation, url: url.absoluteString,

@@ -121,19 +121,6 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 }
 
 extension JSONValue {
-    /// Parses a JSON document; throws `JSONValue.ParseError` with a short reason when the bytes are not JSON.
-    public static func parse(_ data: Data) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            throw ParseError(reason: Self.describe(error), byteCount: data.count)
-        }
-    }
-
-    /// Parses a JSON document given as text.
-    public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
-    }
 
     /// Encodes with sorted keys and no extra whitespace, so equal values always give equal bytes.
     public func canonicalData() -> Data {
@@ -165,7 +152,8 @@ extension JSONValue {
         }
     }
 
-    private static func describe(_ error: any Error) -> String {
+    static func describe(_ error: any Error) -> String {
+        if let described = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String { return described }
         if case DecodingError.dataCorrupted(let context) = error {
             let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
             return underlying ?? context.debugDescription
@@ -185,7 +173,7 @@ extension JSONValue {
     /// Encodes any `Encodable` into a `JSONValue` tree.
     public init(encoding value: some Encodable) throws {
         let data = try JSONEncoder().encode(value)
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+        self = try Self.parse(data)
     }
 
     /// Decodes this tree into a `Decodable` type.
