@@ -29,7 +29,7 @@ struct JSONValueParseTests {
 
     @Test("random documents give the same tree both ways, in canonical and in loose spellings")
     func random() throws {
-        var generator = SeededGenerator(seed: 20_261_202)
+        var generator = SplitMix64(seed: 20_261_202)
         for _ in 0..<400 {
             let value = Self.randomValue(depth: 0, using: &generator)
             let canonical = value.canonicalString()
@@ -52,7 +52,7 @@ struct JSONValueParseTests {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(Data([0x22, 0xFF, 0xFE, 0x22])) }
     }
 
-    static func randomValue(depth: Int, using generator: inout SeededGenerator) -> JSONValue {
+    static func randomValue(depth: Int, using generator: inout SplitMix64) -> JSONValue {
         let kind = Int.random(in: depth > 3 ? 0...4 : 0...6, using: &generator)
         switch kind {
         case 0: return .null
@@ -69,20 +69,5 @@ struct JSONValueParseTests {
             for index in 0..<Int.random(in: 0...5, using: &generator) { object["k\(index)"] = randomValue(depth: depth + 1, using: &generator) }
             return .object(object)
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failure names a document that comes back on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

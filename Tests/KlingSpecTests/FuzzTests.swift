@@ -21,7 +21,7 @@ struct FuzzTests {
         defer { root.remove() }
         let specs = try ImageFixtures.makeSpecFolder(in: root.url)
         let path = specs.appendingPathComponent("fuzz.yaml").path
-        var generator = SeededGenerator(seed: 20261125)
+        var generator = SplitMix64(seed: 20261125)
         let validator = SpecValidator()
         var accepted = 0
         for round in 0..<5000 {
@@ -63,7 +63,7 @@ struct FuzzTests {
         _ = clock.now - start
     }
 
-    static func mutate(_ bytes: [UInt8], using generator: inout SeededGenerator) -> [UInt8] {
+    static func mutate(_ bytes: [UInt8], using generator: inout SplitMix64) -> [UInt8] {
         var bytes = bytes
         for _ in 0..<Int.random(in: 1...8, using: &generator) {
             guard !bytes.isEmpty else { break }
@@ -80,7 +80,7 @@ struct FuzzTests {
     }
 
     /// A random spec-shaped document: plausible keys with plausible (or not) values.
-    static func generate(depth: Int, using generator: inout SeededGenerator) -> String {
+    static func generate(depth: Int, using generator: inout SplitMix64) -> String {
         let keys = ["prompt", "duration", "aspect_ratio", "image_urls", "elements", "name", "endpoint", "jobs", "defaults", "frontal_image_url", "reference_image_urls", "bogus"]
         let scalars = ["a cat", "\"@Image1 and @Element1\"", "5", "11", "16:9", "4:3", "img/ok.png", "img/missing.png", "~", "\"\"", "https://example.com/a.png", "[]", "{}"]
         if depth > 3 || Bool.random(using: &generator) { return scalars.randomElement(using: &generator)! }
@@ -92,18 +92,5 @@ struct FuzzTests {
             "\(keys.randomElement(using: &generator)!): \(generate(depth: depth + 1, using: &generator))"
         }
         return "{" + pairs.joined(separator: ", ") + "}"
-    }
-}
-
-/// A seedable generator so a failing fuzz case can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
