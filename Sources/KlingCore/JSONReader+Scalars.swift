@@ -116,8 +116,19 @@ extension JSONReader {
         let literal = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let integer = Int64(literal) { return .int(integer) }
         guard let double = Double(literal), double.isFinite else { throw failure("a number out of range") }
-        if double == double.rounded(), let integer = Int64(exactly: double) { return .int(integer) }
-        return .double(double)
+        guard !integral, double == double.rounded() else { return .double(double) }
+        return Self.integer(double, literal: literal).map(JSONValue.int) ?? .double(double)
+    }
+
+    /// A fraction or exponent spelling of a whole number as JSONDecoder's `Int64` reads it: through the double
+    /// below 2^53, through its exact decimal digits above (where doubles skip integers); never `Int64.min`.
+    static func integer(_ double: Double, literal: String) -> Int64? {
+        if abs(double) < 9_007_199_254_740_992 { return Int64(exactly: double) }
+        guard var decimal = Decimal(string: literal) else { return nil }
+        var whole = Decimal()
+        NSDecimalRound(&whole, &decimal, 0, .plain)
+        guard whole == decimal, let integer = Int64(whole.description), integer != Int64.min else { return nil }
+        return integer
     }
 
     private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

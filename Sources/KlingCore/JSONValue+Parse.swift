@@ -43,6 +43,8 @@ struct JSONReader {
 
     /// One value and nothing after it but whitespace.
     mutating func document() throws -> JSONValue {
+        // A UTF-8 byte order mark is skipped, as JSONDecoder skips it.
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
         let value = try self.value(depth: 0)
         skipWhitespace()
         guard index == bytes.count else { throw failure("unexpected text after the JSON value") }
@@ -50,7 +52,6 @@ struct JSONReader {
     }
 
     private mutating func value(depth: Int) throws -> JSONValue {
-        guard depth < Self.maxDepth else { throw failure("nested too deeply (more than \(Self.maxDepth) levels)") }
         skipWhitespace()
         guard index < bytes.count else { throw failure("unexpected end of input") }
         switch bytes[index] {
@@ -66,12 +67,15 @@ struct JSONReader {
     }
 
     private mutating func object(depth: Int) throws -> JSONValue {
+        guard depth < Self.maxDepth else { throw failure("nested too deeply (more than \(Self.maxDepth) levels)") }
         index += 1
         var members: [String: JSONValue] = [:]
         skipWhitespace()
         if try consume(UInt8(ascii: "}")) { return .object(members) }
         repeat {
             skipWhitespace()
+            // A trailing comma is accepted, as JSONDecoder accepts it.
+            if try consume(UInt8(ascii: "}")) { return .object(members) }
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a key in quotes") }
             let key = try string()
             skipWhitespace()
@@ -85,11 +89,14 @@ struct JSONReader {
     }
 
     private mutating func array(depth: Int) throws -> JSONValue {
+        guard depth < Self.maxDepth else { throw failure("nested too deeply (more than \(Self.maxDepth) levels)") }
         index += 1
         var elements: [JSONValue] = []
         skipWhitespace()
         if try consume(UInt8(ascii: "]")) { return .array(elements) }
         repeat {
+            skipWhitespace()
+            if try consume(UInt8(ascii: "]")) { return .array(elements) }
             elements.append(try value(depth: depth + 1))
             skipWhitespace()
         } while try consume(UInt8(ascii: ","))

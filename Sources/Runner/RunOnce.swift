@@ -47,8 +47,9 @@ public enum RunOnce {
         // A cron run tells what it finished before it exits; what a target does not take in time stays in the
         // outbox for the next run or the daemon.
         await HookRunner(environment: environment).drain()
-        await posters?.drain()
         await NotificationSender(environment: environment).drain(within: .seconds(15))
+        // Last: the posters this run's service had no time for (nothing waits for them, and they can wait).
+        await posters?.drain()
         report.foreign = try store.foreignJobs(origin: environment.origin)
         report.abortReason = dispatcher.abortReason
         report.gaveUpOnFal = dispatcher.gaveUpOnFal

@@ -75,7 +75,7 @@ enum Processes {
         }
         // A poster being made (`.<job>.jpg.tmp-<pid>`) is no job's output: a running daemon makes them after the video.
         let partials = ((try? FileManager.default.subpathsOfDirectory(atPath: out)) ?? [])
-            .filter { ($0.hasSuffix(".part") || $0.contains(".tmp-")) && !$0.contains(".jpg.tmp-") }
+            .filter { ($0.hasSuffix(".part") || $0.contains(".tmp-")) && !$0.contains(".jpg.") }
         #expect(partials.isEmpty, "left behind: \(partials)", sourceLocation: sourceLocation)
     }
 }

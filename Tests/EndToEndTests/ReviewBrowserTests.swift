@@ -101,7 +101,10 @@ struct ReviewBrowserTests {
         if posters {
             try await browser.run("""
                 window.posterWidths = []; document.querySelectorAll('video').forEach(v => {
-                  const image = new Image(); image.onload = () => window.posterWidths.push(image.naturalWidth); image.src = v.poster; });
+                  const image = new Image();
+                  // The wait re-checks on DOM changes: each load (or failure, as width 0) marks the page.
+                  const seen = width => { window.posterWidths.push(width); document.body.dataset.posters = String(window.posterWidths.length); };
+                  image.onload = () => seen(image.naturalWidth); image.onerror = () => seen(0); image.src = v.poster; });
                 """)
             let widths = try await browser.wait(until: "window.posterWidths.length === 2", then: "window.posterWidths")
             #expect(widths.arrayValue?.allSatisfy { ($0.doubleValue ?? 0) > 0 } == true, "both posters decode as images: \(widths)")

@@ -15,7 +15,8 @@ struct JSONValueParseTests {
         "0", "1", "-1", "5.0", "1e2", "1E+2", "-0", "0.5", "1.5e-7", "9223372036854775807", "-9223372036854775808",
         "9223372036854775808", "18446744073709551615", "123456789012345678901234", "3.141592653589793", "true", "false", "null",
         #""a\u00e9\ud83d\ude00\n\"\\/""#, #""""#, "[]", "{}", "[true, 1, 1.0, 0, false]", #"{"a": {"b": [1, {"c": null}]}, "d": "e"}"#,
-        #"  {"dup": 1, "dup": 2}  "#, "[1e-400]", "[123.456e5]", "[0.1, 1E-2, -0.0]",
+        #"  {"dup": 1, "dup": 2}  "#, "[1e-400]", "[1,]", #"{"a":1,}"#, "[9007199254740993.0]", "[1.152921504606847e+18]", "[-9223372036854775809]",
+        "[-9223372036854775808.0]", "[1.0000000000000001]", "\u{FEFF}[1]", "[2.5e1]", "[1e30]", "[-4.5e18]", "[123.456e5]", "[0.1, 1E-2, -0.0]",
     ])
     func sameAsCodable(_ text: String) throws {
         #expect(try JSONValue.parse(text) == Self.codable(text), "\(text)")
@@ -41,10 +42,11 @@ struct JSONValueParseTests {
     }
 
     @Test("what is not JSON throws a ParseError, never a crash", arguments: [
-        "", "<html>", "{", "[1,]", "{\"a\" 1}", "tru", "1 2", "\"unterminated", "{\"a\":1}}", "NaN", "[1e400]", "-1e400", "01", "1.", "-", "[\"\\ud800\"]", "\"\\x\"", String(repeating: "[", count: 100_000),
+        "", "<html>", "{", "[,]", "[1,,]", "{,}", "{\"a\" 1}", "tru", "1 2", "\"unterminated", "{\"a\":1}}", "NaN", "[1e400]", "-1e400", "01", "1.", "-", "[\"\\ud800\"]", "\"\\x\"", String(repeating: "[", count: 100_000),
     ])
     func refused(_ text: String) {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(text) }
+        #expect(throws: (any Error).self, "Codable refuses it too") { try Self.codable(text) }
     }
 
     @Test("invalid UTF-8 is refused")

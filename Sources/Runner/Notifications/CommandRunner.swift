@@ -70,19 +70,19 @@ struct CommandRunner: Sendable {
         try? input.fileHandleForWriting.write(contentsOf: Data(stdin))
         try? input.fileHandleForWriting.close()
         let timedOut = await Self.wait(for: exited, process: process, timeout: timeout)
-        let cancelled = Task.isCancelled && !timedOut
-        if cancelled { await Self.stop(process, exited: exited) }
+        // Cancelled only when it was still running then: one that had just ended keeps its exit status.
+        let cancelled = Task.isCancelled && !timedOut ? await Self.stop(process, exited: exited) : false
         output.fileHandleForReading.readabilityHandler = nil
-        let rest = (try? output.fileHandleForReading.readToEnd()) ?? nil
-        let bytes = collected.withLock { $0 } + Array(rest ?? Data())
+        let bytes = collected.withLock { $0 } + Self.remaining(output.fileHandleForReading)
         let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).suffix(Self.tailLines).map(String.init)
         return Outcome(status: timedOut || cancelled ? nil : process.terminationStatus, timedOut: timedOut, tail: lines, cancelled: cancelled)
     }
 
     /// Cancelled while the child runs: SIGTERM, SIGKILL 2 s later, and waits (on a task of its own, which the
     /// cancellation does not reach) until it is reaped, so no child outlives the runner's wish to stop.
-    private static func stop(_ process: Process, exited: Doorbell) async {
-        guard process.isRunning else { return }
+    @discardableResult
+    private static func stop(_ process: Process, exited: Doorbell) async -> Bool {
+        guard process.isRunning else { return false }
         kill(process.processIdentifier, SIGTERM)
         await Task {
             let killer = Task {
@@ -92,6 +92,21 @@ struct CommandRunner: Sendable {
             while await !exited.wait(until: .now + .milliseconds(200)), process.isRunning {}
             killer.cancel()
         }.value
+        return true
+    }
+
+    /// What is left in the pipe now, without waiting for its end: a grandchild (`sh -c 'curl …' &`) may hold it
+    /// open long after the child exited, and a blocking read would hold one of the runtime's few threads with it.
+    private static func remaining(_ handle: FileHandle) -> [UInt8] {
+        let fd = handle.fileDescriptor
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while case let count = read(fd, &buffer, buffer.count), count > 0 {
+            bytes += buffer[0..<count]
+            if bytes.count > 65_536 { bytes.removeFirst(bytes.count - 65_536) }
+        }
+        return bytes
     }
 
     /// Waits for the exit; at the timeout sends SIGTERM, then SIGKILL 2 s later. True when it was timed out.
