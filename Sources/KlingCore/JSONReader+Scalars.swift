@@ -59,7 +59,7 @@ extension JSONReader {
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
             }
             guard let unicode = Unicode.Scalar(scalar) else { throw failure("an unpaired surrogate in a \\u escape") }
-            decoded.append(contentsOf: Array(String(Character(unicode)).utf8))
+            UTF8.encode(unicode) { decoded.append($0) }
         default:
             throw failure("an unknown escape in a string")
         }

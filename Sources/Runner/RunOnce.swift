@@ -34,7 +34,8 @@ public enum RunOnce {
             .init(service: StoreGuard(store: store, environment: environment)),
             .init(service: NotificationSender(environment: environment)), .init(service: HookRunner(environment: environment)),
         ]
-        let posters = PosterMaker(setting: configuration.posters, store: store, layout: environment.layout, logger: logger, bell: environment.completionBell)
+        let posters = PosterMaker(
+            setting: configuration.posters, store: store, layout: environment.layout, logger: logger, bell: environment.completionBell, catchUp: false)
         if let posters { services.append(.init(service: posters)) }
         if let progress { services.append(.init(service: progress(environment, touched))) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
@@ -48,12 +49,12 @@ public enum RunOnce {
         // outbox for the next run or the daemon.
         await HookRunner(environment: environment).drain()
         await NotificationSender(environment: environment).drain(within: .seconds(15))
-        // Last: the posters this run's service had no time for (nothing waits for them, and they can wait).
-        await posters?.drain()
         report.foreign = try store.foreignJobs(origin: environment.origin)
         report.abortReason = dispatcher.abortReason
         report.gaveUpOnFal = dispatcher.gaveUpOnFal
         report.jobs = try touched.sorted().compactMap { try store.job($0) }
+        // Last: the posters of this run's jobs its service had no time for (nothing waits for them, and they can wait).
+        await posters?.make(report.jobs.filter(PosterMaker.needsPoster))
         report.batchNames = Dictionary(uniqueKeysWithValues: try store.batches().map { ($0.id, $0.name) })
         report.elapsed = ContinuousClock.now - started
         store.checkpointAtExit()

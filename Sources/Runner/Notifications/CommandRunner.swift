@@ -95,8 +95,9 @@ struct CommandRunner: Sendable {
         return true
     }
 
-    /// What is left in the pipe now, without waiting for its end: a grandchild (`sh -c 'curl …' &`) may hold it
-    /// open long after the child exited, and a blocking read would hold one of the runtime's few threads with it.
+    /// What is left in the pipe now, without waiting for its end, so no read ever holds one of the runtime's few
+    /// threads. (A grandchild left running in the background, `sh -c 'curl … &'`, still delays the child's exit as
+    /// Foundation's `Process` sees it, until it ends or the timeout: it inherits what the child had open.)
     private static func remaining(_ handle: FileHandle) -> [UInt8] {
         let fd = handle.fileDescriptor
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)

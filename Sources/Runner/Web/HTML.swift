@@ -6,6 +6,8 @@ import Foundation
 enum HTML {
     /// Text safe inside an element or a double-quoted attribute.
     static func escape(_ text: String) -> String {
+        // Most names and states need nothing: no copy for them (a grid of 200 cards escapes thousands of strings).
+        guard text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for character in text.unicodeScalars {

@@ -47,20 +47,26 @@ public struct PosterMaker: Service {
     let bell: Doorbell
     /// How often the store's events are read when nothing rings (jobs completed by another process ring nothing).
     let interval: Duration
+    /// Whether `run()` first makes every completed job's missing poster (daemon, serve); `run --once` only follows
+    /// its own run and reads no history.
+    let catchUp: Bool
     let commands = CommandRunner()
 
     /// Nil when `setting` makes no posters (off, or no ffmpeg installed).
-    public init?(setting: PosterSetting, store: any JobQueue, layout: OutputLayout, logger: Logger, bell: Doorbell = Doorbell(), interval: Duration = .seconds(60)) {
+    public init?(
+        setting: PosterSetting, store: any JobQueue, layout: OutputLayout, logger: Logger, bell: Doorbell = Doorbell(),
+        interval: Duration = .seconds(60), catchUp: Bool = true
+    ) {
         guard let ffmpeg = setting.program else {
             if case .program(let path) = setting { logger.warning("posters: \(path) is not an executable program; videos get no poster frame") }
             return nil
         }
-        (self.store, self.layout, self.ffmpeg, self.logger, self.bell, self.interval) = (store, layout, ffmpeg, logger, bell, interval)
+        (self.store, self.layout, self.ffmpeg, self.logger, self.bell, self.interval, self.catchUp) = (store, layout, ffmpeg, logger, bell, interval, catchUp)
     }
 
     public func run() async throws {
         var cursor = (try? await store.lastEventID()) ?? 0
-        await drain()
+        if catchUp { await drain() }
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 _ = await cancelWhenGracefulShutdown { await bell.wait(until: .now + interval) }
