@@ -66,16 +66,29 @@ struct DispatcherStateMachine: Sendable {
     let unreachableLimit: Int
     /// How long fal may go unanswering before `untilDone` gives up with jobs in hand; zero: never.
     let giveUpAfter: Duration
+    /// Jobs in hand past fal (downloading, or waiting to) at which nothing new is claimed: a video fal finished faster
+    /// than we can download it must not pile up behind the downloads, paid for, holding memory, its URL ageing.
+    let pastFalLimit: Int
     private(set) var atFal = 0
     private(set) var executors: [Int64: Executor] = [:]
     private(set) var stopping = false
 
-    init(mode: Mode, retry: RetryPolicy, unreachableLimit: Int, giveUpAfter: Duration = .zero) {
+    init(mode: Mode, retry: RetryPolicy, unreachableLimit: Int, giveUpAfter: Duration = .zero, pastFalLimit: Int = .max) {
         self.mode = mode
         self.retry = retry
         self.unreachableLimit = unreachableLimit
         self.giveUpAfter = giveUpAfter
+        self.pastFalLimit = max(1, pastFalLimit)
     }
+
+    /// The backlog for `downloads` parallel downloads: as many again waiting, so no download slot idles.
+    static func pastFalLimit(downloads: Int) -> Int { 2 * max(1, downloads) }
+
+    /// Jobs in hand that hold no fal slot: downloading, waiting for a download slot, or waiting to be driven again.
+    var pastFal: Int { executors.values.reduce(0) { $0 + ($1.holdsSlot ? 0 : 1) } }
+
+    /// Whether the downloads are behind: no claim until one of them ends.
+    private var backlogged: Bool { pastFal >= pastFalLimit }
 
     /// When an `untilDone` run gives up on fal, while fal is not answering.
     func giveUpAt(_ gate: Gate) -> Date? {
@@ -93,8 +106,9 @@ struct DispatcherStateMachine: Sendable {
         resumable.compactMap { hand($0) }
     }
 
-    /// The loop woke (an event, or its timer): decide whether to claim. With every slot taken or the gate shut,
-    /// it only waits: for a slot to free, the gate to open, or the next local recheck; never on a due time.
+    /// The loop woke (an event, or its timer): decide whether to claim. With every slot taken, the gate shut or the
+    /// downloads behind, it only waits: for a slot to free, the gate to open, a download to end, or the next local
+    /// recheck; never on a due time.
     mutating func woken(_ gate: Gate) -> [Action] {
         guard !stopping else { return [] }
         if let giveUpAt = giveUpAt(gate), gate.now >= giveUpAt {
@@ -108,6 +122,8 @@ struct DispatcherStateMachine: Sendable {
         }
         let free = gate.limit - atFal
         guard free > 0 else { return [.wait(until: Self.earliest(recheckAt(gate), gate.growsAt))] }
+        // A download ending is the event that lets it claim again.
+        guard !backlogged else { return [.wait(until: recheckAt(gate))] }
         return [.claim(limit: free)]
     }
 
@@ -117,9 +133,9 @@ struct DispatcherStateMachine: Sendable {
     mutating func claimed(_ jobs: [Job], nextDue: Date?, budgetFreesAt: Date?, gate: Gate) -> [Action] {
         var actions = jobs.compactMap { hand($0) }
         if mode == .untilDone && executors.isEmpty { return actions + [.checkDone] }
-        // A due time only matters while there is a slot to use it in.
+        // A due time only matters while there is a slot to use it in, and the downloads keep up.
         let full = gate.limit - atFal <= 0
-        let due = full ? nil : nextDue
+        let due = full || backlogged ? nil : nextDue
         actions.append(.wait(until: Self.earliest(due, budgetFreesAt, recheckAt(gate), full ? gate.growsAt : nil)))
         return actions
     }

@@ -4,7 +4,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Hands jobs to executors: resumes what was in flight, then claims queued jobs only while a fal slot is free.
+/// Hands jobs to executors: resumes what was in flight, then claims queued jobs only while a fal slot is free and
+/// the downloads keep up.
 ///
 /// Every decision is `DispatcherStateMachine`'s; this service performs its actions (claims, counts, executors,
 /// sleeps) and reports what happened. One task group holds one child per job being worked on; the loop sleeps on
@@ -29,7 +30,8 @@ public final class Dispatcher: Service, Sendable {
         self.mode = mode
         let configuration = environment.configuration
         machine = Mutex(DispatcherStateMachine(
-            mode: mode, retry: configuration.retry, unreachableLimit: configuration.unreachableLimit, giveUpAfter: configuration.giveUpAfter))
+            mode: mode, retry: configuration.retry, unreachableLimit: configuration.unreachableLimit, giveUpAfter: configuration.giveUpAfter,
+            pastFalLimit: DispatcherStateMachine.pastFalLimit(downloads: configuration.downloadConcurrency)))
     }
 
     /// Why an `untilDone` run stopped before finishing (a refused key, fal unreachable); nil when it finished.

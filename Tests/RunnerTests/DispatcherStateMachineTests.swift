@@ -156,4 +156,33 @@ struct DispatcherStateMachineTests {
         _ = daemon.started(resumable: [job(1), job(2)])
         #expect(daemon.woken(outage(at: now.addingTimeInterval(7200))) == [.wait(until: nil)])
     }
+
+    @Test("while the downloads are behind (twice their slots in hand past fal) nothing is claimed, free fal slots or not; a download ending is the event")
+    func downloadsBehind() {
+        var retry = RetryPolicy()
+        retry.base = .seconds(2)
+        let limit = Machine.pastFalLimit(downloads: 2)
+        #expect(limit == 4)
+        var machine = Machine(mode: .continuous, retry: retry, unreachableLimit: 8, pastFalLimit: limit)
+        // Four jobs claimed and at fal, then finished there: each gives its fal slot back as it starts downloading.
+        #expect(machine.claimed((1...4).map { job($0) }, nextDue: nil, budgetFreesAt: nil, gate: gate(limit: 8)).count == 5)
+        #expect(machine.woken(gate(limit: 8)) == [.claim(limit: 4)])
+        for id in Int64(1)...3 { machine.slotReleased(id) }
+        #expect(machine.pastFal == 3 && machine.atFal == 1)
+        #expect(machine.woken(gate(limit: 8)) == [.claim(limit: 7)], "three behind the downloads is still within the backlog")
+        machine.slotReleased(4)
+        // Four past fal: seven fal slots are free, yet however often it wakes it claims nothing, and a due job in the
+        // past does not set a timer.
+        for _ in 0..<3 { #expect(machine.woken(gate(limit: 8)) == [.wait(until: nil)]) }
+        #expect(machine.claimed([], nextDue: now.addingTimeInterval(-5), budgetFreesAt: nil, gate: gate(limit: 8)) == [.wait(until: nil)])
+        // A local recheck still wakes it (a full disk is what the downloads may be waiting for).
+        #expect(machine.woken(gate(limit: 8, recheck: now.addingTimeInterval(3))) == [.wait(until: now.addingTimeInterval(3))])
+        // A download ends: it claims again, as many as fal has room for.
+        #expect(machine.driveEnded(2, .left) == [])
+        #expect(machine.woken(gate(limit: 8)) == [.claim(limit: 8)])
+        // Resumed downloads after a restart count too: a store full of them claims nothing new until they drain.
+        var resumed = Machine(mode: .continuous, retry: retry, unreachableLimit: 8, pastFalLimit: limit)
+        _ = resumed.started(resumable: (10...15).map { job($0, slot: false) })
+        #expect(resumed.woken(gate(limit: 8)) == [.wait(until: nil)])
+    }
 }

@@ -54,4 +54,42 @@ struct DispatcherTests {
         #expect(counters.requestsCreated == 1, "only the job nobody cancelled reached fal")
         #expect(counters.cancelCalls == 0)
     }
+
+    @Test("while the downloads are behind, nothing new is submitted: finished videos do not pile up, paid for, behind a slow disk or link")
+    func downloadsBehind() async throws {
+        let folder = try TemporaryDirectory("backlog")
+        defer { folder.remove() }
+        var configuration = fastConfiguration(in: folder)
+        configuration.concurrency = 4
+        configuration.downloadConcurrency = 1
+        let settings = configuration
+        let counters = try await EmulatorHarness.run(configure: { knobs in knobs.runSeconds = 0 }) { harness in
+            let fixture = try RunnerFixture(in: folder, specs: 16, configuration: settings, client: harness.client)
+            let store = fixture.store
+            _ = try await fixture.acceptSpecs()
+            // The test holds the only download slot: every video fal finishes waits for it.
+            try await fixture.environment.downloads.acquire()
+            async let run: Void = Dispatcher(environment: fixture.environment, mode: .untilDone).run()
+            // Settled: nothing at fal any more, yet jobs still queued. A claim needs an event (a download ending),
+            // and none can end, so what was submitted by now is all that is submitted.
+            let atFal: [JobState] = [.uploading, .submitting, .submitUnknown, .inQueue, .inProgress]
+            var counts = try await store.counts()
+            let deadline = ContinuousClock.now + .seconds(60)
+            while counts[.downloading, default: 0] == 0 || atFal.contains(where: { counts[$0, default: 0] > 0 }) {
+                guard ContinuousClock.now < deadline else { throw HarnessError("never settled: \(counts)") }
+                try await Task.sleep(for: .milliseconds(20))
+                counts = try await store.counts()
+            }
+            let submitted = await harness.emulator.state.counters().requestsCreated
+            // Claims stop at two jobs past fal (twice the one download slot); the last claim took at most 4.
+            #expect(submitted <= 1 + 4, "\(submitted) submitted while the downloads could not keep up")
+            #expect(counts[.downloading, default: 0] == submitted && counts[.queued, default: 0] == 16 - submitted)
+            fixture.environment.downloads.release()
+            try await run
+            #expect(try await store.counts()[.completed] == 16)
+            return await harness.emulator.state.counters()
+        }
+        #expect(counters.requestsCreated == 16 && counters.duplicateSubmissions == 0)
+    }
 }
+
