@@ -37,6 +37,9 @@ extension JobExecutor {
                 // Found ended by a poll of its own: if its webhook does not follow soon, webhooks are being lost.
                 if !woken, bell != nil, case .completed = status.state { webhooks.polledEnded(handle.requestID) }
             }
+            // fal counts a request against the account's concurrency only until it finishes: its slot is free now, so
+            // the next submit goes while this result and video are fetched.
+            if case .completed = status.state { releaseFalSlot() }
             guard try await store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
                 return try await movedWhilePolling(current)
             }

@@ -11,7 +11,8 @@ import Logging
 /// A step that meets a job moved by someone else (an operator's cancel) stops without touching it.
 struct JobExecutor: Sendable {
     let environment: RunnerEnvironment
-    /// Called once when the job no longer occupies a slot at fal (its video is being downloaded, or it left).
+    /// Called when the job no longer occupies a slot at fal (fal said it finished, its video is being downloaded, or it
+    /// left); the dispatcher counts it once per drive.
     let releaseFalSlot: @Sendable () -> Void
 
     var store: any JobQueue { environment.store }

@@ -73,12 +73,12 @@ struct DispatcherTests {
             // Settled: nothing at fal any more, yet jobs still queued. A claim needs an event (a download ending),
             // and none can end, so what was submitted by now is all that is submitted.
             let atFal: [JobState] = [.uploading, .submitting, .submitUnknown, .inQueue, .inProgress]
-            var counts = try await store.counts()
+            var counts = try store.counts()
             let deadline = ContinuousClock.now + .seconds(60)
             while counts[.downloading, default: 0] == 0 || atFal.contains(where: { counts[$0, default: 0] > 0 }) {
                 guard ContinuousClock.now < deadline else { throw HarnessError("never settled: \(counts)") }
                 try await Task.sleep(for: .milliseconds(20))
-                counts = try await store.counts()
+                counts = try store.counts()
             }
             let submitted = await harness.emulator.state.counters().requestsCreated
             // Claims stop at two jobs past fal (twice the one download slot); the last claim took at most 4.
@@ -86,7 +86,7 @@ struct DispatcherTests {
             #expect(counts[.downloading, default: 0] == submitted && counts[.queued, default: 0] == 16 - submitted)
             fixture.environment.downloads.release()
             try await run
-            #expect(try await store.counts()[.completed] == 16)
+            #expect(try store.counts()[.completed] == 16)
             return await harness.emulator.state.counters()
         }
         #expect(counters.requestsCreated == 16 && counters.duplicateSubmissions == 0)

@@ -109,4 +109,38 @@ struct NotificationPolicyTests {
         #expect(outcome.cancelled && !outcome.succeeded && outcome.status == nil && outcome.summary == "stopped with the runner")
         #expect(kill(pid, 0) != 0 && errno == ESRCH, "the child is gone, reaped: no zombie left")
     }
+
+    @Test("a command that leaves a program running in the background has ended when it exits; at a timeout its whole group is killed")
+    func backgroundGrandchild() async throws {
+        let runner = CommandRunner()
+        // The child exits at once, leaving a sleeper that holds its output pipe: its exit and status are what count.
+        let left = await runner.run(["/bin/sh", "-c", "sleep 600 & echo $!; exit 3"], stdin: [], environment: [:], timeout: .seconds(300))
+        #expect(left.status == 3 && !left.timedOut && !left.cancelled, "\(left)")
+        let sleeper = try #require(left.tail.first.flatMap { Int32($0) })
+        #expect(Self.alive(sleeper), "what it started in the background is its own business")
+        kill(sleeper, SIGKILL)
+        // One that waits for its background program past the timeout: both are killed, the sleeper too.
+        let hung = await runner.run(["/bin/sh", "-c", "sleep 600 & echo $!; wait"], stdin: [], environment: [:], timeout: .milliseconds(300))
+        #expect(hung.timedOut && hung.status == nil, "\(hung)")
+        let waited = try #require(hung.tail.first.flatMap { Int32($0) })
+        #expect(!Self.alive(waited), "a timeout reaches the whole process group")
+    }
+
+    @Test("a command gets its stdin in full, even past a pipe's buffer, and no descriptor of ours but 0, 1 and 2")
+    func stdinAndDescriptors() async throws {
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: 300_000)
+        let outcome = await CommandRunner().run(["/bin/sh", "-c", "wc -c; ls /proc/self/fd | wc -l"], stdin: body, environment: [:], timeout: .seconds(60))
+        #expect(outcome.status == 0, "\(outcome)")
+        // 0, 1, 2 and the one ls opens to list the folder.
+        #expect(outcome.tail.map { $0.trimmingCharacters(in: .whitespaces) } == ["300000", "4"])
+    }
+
+    /// Whether `pid` runs (a zombie waiting for its reaper does not).
+    static func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] != "Z"
+    }
 }
+

@@ -36,105 +36,54 @@ struct CommandRunner: Sendable {
     static let withheld: Set<String> = ["FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
     static let tailLines = 20
 
+    /// Runs `words` to its end, its timeout, or the task's cancellation (the runner stopping).
     func run(_ words: [String], stdin: [UInt8], environment extra: [String: String], timeout: Duration) async -> Outcome {
         guard let program = words.first, let executable = Self.resolve(program) else {
             return Outcome(status: nil, startError: "'\(words.first ?? "")' is not an executable program (not found in PATH)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(words.dropFirst())
         var environment = ProcessInfo.processInfo.environment.filter { !Self.withheld.contains($0.key) }
         environment.merge(extra) { _, new in new }
-        process.environment = environment
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        let collected = Mutex<[UInt8]>([])
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            collected.withLock { bytes in
-                bytes += data
-                if bytes.count > 65_536 { bytes.removeFirst(bytes.count - 65_536) }
-            }
-        }
-        let exited = Doorbell()
-        process.terminationHandler = { _ in exited.ring() }
+        let child: SpawnedChild
         do {
-            try process.run()
+            child = try SpawnedChild.start(executable, arguments: Array(words.dropFirst()), environment: environment, stdin: stdin)
         } catch {
-            output.fileHandleForReading.readabilityHandler = nil
             return Outcome(status: nil, startError: "\(error)")
         }
-        try? input.fileHandleForWriting.write(contentsOf: Data(stdin))
-        try? input.fileHandleForWriting.close()
-        let timedOut = await Self.wait(for: exited, process: process, timeout: timeout)
+        let timedOut = await Self.wait(for: child, timeout: timeout)
         // Cancelled only when it was still running then: one that had just ended keeps its exit status.
-        let cancelled = Task.isCancelled && !timedOut ? await Self.stop(process, exited: exited) : false
-        output.fileHandleForReading.readabilityHandler = nil
-        let bytes = collected.withLock { $0 } + Self.remaining(output.fileHandleForReading)
-        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).suffix(Self.tailLines).map(String.init)
-        return Outcome(status: timedOut || cancelled ? nil : process.terminationStatus, timedOut: timedOut, tail: lines, cancelled: cancelled)
+        let cancelled = Task.isCancelled && !timedOut ? await Self.stop(child) : false
+        let lines = String(decoding: child.output, as: UTF8.self).split(whereSeparator: \.isNewline).suffix(Self.tailLines).map(String.init)
+        return Outcome(status: timedOut || cancelled ? nil : child.status, timedOut: timedOut, tail: lines, cancelled: cancelled)
     }
 
-    /// Cancelled while the child runs: SIGTERM, SIGKILL 2 s later, and waits (on a task of its own, which the
-    /// cancellation does not reach) until it is reaped, so no child outlives the runner's wish to stop.
-    @discardableResult
-    private static func stop(_ process: Process, exited: Doorbell) async -> Bool {
-        guard process.isRunning else { return false }
-        kill(process.processIdentifier, SIGTERM)
-        await Task {
-            let killer = Task {
-                try? await Task.sleep(for: .seconds(2))
-                if !Task.isCancelled, process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            }
-            while await !exited.wait(until: .now + .milliseconds(200)), process.isRunning {}
-            killer.cancel()
-        }.value
+    /// Cancelled while the child runs: SIGTERM to its group, SIGKILL 2 s later, and waits (on a task of its own,
+    /// which the cancellation does not reach) until it is reaped, so no child outlives the runner's wish to stop.
+    private static func stop(_ child: SpawnedChild) async -> Bool {
+        guard child.status == nil else { return false }
+        await Task { await terminate(child) }.value
         return true
     }
 
-    /// What is left in the pipe now, without waiting for its end, so no read ever holds one of the runtime's few
-    /// threads. (A grandchild left running in the background, `sh -c 'curl … &'`, still delays the child's exit as
-    /// Foundation's `Process` sees it, until it ends or the timeout: it inherits what the child had open.)
-    private static func remaining(_ handle: FileHandle) -> [UInt8] {
-        let fd = handle.fileDescriptor
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while case let count = read(fd, &buffer, buffer.count), count > 0 {
-            bytes += buffer[0..<count]
-            if bytes.count > 65_536 { bytes.removeFirst(bytes.count - 65_536) }
-        }
-        return bytes
+    /// SIGTERM to the child's group, SIGKILL 2 s later if it still runs; returns once it is reaped.
+    private static func terminate(_ child: SpawnedChild) async {
+        child.signal(SIGTERM)
+        if await !child.exited.wait(until: .now + .seconds(2)) { child.signal(SIGKILL) }
+        while child.status == nil { _ = await child.exited.wait(until: .now + .seconds(1)) }
     }
 
-    /// Waits for the exit; at the timeout sends SIGTERM, then SIGKILL 2 s later. True when it was timed out.
-    private static func wait(for exited: Doorbell, process: Process, timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                // The handler's ring is the exit; isRunning is only a fallback for a ring this loop never sees.
-                while !Task.isCancelled, await !exited.wait(until: .now + .seconds(1)), process.isRunning {}
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                guard !Task.isCancelled, process.isRunning else { return false }
-                kill(process.processIdentifier, SIGTERM)
-                try? await Task.sleep(for: .seconds(2))
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    /// Waits for the exit; at the timeout terminates its group. True when it was timed out.
+    private static func wait(for child: SpawnedChild, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        // The bell is the exit; the status is looked at too, for a ring that came before this wait began.
+        while child.status == nil {
+            if Task.isCancelled { return false }
+            guard ContinuousClock.now < deadline else {
+                await Task { await terminate(child) }.value
                 return true
             }
-            let first = await group.next() ?? false
-            if first {
-                // Timed out: the exit still has to be seen, so the process is reaped.
-                _ = await group.next()
-                return true
-            }
-            group.cancelAll()
-            return false
+            _ = await child.exited.wait(until: deadline)
         }
+        return false
     }
 
     /// The program's path: as written when it has a `/`, else the first match in PATH.

@@ -54,7 +54,7 @@ struct ReportCommand: AsyncParsableCommand {
         let (store, _) = try self.store.openStore()
         let from = since.flatMap { ReportDate.parse($0) }
         let to = until.flatMap { ReportDate.parse($0, endOfDay: true) }
-        let report = SpendReport(rows: try await store.ledger(since: from, until: to), by: SpendReport.Grouping(rawValue: by)!)
+        let report = SpendReport(rows: try store.ledger(since: from, until: to), by: SpendReport.Grouping(rawValue: by)!)
         if json {
             Console.json(jsonReport(report, from: from, to: to))
         } else if csv {
