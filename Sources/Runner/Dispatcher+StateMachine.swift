@@ -84,8 +84,9 @@ struct DispatcherStateMachine: Sendable {
     /// The backlog for `downloads` parallel downloads: as many again waiting, so no download slot idles.
     static func pastFalLimit(downloads: Int) -> Int { 2 * max(1, downloads) }
 
-    /// Jobs in hand that hold no fal slot: downloading, waiting for a download slot, or waiting to be driven again.
-    var pastFal: Int { executors.values.reduce(0) { $0 + ($1.holdsSlot ? 0 : 1) } }
+    /// Jobs in hand that hold no fal slot: downloading, or waiting for a download slot. One waiting to be driven
+    /// again after an error is left out: a few broken jobs must not stop every other batch.
+    var pastFal: Int { executors.values.reduce(0) { $0 + ($1.holdsSlot || $1.failures > 0 ? 0 : 1) } }
 
     /// Whether the downloads are behind: no claim until one of them ends.
     private var backlogged: Bool { pastFal >= pastFalLimit }
@@ -159,9 +160,10 @@ struct DispatcherStateMachine: Sendable {
     }
 
     /// An executor's drive ended: drive again a claim handed over meanwhile; after an unexpected error, drive
-    /// again after the retry policy's backoff; otherwise it leaves.
+    /// again after the retry policy's backoff, keeping the fal slot it held (its request may still be at fal, or
+    /// its submit still to come); otherwise it leaves and gives its slot back.
     mutating func driveEnded(_ id: Int64, _ ending: JobExecutor.Ending) -> [Action] {
-        slotReleased(id)
+        if ending != .interrupted || stopping { slotReleased(id) }
         guard var executor = executors[id] else { return [] }
         if stopping {
             // A claim handed over now is left for the next start, and gives its slot back.
@@ -170,6 +172,8 @@ struct DispatcherStateMachine: Sendable {
             return []
         }
         if let occupies = executor.reclaimed {
+            slotReleased(id)
+            executor = executors[id] ?? executor
             executor.reclaimed = nil
             executor.failures = 0
             executor.holdsSlot = occupies

@@ -11,8 +11,8 @@ import Logging
 /// A step that meets a job moved by someone else (an operator's cancel) stops without touching it.
 struct JobExecutor: Sendable {
     let environment: RunnerEnvironment
-    /// Called when the job no longer occupies a slot at fal (fal said it finished, its video is being downloaded, or it
-    /// left); the dispatcher counts it once per drive.
+    /// Called when the job no longer occupies a slot at fal (fal said it finished, or its video is being downloaded);
+    /// the dispatcher counts it once per drive, and gives back any slot still held when the drive ends.
     let releaseFalSlot: @Sendable () -> Void
 
     var store: any JobQueue { environment.store }
@@ -37,7 +37,6 @@ struct JobExecutor: Sendable {
     /// Only a submit this executor itself committed (`mayPost`) is ever sent; a job found in `submitting` any
     /// other way may be at fal already and is reconciled instead.
     func drive(_ jobID: Int64) async -> Ending {
-        defer { releaseFalSlot() }
         var mayPost = false
         var current: JobRecord?
         while !Task.isCancelled {

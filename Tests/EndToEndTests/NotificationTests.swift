@@ -194,6 +194,20 @@ struct NotificationTests {
         #expect(!json.out.contains("very-secret-hook-key"))
     }
 
+    @Test("a command target that never reads its stdin takes the event, and the sender lives on (no SIGPIPE)")
+    func commandIgnoringStdin() async throws {
+        let folder = try TemporaryDirectory("notify-command")
+        defer { folder.remove() }
+        let path = folder.path + "/config.yaml"
+        // `true` exits before the event is written to it: the write fails with EPIPE, which must not kill the sender.
+        try "notify:\n  - command: [\"/bin/true\"]\n".write(toFile: path, atomically: true, encoding: .utf8)
+        for _ in 0..<3 {
+            let sent = try await Processes.command(["notify", "test", "--config", path, "--state-dir", folder.path + "/state"])
+            #expect(sent.status == 0, "\(sent.status): \(sent.out) \(sent.err)")
+            #expect(sent.out.contains("ok"), "\(sent.out)")
+        }
+    }
+
     @Test("a job held at fal longer than stall_after is told once as stalled, with its state and request")
     func stalled() async throws {
         let folder = try TemporaryDirectory("notify-stalled")

@@ -59,7 +59,7 @@ struct CommandRunner: Sendable {
     /// Cancelled while the child runs: SIGTERM to its group, SIGKILL 2 s later, and waits (on a task of its own,
     /// which the cancellation does not reach) until it is reaped, so no child outlives the runner's wish to stop.
     private static func stop(_ child: SpawnedChild) async -> Bool {
-        guard child.status == nil else { return false }
+        guard !child.finished else { return false }
         await Task { await terminate(child) }.value
         return true
     }
@@ -68,14 +68,14 @@ struct CommandRunner: Sendable {
     private static func terminate(_ child: SpawnedChild) async {
         child.signal(SIGTERM)
         if await !child.exited.wait(until: .now + .seconds(2)) { child.signal(SIGKILL) }
-        while child.status == nil { _ = await child.exited.wait(until: .now + .seconds(1)) }
+        while !child.finished { _ = await child.exited.wait(until: .now + .seconds(1)) }
     }
 
     /// Waits for the exit; at the timeout terminates its group. True when it was timed out.
     private static func wait(for child: SpawnedChild, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         // The bell is the exit; the status is looked at too, for a ring that came before this wait began.
-        while child.status == nil {
+        while !child.finished {
             if Task.isCancelled { return false }
             guard ContinuousClock.now < deadline else {
                 await Task { await terminate(child) }.value

@@ -22,7 +22,15 @@ final class SpawnedChild: Sendable {
     let pid: pid_t
     /// Rung once, when the child has exited and been reaped.
     let exited = Doorbell()
-    private let state = Mutex<(output: [UInt8], status: Int32?)>(([], nil))
+    private let state = Mutex(State())
+    /// What the watcher knows. `reaped` and the signalling share the lock, so a signal never reaches a process
+    /// group id the kernel may have handed to someone else.
+    private struct State {
+        var output: [UInt8] = []
+        var reaped = false
+        var finished = false
+        var status: Int32?
+    }
     /// The most output kept: the last lines are all anyone reads.
     static let keptBytes = 65_536
 
@@ -74,6 +82,7 @@ final class SpawnedChild: Sendable {
             close(input[1]); close(output[0])
             throw StartError(description: "\(path): \(String(cString: strerror(spawned)))")
         }
+        _ = ignoreSIGPIPE
         let child = SpawnedChild(pid: pid)
         let (outputFD, inputFD) = (output[0], input[1])
         let thread = Thread { child.watch(output: outputFD, input: inputFD, stdin: stdin) }
@@ -82,7 +91,15 @@ final class SpawnedChild: Sendable {
         return child
     }
 
-    /// The exit status once it exited (128 + the signal when a signal ended it); nil while it runs.
+    /// A write to a child that closed its stdin must be an error to handle, not the end of the runner (NIO
+    /// ignores SIGPIPE only once it opens its first socket). Children get the default back (`SETSIGDEF`).
+    private static let ignoreSIGPIPE: Void = { _ = Glibc.signal(SIGPIPE, SIG_IGN) }()
+
+    /// Whether it has exited, been reaped and its output read to the end of what it left.
+    var finished: Bool { state.withLock { $0.finished } }
+
+    /// Its exit status once finished (128 + the signal when a signal ended it); nil while it runs, or when the
+    /// status could not be read.
     var status: Int32? { state.withLock { $0.status } }
 
     /// What it printed (at most the last `keptBytes`).
@@ -90,8 +107,10 @@ final class SpawnedChild: Sendable {
 
     /// Sends `signal` to its process group: the child and anything it started that stayed in the group.
     func signal(_ signal: Int32) {
-        guard status == nil else { return }
-        kill(-pid, signal)
+        state.withLock { state in
+            // Until it is reaped, the child (a zombie at worst) keeps its group id from being reused.
+            if !state.reaped { kill(-pid, signal) }
+        }
     }
 
     /// On its own thread: feeds stdin, collects output, and reaps the child the moment its pidfd says it exited.
@@ -118,15 +137,24 @@ final class SpawnedChild: Sendable {
                 if count > 0 { written += count } else if errno != EAGAIN { written = stdin.count }
             }
             if exitFD >= 0 && fds[1].revents == 0 { continue }
-            let reaped = waitpid(pid, &raw, exitFD >= 0 ? 0 : WNOHANG)
-            if reaped == pid || (reaped < 0 && errno != EINTR) { break }
+            let reaped = state.withLock { state -> Bool in
+                let answer = waitpid(pid, &raw, exitFD >= 0 ? 0 : WNOHANG)
+                if answer < 0 && errno == EINTR { return false }
+                if answer < 0 { raw = -1 }
+                state.reaped = answer == pid || answer < 0
+                return state.reaped
+            }
+            if reaped { break }
         }
         if input >= 0 { close(input) }
         _ = readAvailable(outputFD)
         close(outputFD)
         if exitFD >= 0 { close(exitFD) }
         let signalled = raw & 0x7F
-        state.withLock { $0.status = signalled == 0 ? (raw >> 8) & 0xFF : 128 + signalled }
+        state.withLock { state in
+            state.status = raw < 0 ? nil : signalled == 0 ? (raw >> 8) & 0xFF : 128 + signalled
+            state.finished = true
+        }
         exited.ring()
     }
 
