@@ -3,6 +3,7 @@ import Foundation
 import KlingCore
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 extension FalClient {
     /// A client for status streams only: one long-lived connection per job at fal would otherwise take the pool's
@@ -32,17 +33,39 @@ extension FalClient {
         let url = components.url!
         let client = self
         return AsyncThrowingStream { continuation in
+            // Once COMPLETED is handed over the consumer is done, but the reader goes on to the stream's end (fal
+            // closes it then), so its connection goes back to the pool for the next stream instead of being closed.
+            let drainer = Mutex<(completed: Bool, task: Task<Void, Never>?)>((false, nil))
             let task = Task {
                 do {
-                    try await client.readStream(url) { status in continuation.yield(status) }
+                    try await client.readStream(url) { status in
+                        continuation.yield(status)
+                        guard case .completed = status.state else { return }
+                        let reader = drainer.withLock { drainer in
+                            drainer.completed = true
+                            return drainer.task
+                        }
+                        continuation.finish()
+                        // A server that keeps the stream open after COMPLETED gets `drainLimit`, then the connection is closed.
+                        Task {
+                            try? await Task.sleep(for: Self.drainLimit)
+                            reader?.cancel()
+                        }
+                    }
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            drainer.withLock { $0.task = task }
+            continuation.onTermination = { _ in
+                if !drainer.withLock({ $0.completed }) { task.cancel() }
+            }
         }
     }
+
+    /// How long a stream may stay open after its COMPLETED event before it is closed from our side.
+    static let drainLimit: Duration = .seconds(2)
 
     /// Reads the stream at `url`, handing each status to `yield`, until COMPLETED.
     private func readStream(_ url: URL, yield: (RequestStatus) -> Void) async throws {
@@ -75,13 +98,18 @@ extension FalClient {
         contact.reached()
         var parser = SSEParser()
         do {
-            for try await chunk in response.body {
+            var chunks = response.body.makeAsyncIterator()
+            while let chunk = try await chunks.next() {
                 for event in parser.feed(chunk.readableBytesView) where !event.data.isEmpty {
                     let json: JSONValue
                     do { json = try JSONValue.parse(Data(event.data.utf8)) } catch { throw StreamEnded(description: "the status stream sent an event that is not JSON") }
                     let status = try Self.parseStatus(json, url: url, operation: .status)
                     yield(status)
-                    if case .completed = status.state { return }
+                    if case .completed = status.state {
+                        // To the stream's end: a cut or a cancellation here only means the connection is not reused.
+                        while (try? await chunks.next()) ?? nil != nil {}
+                        return
+                    }
                 }
             }
         } catch let error as StreamEnded {
