@@ -13,7 +13,6 @@ extension JobExecutor {
         }
         var current = job
         var tracker = PollTracker(job: job)
-        var loggedLines = job.logLines
         let feed = configuration.statusStream ? StatusFeed(client: environment.client, handle: handle) : nil
         defer { feed?.close(failed: false) }
         let webhooks = environment.webhooks
@@ -23,14 +22,12 @@ extension JobExecutor {
             let step: StatusStep
             if let feed { step = await streamed(feed, tracker: tracker, job: current, bell: bell) } else { step = await scheduledPoll(tracker, bell: bell) }
             let status: RequestStatus
-            var polled = true
             switch step {
             case .stop:
                 throw CancellationError()
             case .status(let streamed):
                 environment.crash.pass(.polled)
                 status = streamed
-                polled = false
             case .poll(let woken):
                 switch try await pollOnce(current, handle: handle, tracker: &tracker) {
                 case .status(let polled): status = polled
@@ -43,13 +40,8 @@ extension JobExecutor {
             // fal counts a request against the account's concurrency only until it finishes: its slot is free now, so
             // the next submit goes while this result and video are fetched.
             if case .completed = status.state { releaseFalSlot() }
-            // A streamed status is written only when it brings log lines: it is no poll to count, and what it changes
-            // is written by a guarded transition of its own (started, the result), which notices a moved job too.
-            if polled || status.logs.count > loggedLines {
-                guard try await store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
-                    return try await movedWhilePolling(current)
-                }
-                loggedLines = max(loggedLines, status.logs.count)
+            guard try await store.notePoll(current.id, in: current.state, logs: status.logs.map(\.message)) else {
+                return try await movedWhilePolling(current)
             }
             switch status.state {
             case .inQueue(let position):
