@@ -35,21 +35,19 @@ extension FalClient {
         return AsyncThrowingStream { continuation in
             // Once COMPLETED is handed over the consumer is done, but the reader goes on to the stream's end (fal
             // closes it then), so its connection goes back to the pool for the next stream instead of being closed.
-            let drainer = Mutex<(completed: Bool, task: Task<Void, Never>?)>((false, nil))
+            let drainer = Drainer()
             let task = Task {
                 do {
                     try await client.readStream(url) { status in
                         continuation.yield(status)
                         guard case .completed = status.state else { return }
-                        let reader = drainer.withLock { drainer in
-                            drainer.completed = true
-                            return drainer.task
-                        }
+                        drainer.state.withLock { $0.completed = true }
                         continuation.finish()
-                        // A server that keeps the stream open after COMPLETED gets `drainLimit`, then the connection is closed.
+                        // A server that keeps the stream open after COMPLETED gets `drainLimit`, then the connection is
+                        // closed. The reader is looked up after the wait: it may not have been recorded yet now.
                         Task {
                             try? await Task.sleep(for: Self.drainLimit)
-                            reader?.cancel()
+                            drainer.state.withLock { $0.task }?.cancel()
                         }
                     }
                     continuation.finish()
@@ -57,11 +55,17 @@ extension FalClient {
                     continuation.finish(throwing: error)
                 }
             }
-            drainer.withLock { $0.task = task }
+            drainer.state.withLock { $0.task = task }
             continuation.onTermination = { _ in
-                if !drainer.withLock({ $0.completed }) { task.cancel() }
+                if !drainer.state.withLock({ $0.completed }) { task.cancel() }
             }
         }
+    }
+
+    /// Whether a stream's COMPLETED was handed over, and its reader, shared by the reader, its watchdog and the
+    /// stream's termination handler.
+    private final class Drainer: Sendable {
+        let state = Mutex<(completed: Bool, task: Task<Void, Never>?)>((false, nil))
     }
 
     /// How long a stream may stay open after its COMPLETED event before it is closed from our side.
