@@ -44,6 +44,9 @@ struct KlingBatch: AsyncParsableCommand {
 
     /// ArgumentParser's own `main`, with the errors that have an exit code of their own printed plainly.
     static func main() async {
+        // Before anything else: the key may sit in this process's environment (FAL_KEY) from its first instruction,
+        // and a key file is read later; other processes of the same user must not read either from /proc.
+        KeyPrivacy.protect()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
