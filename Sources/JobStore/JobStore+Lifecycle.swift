@@ -33,8 +33,10 @@ public struct StoredRequest: Sendable, Hashable {
         self.cancelURL = cancelURL
     }
 
+    /// The request's columns; `log_lines` counts lines of this request's log (fal resends it whole), so it starts
+    /// again at 0: a new request's first lines must not be taken for ones already recorded.
     var fields: [JobField] {
-        [.requestID(id), .statusURL(statusURL), .responseURL(responseURL), .cancelURL(cancelURL)]
+        [.requestID(id), .statusURL(statusURL), .responseURL(responseURL), .cancelURL(cancelURL), .logLines(0)]
     }
 }
 

@@ -117,6 +117,27 @@ struct JobStoreTests {
         #expect(try !store.isKnownRequestID("req-2"))
     }
 
+    @Test("a new request's log is recorded from its first line, after an earlier request of the job logged as many or more", arguments: StoreKind.allCases)
+    func logOfNewRequest(kind: StoreKind) throws {
+        let (store, folder) = try kind.make()
+        defer { folder?.remove() }
+        let job = try acceptedJobs(store, newBatch(jobs: 1))[0]
+        let now = Date()
+        _ = try store.claim(limit: 1, now: now)
+        try store.beginSubmit(job.id, input: #"{"prompt":"x"}"#)
+        try store.recordAccepted(job.id, request: request)
+        try store.notePoll(job.id, in: .inQueue, logs: ["first 1", "first 2", "first 3"])
+        try store.recordFalFailure(job.id, from: .inQueue, failure: FalFailure(error: StoredError(reason: "runner", message: "x"), retryAt: now), at: now)
+        _ = try store.claim(limit: 1, now: now.addingTimeInterval(1))
+        try store.beginSubmit(job.id, input: #"{"prompt":"x"}"#)
+        try store.recordAccepted(job.id, request: StoredRequest(id: "req-2", statusURL: "http://s2", responseURL: "http://r2", cancelURL: "http://c2"))
+        try store.notePoll(job.id, in: .inQueue, logs: ["second 1", "second 2"])
+        try store.notePoll(job.id, in: .inQueue, logs: ["second 1", "second 2", "second 3"])
+        let logs = try store.events(of: job.id).filter { $0.kind == .log }.map(\.message)
+        #expect(logs == ["first 1", "first 2", "first 3", "second 1", "second 2", "second 3"])
+        #expect(try store.job(job.id)?.logLines == 3)
+    }
+
     @Test("refusals: a rate limit costs no attempt, a 5xx does, a 422 fails", arguments: StoreKind.allCases)
     func refusals(kind: StoreKind) throws {
         let (store, folder) = try kind.make()
