@@ -41,31 +41,41 @@ extension FalClient {
                     try await client.readStream(url) { status in
                         continuation.yield(status)
                         guard case .completed = status.state else { return }
-                        drainer.state.withLock { $0.completed = true }
                         continuation.finish()
                         // A server that keeps the stream open after COMPLETED gets `drainLimit`, then the connection is
                         // closed. The reader is looked up after the wait: it may not have been recorded yet now.
-                        Task {
-                            try? await Task.sleep(for: Self.drainLimit)
-                            drainer.state.withLock { $0.task }?.cancel()
+                        let watchdog = Task {
+                            guard (try? await Task.sleep(for: Self.drainLimit)) != nil else { return }
+                            drainer.state.withLock { $0.reader }?.cancel()
+                        }
+                        drainer.state.withLock {
+                            $0.completed = true
+                            $0.watchdog = watchdog
                         }
                     }
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)
                 }
+                // The stream ended (by itself, mostly): its watchdog has nothing left to do.
+                drainer.state.withLock { $0.watchdog }?.cancel()
             }
-            drainer.state.withLock { $0.task = task }
+            drainer.state.withLock { $0.reader = task }
             continuation.onTermination = { _ in
                 if !drainer.state.withLock({ $0.completed }) { task.cancel() }
             }
         }
     }
 
-    /// Whether a stream's COMPLETED was handed over, and its reader, shared by the reader, its watchdog and the
-    /// stream's termination handler.
+    /// Whether a stream's COMPLETED was handed over, its reader and the watchdog bounding the drain after it,
+    /// shared by the reader, the watchdog and the stream's termination handler.
     private final class Drainer: Sendable {
-        let state = Mutex<(completed: Bool, task: Task<Void, Never>?)>((false, nil))
+        struct State {
+            var completed = false
+            var reader: Task<Void, Never>?
+            var watchdog: Task<Void, Never>?
+        }
+        let state = Mutex(State())
     }
 
     /// How long a stream may stay open after its COMPLETED event before it is closed from our side.

@@ -90,7 +90,8 @@ extension EmulatorResponder {
 
     /// Server-sent events of the status object, one per change (as the protocol page says), until the request
     /// completes; the request is looked at when it can change (`nextChange`), at most `streamIntervalSeconds` apart. `stream-cut` closes the stream after its
-    /// first event; `stream-silent` sends nothing at all.
+    /// first event; `stream-silent` sends nothing at all; `stream-linger` keeps it open after COMPLETED until the
+    /// client closes it.
     func statusStream(app: String, id: String, fault: FaultKind? = nil) async -> Response {
         guard await statusBody(app: app, id: id, logs: true, poll: false) != nil else {
             return Self.json(.notFound, ["detail": "Request not found"])
@@ -101,47 +102,65 @@ extension EmulatorResponder {
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                // A comment line every second keeps the connection honest: once the client is gone the write fails
-                // and the loop ends, so a stream never outlives its reader (nor holds up the emulator's shutdown).
-                var last: String?
-                var sentRunning = false
-                var quietSince = ContinuousClock.now
-                while !Task.isCancelled {
-                    if fault != .streamSilent {
-                        guard let body = await responder.statusBody(app: app, id: id, logs: true, poll: false) else { break }
-                        let text = body.canonicalString()
-                        if text != last, body["status"]?.stringValue == "COMPLETED", sentRunning == false, case .object(var running) = body {
-                            // A request that ran between two looks still went through IN_PROGRESS: say so, as fal would.
-                            running["status"] = "IN_PROGRESS"
-                            running["metrics"] = nil
-                            running["error"] = nil
-                            running["error_type"] = nil
-                            var event = ByteBuffer(string: "data: ")
-                            event.writeString(JSONValue.object(running).canonicalString())
-                            event.writeString("\n\n")
-                            try await writer.write(event)
-                        }
-                        if body["status"]?.stringValue == "IN_PROGRESS" { sentRunning = true }
-                        if text != last {
-                            var event = ByteBuffer(string: "data: ")
-                            event.writeString(text)
-                            event.writeString("\n\n")
-                            try await writer.write(event)
-                            last = text
-                            quietSince = .now
-                            if body["status"]?.stringValue == "COMPLETED" { break }
-                            if fault == .streamCut { break }
-                        }
-                    }
-                    if ContinuousClock.now - quietSince >= .seconds(1) {
-                        try await writer.write(ByteBuffer(string: ":\n"))
-                        quietSince = .now
-                    }
-                    let change = await responder.state.nextChange(of: id, after: Date())
-                    try await Task.sleep(for: .milliseconds(Int64(max(0.001, min(interval, change.timeIntervalSinceNow)) * 1000)))
+                await responder.state.noteStreamOpen(true)
+                do {
+                    try await responder.streamEvents(app: app, id: id, fault: fault, interval: interval, to: &writer)
+                } catch {
+                    await responder.state.noteStreamOpen(false)
+                    throw error
                 }
+                await responder.state.noteStreamOpen(false)
                 try await writer.finish(nil)
             })
+    }
+
+    /// Writes the stream's events, then returns (or, with `stream-linger`, keeps writing comments).
+    private func streamEvents(app: String, id: String, fault: FaultKind?, interval: Double, to writer: inout any ResponseBodyWriter) async throws {
+        let responder = self
+        // A comment line every second keeps the connection honest: once the client is gone the write fails
+        // and the loop ends, so a stream never outlives its reader (nor holds up the emulator's shutdown).
+        var last: String?
+        var sentRunning = false
+        var quietSince = ContinuousClock.now
+        var lingering = false
+        while !Task.isCancelled {
+            if fault != .streamSilent {
+                guard let body = await responder.statusBody(app: app, id: id, logs: true, poll: false) else { break }
+                let text = body.canonicalString()
+                if text != last, body["status"]?.stringValue == "COMPLETED", sentRunning == false, case .object(var running) = body {
+                    // A request that ran between two looks still went through IN_PROGRESS: say so, as fal would.
+                    running["status"] = "IN_PROGRESS"
+                    running["metrics"] = nil
+                    running["error"] = nil
+                    running["error_type"] = nil
+                    var event = ByteBuffer(string: "data: ")
+                    event.writeString(JSONValue.object(running).canonicalString())
+                    event.writeString("\n\n")
+                    try await writer.write(event)
+                }
+                if body["status"]?.stringValue == "IN_PROGRESS" { sentRunning = true }
+                if text != last {
+                    var event = ByteBuffer(string: "data: ")
+                    event.writeString(text)
+                    event.writeString("\n\n")
+                    try await writer.write(event)
+                    last = text
+                    quietSince = .now
+                    if body["status"]?.stringValue == "COMPLETED" {
+                        guard fault == .streamLinger else { break }
+                        lingering = true
+                    }
+                    if fault == .streamCut { break }
+                }
+            }
+            if ContinuousClock.now - quietSince >= .seconds(1) {
+                try await writer.write(ByteBuffer(string: ":\n"))
+                quietSince = .now
+            }
+            // Nothing changes after COMPLETED: a lingering stream only keeps its comments going.
+            let change = lingering ? .distantFuture : await responder.state.nextChange(of: id, after: Date())
+            try await Task.sleep(for: .milliseconds(Int64(max(0.001, min(interval, change.timeIntervalSinceNow)) * 1000)))
+        }
     }
 
     func result(app: String, id: String) async -> Response {

@@ -98,7 +98,7 @@ struct EmulatorResponder: HTTPResponder {
         case .gatewayError where route.kind != .submit: return Self.gatewayPage()
         case .nonJSON where route.kind != .submit: return Self.htmlOK()
         case .gatewayError, .nonJSON, .dropSubmitAnswer, .truncatedDownload, .jobFailure, .jobRejected, .slowAnswer, .streamCut, .streamSilent,
-            .webhookLost, .webhookDuplicate, .webhookForged:
+            .streamLinger, .webhookLost, .webhookDuplicate, .webhookForged:
             return nil
         }
     }

@@ -30,6 +30,8 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case streamCut = "stream-cut"
     /// Status stream only: the stream opens (200, headers) and then sends nothing.
     case streamSilent = "stream-silent"
+    /// Status stream only: after COMPLETED the stream stays open (a comment every second) until the client closes it.
+    case streamLinger = "stream-linger"
     /// Webhooks only: the request's webhook is never sent.
     case webhookLost = "webhook-lost"
     /// Webhooks only: the webhook is delivered twice (two deliveries, each signed).
@@ -42,7 +44,7 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
         switch self {
         case .dropSubmitAnswer, .jobFailure, .jobRejected: return [.submit]
         case .truncatedDownload: return [.download]
-        case .streamCut, .streamSilent: return [.statusStream]
+        case .streamCut, .streamSilent, .streamLinger: return [.statusStream]
         case .webhookLost, .webhookDuplicate, .webhookForged: return [.webhook]
         case .nonJSON: return [.submit, .status, .result, .listRequests, .uploadInitiate]
         case .rateLimit, .serverError500, .serverError502, .serverError503, .serverError504, .gatewayError:

@@ -54,6 +54,27 @@ struct StatusStreamTests {
         }
     }
 
+    @Test("a server that keeps the stream open after COMPLETED: the consumer ends at COMPLETED, and the client closes the stream itself")
+    func lingering() async throws {
+        try await EmulatorHarness.run(configure: { $0.runSeconds = 0.2; $0.faults = [FaultRule(kind: .streamLinger, probability: 1)] }) { harness in
+            let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: input("linger"))
+            var last: RequestStatus?
+            for try await status in harness.client.statusStream(receipt.handle) { last = status }
+            guard case .completed? = last?.state else {
+                Issue.record("the stream ended without COMPLETED: \(String(describing: last))")
+                return
+            }
+            #expect(await harness.emulator.state.counters().faults(.streamLinger) == 1)
+            // The emulator never ends a lingering stream: only the client's drain limit can close it.
+            var open = await harness.emulator.state.counters().statusStreamsOpen
+            for _ in 0..<600 where open > 0 {
+                try await Task.sleep(for: .milliseconds(50))
+                open = await harness.emulator.state.counters().statusStreamsOpen
+            }
+            #expect(open == 0, "the lingering stream is still open")
+        }
+    }
+
     @Test("a stream cut before COMPLETED throws, so the caller can fall back to polling")
     func cut() async throws {
         try await EmulatorHarness.run(configure: { $0.runSeconds = 5; $0.faults = [FaultRule(kind: .streamCut, probability: 1)] }) { harness in

@@ -74,7 +74,7 @@ struct CommandRunner: Sendable {
     /// Waits for the exit; at the timeout terminates its group. True when it was timed out.
     private static func wait(for child: SpawnedChild, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        // The bell is the exit; the status is looked at too, for a ring that came before this wait began.
+        // The bell is the exit; `finished` is looked at too, for a ring that came before this wait began.
         while !child.finished {
             if Task.isCancelled { return false }
             guard ContinuousClock.now < deadline else {
