@@ -32,6 +32,7 @@ extension FalClient {
         if logs { components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "logs", value: "1")] }
         let url = components.url!
         let client = self
+        let drain = timeouts.streamDrain
         return AsyncThrowingStream { continuation in
             // Once COMPLETED is handed over the consumer is done, but the reader goes on to the stream's end (fal
             // closes it then), so its connection goes back to the pool for the next stream instead of being closed.
@@ -41,17 +42,16 @@ extension FalClient {
                     try await client.readStream(url) { status in
                         continuation.yield(status)
                         guard case .completed = status.state else { return }
+                        // Before `finish`, which runs the termination handler at once: the reader must go on draining.
+                        drainer.state.withLock { $0.completed = true }
                         continuation.finish()
-                        // A server that keeps the stream open after COMPLETED gets `drainLimit`, then the connection is
+                        // A server that keeps the stream open after COMPLETED gets `streamDrain`, then the connection is
                         // closed. The reader is looked up after the wait: it may not have been recorded yet now.
                         let watchdog = Task {
-                            guard (try? await Task.sleep(for: Self.drainLimit)) != nil else { return }
+                            guard (try? await Task.sleep(for: drain)) != nil else { return }
                             drainer.state.withLock { $0.reader }?.cancel()
                         }
-                        drainer.state.withLock {
-                            $0.completed = true
-                            $0.watchdog = watchdog
-                        }
+                        drainer.state.withLock { $0.watchdog = watchdog }
                     }
                     continuation.finish()
                 } catch {
@@ -77,9 +77,6 @@ extension FalClient {
         }
         let state = Mutex(State())
     }
-
-    /// How long a stream may stay open after its COMPLETED event before it is closed from our side.
-    static let drainLimit: Duration = .seconds(2)
 
     /// Reads the stream at `url`, handing each status to `yield`, until COMPLETED.
     private func readStream(_ url: URL, yield: (RequestStatus) -> Void) async throws {

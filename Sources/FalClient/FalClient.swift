@@ -41,6 +41,9 @@ public struct FalClient: Sendable {
         public var upload: Duration = .seconds(120)
         /// A download, until the response head is in; the body is then bounded by the HTTP client's idle read timeout.
         public var downloadHead: Duration = .seconds(30)
+        /// How long a status stream may stay open after its COMPLETED event (it is read to its end, so its connection
+        /// is reused) before it is closed from our side.
+        public var streamDrain: Duration = .seconds(2)
 
         public init() {}
     }

@@ -12,6 +12,8 @@ public struct EmulatorCounters: Sendable, Codable, Equatable {
     public var statusStreams = 0
     /// Status streams being answered right now: one a client closed, or that ended, no longer counts.
     public var statusStreamsOpen = 0
+    /// Comments written on `stream-linger` streams after their COMPLETED: each one a client still reading.
+    public var streamLingerComments = 0
     public var resultFetches = 0
     public var cancelCalls = 0
     /// Cancels that stopped a request that had not finished.

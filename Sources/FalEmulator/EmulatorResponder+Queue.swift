@@ -90,8 +90,8 @@ extension EmulatorResponder {
 
     /// Server-sent events of the status object, one per change (as the protocol page says), until the request
     /// completes; the request is looked at when it can change (`nextChange`), at most `streamIntervalSeconds` apart. `stream-cut` closes the stream after its
-    /// first event; `stream-silent` sends nothing at all; `stream-linger` keeps it open after COMPLETED until the
-    /// client closes it.
+    /// first event; `stream-silent` sends nothing at all; `stream-linger` keeps it open after COMPLETED, a comment
+    /// every `streamIntervalSeconds`, until the client closes it.
     func statusStream(app: String, id: String, fault: FaultKind? = nil) async -> Response {
         guard await statusBody(app: app, id: id, logs: true, poll: false) != nil else {
             return Self.json(.notFound, ["detail": "Request not found"])
@@ -153,7 +153,11 @@ extension EmulatorResponder {
                     if fault == .streamCut { break }
                 }
             }
-            if ContinuousClock.now - quietSince >= .seconds(1) {
+            if lingering {
+                // A comment every look: each one that goes out is a client still reading after COMPLETED.
+                try await writer.write(ByteBuffer(string: ":\n"))
+                await responder.state.countLingerComment()
+            } else if ContinuousClock.now - quietSince >= .seconds(1) {
                 try await writer.write(ByteBuffer(string: ":\n"))
                 quietSince = .now
             }

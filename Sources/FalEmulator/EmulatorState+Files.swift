@@ -78,6 +78,7 @@ extension EmulatorState {
     func countStatusStream() { tallies.statusStreams += 1 }
     /// A stream's answer began (`opened`) or ended, whoever ended it.
     func noteStreamOpen(_ opened: Bool) { tallies.statusStreamsOpen += opened ? 1 : -1 }
+    func countLingerComment() { tallies.streamLingerComments += 1 }
     func countSubmitCall() { tallies.submitCalls += 1 }
     /// Keeps a submit's options for tests, and counts them by name and value (`EmulatorCounters.submitHeaders`; the
     /// webhook URL by name only, as it may carry a token).

@@ -30,7 +30,8 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case streamCut = "stream-cut"
     /// Status stream only: the stream opens (200, headers) and then sends nothing.
     case streamSilent = "stream-silent"
-    /// Status stream only: after COMPLETED the stream stays open (a comment every second) until the client closes it.
+    /// Status stream only: after COMPLETED the stream stays open (a comment every `streamIntervalSeconds`) until the
+    /// client closes it.
     case streamLinger = "stream-linger"
     /// Webhooks only: the request's webhook is never sent.
     case webhookLost = "webhook-lost"
