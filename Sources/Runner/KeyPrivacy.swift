@@ -19,13 +19,13 @@ public enum KeyPrivacy {
     private static let getDumpable: Int32 = 3  // PR_GET_DUMPABLE
     private static let setDumpable: Int32 = 4  // PR_SET_DUMPABLE
 
-    /// Marks this process non-dumpable; called the moment it holds a key. Returns whether the kernel agreed.
-    @discardableResult
+    /// Marks this process non-dumpable; called first thing in `main`. Returns whether it is protected now (a
+    /// seccomp filter may refuse the call).
     public static func protect() -> Bool {
-        prctl(setDumpable, 0, 0, 0, 0) == 0
+        prctl(setDumpable, 0, 0, 0, 0) == 0 && isProtected
     }
 
-    /// Whether this process is protected now (for `config` and the tests).
+    /// Whether this process is non-dumpable now (`kling-batch config` says so).
     public static var isProtected: Bool {
         prctl(getDumpable, 0, 0, 0, 0) == 0
     }

@@ -46,7 +46,9 @@ struct KlingBatch: AsyncParsableCommand {
     static func main() async {
         // Before anything else: the key may sit in this process's environment (FAL_KEY) from its first instruction,
         // and a key file is read later; other processes of the same user must not read either from /proc.
-        KeyPrivacy.protect()
+        if !KeyPrivacy.protect() {
+            Console.error("warning: could not mark this process non-dumpable (prctl: \(String(cString: strerror(errno)))); other processes of this user may read its environment")
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

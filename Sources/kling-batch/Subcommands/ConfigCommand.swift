@@ -50,6 +50,7 @@ struct ConfigCommand: ParsableCommand {
                 ])
             }
             object["fal_key"] = key.map { .object(["source": .string($0.source), "fingerprint": .string($0.fingerprint)]) } ?? .null
+            object["key_private"] = .bool(KeyPrivacy.isProtected)
             object["config_file"] = layers.filePath.map(JSONValue.string) ?? .null
             Console.json(.object(object))
             return
@@ -66,6 +67,9 @@ struct ConfigCommand: ParsableCommand {
         Console.out("fal: \(settings.endpoints)")
         if let key {
             Console.out("fal key: from \(key.source) (\(key.fingerprint)); the key itself is never printed")
+            Console.out(KeyPrivacy.isProtected
+                ? "key privacy: this process is non-dumpable; other processes of its user cannot read its environment or memory"
+                : "key privacy: OFF (prctl refused); other processes of this user can read this process's environment")
         } else {
             Console.out("fal key: none found (FAL_KEY, FAL_KEY_ID+FAL_KEY_SECRET, key_file, or $CREDENTIALS_DIRECTORY/fal-key)")
         }
