@@ -88,7 +88,7 @@ public enum StoreRefusal: Sendable, Equatable, CustomStringConvertible {
             return "the job store \(path) is \(found), not \(expected) that this folder was made with; "
                 + "refusing to run on a store that is not the one its jobs and requests belong to. Put the right database back, or run "
                 + "`kling-batch store reset` to adopt this one on purpose."
-        case .wrongPurpose(let path, let store, let wanted):
+        case .wrongPurpose(let path, _, let wanted):
             return wanted == .real
                 ? "the job store \(path) was made by --simulate runs; a real run will not use it (its requests point at an emulator that is gone, and "
                     + "its spend is not real). Use another --state-dir, or the default one, for real runs."

@@ -221,9 +221,9 @@ struct JobStoreTests {
         #expect(status == 0, "the other process: \(other.stderr.suffix(2000))")
         #expect(!other.stderr.contains("locked") && !other.stderr.contains("busy"), "\(other.stderr.suffix(2000))")
         #expect(other.stdout.components(separatedBy: "accepted ").count - 1 == 40, "\(other.stdout.suffix(2000))")
-        let counts = try await store.counts()
+        let counts = try store.counts()
         #expect(counts.values.reduce(0, +) == rounds * 3 + 40, "\(rounds) batches of 3 from here and 40 one-job files from the other process")
-        #expect(try await store.batches().count == rounds + 40)
+        #expect(try store.batches().count == rounds + 40)
     }
 
     /// This process's share: batches accepted and claimed from, each a transaction of its own, until `other` has

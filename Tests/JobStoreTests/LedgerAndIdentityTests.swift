@@ -101,7 +101,7 @@ struct LedgerAndIdentityTests {
         #expect(refusal { try JobStore.open(directory: folder.path) }?.contains("is gone") == true)
         #expect(!FileManager.default.fileExists(atPath: path), "a vanished store was recreated")
 
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         #expect(made.checkFile() == .replaced(FileID(path: path)!))
         #expect(refusal { try JobStore.open(directory: folder.path) }?.contains("empty (0-byte)") == true)
 

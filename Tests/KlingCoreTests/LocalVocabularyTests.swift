@@ -45,7 +45,7 @@ struct LocalVocabularyTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         try LocalWriteError.makeFolders(root + "/a/b/c")
         try LocalWriteError.makeFolders(root + "/a/b/c")
-        FileManager.default.createFile(atPath: root + "/file", contents: Data())
+        _ = FileManager.default.createFile(atPath: root + "/file", contents: Data())
         #expect(throws: LocalWriteError(what: "folder", path: root + "/file", code: ENOTDIR)) { try LocalWriteError.makeFolders(root + "/file/d") }
     }
 }

@@ -26,7 +26,7 @@ struct JobRetrierTests {
         let (store, job) = try await failedJob(route: route)
         let outcome = try await JobRetrier(store: store, queueOrigin: origin).retry(job, allowPaidResubmit: false)
         #expect(outcome == .requeued(route, foreignOrigin: nil))
-        #expect(try await store.job(job.id)?.state == .queued)
+        #expect(try store.job(job.id)?.state == .queued)
     }
 
     @Test("a paid result fal lost is submitted again only with consent, which names the cost")
@@ -34,7 +34,7 @@ struct JobRetrierTests {
         let (store, job) = try await failedJob(route: .paidResubmit)
         let retrier = JobRetrier(store: store, queueOrigin: origin)
         #expect(try await retrier.retry(job, allowPaidResubmit: false) == .needsPaidResubmit(cost: USD(micros: 560_000)))
-        #expect(try await store.job(job.id)?.state == .failed, "nothing moved without consent")
+        #expect(try store.job(job.id)?.state == .failed, "nothing moved without consent")
         #expect(try await retrier.retry(job, allowPaidResubmit: true) == .requeued(.paidResubmit, foreignOrigin: nil))
     }
 
@@ -44,7 +44,7 @@ struct JobRetrierTests {
         let retrier = JobRetrier(store: store, queueOrigin: origin)
         #expect(try await retrier.retry(job, allowPaidResubmit: false) == .requeued(.submit, foreignOrigin: nil))
         #expect(try await retrier.retry(job, allowPaidResubmit: false) == .changedMeanwhile, "the record read before was failed; the store says queued")
-        let queued = try #require(try await store.job(job.id))
+        let queued = try #require(try store.job(job.id))
         #expect(try await retrier.retry(queued, allowPaidResubmit: false) == .notRetryable(.queued))
     }
 }

@@ -77,7 +77,7 @@ struct RetryRouteTests {
             let failed = try store.jobs(in: [.failed])
             #expect(failed.count == 1 && failed.first?.retryBy == .paidResubmit, "\(failed.map { ($0.lastError, $0.retryBy) })")
             await emulator.state.configure { $0.resultLifetimeSeconds = nil }
-            for job in failed { try await store.requeue(job.id, from: .failed, route: .paidResubmit) }
+            for job in failed { _ = try await store.requeue(job.id, from: .failed, route: .paidResubmit) }
         }
         defer { result.folder.remove() }
         #expect(result.second.succeeded, "\(result.second.summary)")
@@ -102,7 +102,7 @@ struct RetryRouteTests {
         let gone = "http://127.0.0.1:9"
         _ = try await store.claim(limit: 2)
         for (index, id) in ids.enumerated() {
-            try await store.beginSubmit(id, input: "{\"n\":\(index)}", origin: gone)
+            _ = try await store.beginSubmit(id, input: "{\"n\":\(index)}", origin: gone)
             _ = try await store.recordAccepted(id, request: StoredRequest(id: "gone-\(index)", statusURL: gone + "/s", responseURL: gone + "/r", cancelURL: gone + "/c"))
         }
         _ = try await store.fail(ids[0], from: .inQueue, error: StoredError(reason: "http_500", message: "result"), retryBy: .result)
