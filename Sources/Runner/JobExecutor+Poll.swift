@@ -54,7 +54,9 @@ extension JobExecutor {
                 }
             case .completed:
                 if let inference = status.metrics?["inference_time"]?.doubleValue { await environment.estimator.record(inference) }
-                return try await fetchResult(current, handle: handle, status: status)
+                // Past fal: its result and video wait behind the work that keeps fal busy (`LowPriority`).
+                let (executor, finished) = (self, current)
+                return try await LowPriority.run { try await executor.fetchResult(finished, handle: handle, status: status) }
             }
         }
         throw CancellationError()

@@ -90,7 +90,8 @@ struct JobExecutor: Sendable {
         case .inQueue, .inProgress: return try await poll(job)
         case .downloading:
             releaseFalSlot()
-            return try await download(job)
+            let executor = self
+            return try await LowPriority.run { try await executor.download(job) }
         case .queued, .held, .completed, .failed, .cancelled:
             return nil
         }
