@@ -54,7 +54,7 @@ extension JobExecutor {
                 }
             case .completed:
                 if let inference = status.metrics?["inference_time"]?.doubleValue { await environment.estimator.record(inference) }
-                // Past fal: its result and video wait behind the work that keeps fal busy (`LowPriority`).
+                // Past fal: its result and video go apart from the work that keeps fal busy (`LowPriority`).
                 let (executor, finished) = (self, current)
                 return try await LowPriority.run { try await executor.fetchResult(finished, handle: handle, status: status) }
             }

@@ -1,11 +1,16 @@
 import Synchronization
 
-/// Runs work at low priority, so that when CPU is short (a wave of jobs finishing at once) the work that keeps fal
-/// busy, noticing a finished request and submitting the next job, goes first, and downloads and manifests,
-/// which only delay a video that is already paid for, wait their turn.
+/// Runs work past fal (the result, the download, the manifest) apart from the work that keeps fal busy (noticing a
+/// finished request, claiming and submitting the next job), so that when a wave of jobs finishes at once the latter
+/// does not wait in line behind the former.
 ///
-/// Awaiting a task's `value` would raise the task to the waiter's priority, so the result comes back through a
-/// continuation instead. The caller's cancellation reaches the work.
+/// On Linux this is not an OS priority: Swift gives each task priority its own queue, and libdispatch gives each its
+/// own threads (as many as CPUs), which the kernel time-slices equally. What it buys is a separate line, with
+/// fsyncs and SQLite writes of downloads blocking those threads, not the default pool's.
+///
+/// Awaiting a task's `value` would raise the task to the waiter's priority (its queue), so the result comes back
+/// through a continuation instead. The caller's cancellation reaches the work. Task-local values do not (the task
+/// is detached): nothing on these paths reads one, and anything added there must not rely on them.
 enum LowPriority {
     static func run<Value: Sendable>(_ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
         let handle = Handle()

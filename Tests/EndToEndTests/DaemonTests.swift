@@ -27,8 +27,9 @@ struct DaemonTests {
         return paths
     }
 
-    /// Writes `data` into `path` in `pieces` separate open-append-close writes, like a slow scp or an editor.
-    func writeSlowly(_ data: Data, to path: String, pieces: Int = 3) throws {
+    /// Writes `data` into `path` in `pieces` separate open-append-close writes, like a slow scp or an editor (pausing
+    /// between them without holding one of the few threads every test shares).
+    func writeSlowly(_ data: Data, to path: String, pieces: Int = 3) async throws {
         let size = (data.count + pieces - 1) / pieces
         for start in stride(from: 0, to: data.count, by: size) {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
@@ -37,7 +38,7 @@ struct DaemonTests {
             let written = write(fd, piece, piece.count)
             close(fd)
             guard written == piece.count else { throw HarnessError("short write to \(path)") }
-            Thread.sleep(forTimeInterval: 0.1)
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 
@@ -57,7 +58,7 @@ struct DaemonTests {
 
         // 10 moved in, 7 written slowly in place, 2 copied in place.
         for spec in specs[0..<10] { try FileManager.default.moveItem(atPath: spec, toPath: jobs + "/" + (spec as NSString).lastPathComponent) }
-        for spec in specs[10..<17] { try writeSlowly(try Data(contentsOf: URL(fileURLWithPath: spec)), to: jobs + "/" + (spec as NSString).lastPathComponent) }
+        for spec in specs[10..<17] { try await writeSlowly(try Data(contentsOf: URL(fileURLWithPath: spec)), to: jobs + "/" + (spec as NSString).lastPathComponent) }
         for spec in specs[17..<19] { try FileManager.default.copyItem(atPath: spec, toPath: jobs + "/" + (spec as NSString).lastPathComponent) }
         // Two identical files: the first runs, the second is the same content and must not.
         try FileManager.default.moveItem(atPath: specs[19], toPath: jobs + "/twin-a.yaml")
