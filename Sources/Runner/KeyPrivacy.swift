@@ -12,9 +12,9 @@ private func prctl(_ option: Int32, _ argument2: UInt, _ argument3: UInt, _ argu
 /// Any process of the same user may read `/proc/<pid>/environ` (where `FAL_KEY` sits, for as long as the process
 /// lives) and, through ptrace or `/proc/<pid>/mem`, the key in memory, unless the process is marked non-dumpable.
 /// Withholding the key from a command's environment is not enough: a hook could read it from its parent. Marking
-/// the process non-dumpable makes the kernel refuse both to everyone without CAP_SYS_PTRACE (root). It also turns
-/// off core dumps, which would hold the key too. A child gets the flag back with its own `exec`, so commands run as
-/// usual.
+/// the process non-dumpable makes the kernel refuse both to everyone without CAP_SYS_PTRACE (root). A core dump,
+/// which would hold the key too, is then not written, or readable by root only (`fs.suid_dumpable=2`). A child gets
+/// the flag back with its own `exec`, so commands run as usual. A key *file* the user can read stays readable.
 public enum KeyPrivacy {
     private static let getDumpable: Int32 = 3  // PR_GET_DUMPABLE
     private static let setDumpable: Int32 = 4  // PR_SET_DUMPABLE

@@ -58,6 +58,8 @@ struct KeyPrivacyTests {
             "--config", folder.path + "/config.yaml", "--log-level", "info", jobs,
         ])
         #expect(await run.waitForExit() == 0, "\(run.stderr.suffix(2000))")
+        let counters = try await emulator.counters()
+        #expect(counters.requestsCreated == 1 && counters.duplicateSubmissions == 0)
         await emulator.stop()
         let said = try String(contentsOfFile: probe, encoding: .utf8)
         #expect(said == "runner kling-batch\ndenied\n", "the hook, as the runner's user: \(said)")
