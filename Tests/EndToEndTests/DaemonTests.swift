@@ -27,9 +27,18 @@ struct DaemonTests {
         return paths
     }
 
-    /// Writes `data` into `path` in `pieces` separate open-append-close writes, like a slow scp or an editor (pausing
-    /// between them without holding one of the few threads every test shares).
+    /// Writes `data` into `path` in `pieces` separate open-append-close writes 100 ms apart, like a slow scp or an
+    /// editor. On a thread of its own: a pause on the test's few shared threads took seconds under a loaded suite,
+    /// longer than the daemon's settle time, so the daemon rightly read a file the test had not finished.
     func writeSlowly(_ data: Data, to path: String, pieces: Int = 3) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try Self.writePieces(data, to: path, pieces: pieces) })
+            }
+        }
+    }
+
+    private static func writePieces(_ data: Data, to path: String, pieces: Int) throws {
         let size = (data.count + pieces - 1) / pieces
         for start in stride(from: 0, to: data.count, by: size) {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
@@ -38,7 +47,7 @@ struct DaemonTests {
             let written = write(fd, piece, piece.count)
             close(fd)
             guard written == piece.count else { throw HarnessError("short write to \(path)") }
-            try await Task.sleep(for: .milliseconds(100))
+            usleep(100_000)
         }
     }
 

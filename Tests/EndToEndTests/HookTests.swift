@@ -99,9 +99,7 @@ struct HookTests {
         pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
         pgrep.arguments = ["-x", "-f", "sleep 600"]
         pgrep.standardOutput = FileHandle.nullDevice
-        try pgrep.run()
-        pgrep.waitUntilExit()
-        #expect(pgrep.terminationStatus == 1, "the hung hook was not killed")
+        #expect(try pgrep.runToEnd() == 1, "the hung hook was not killed")
     }
 
     @Test("a spec chooses a hook the config names, or none; a name the config lacks is recorded as a failed hook, the job completed")

@@ -48,9 +48,7 @@ struct KeyPrivacyTests {
         let owned = Process()
         owned.executableURL = URL(fileURLWithPath: "/bin/chown")
         owned.arguments = ["-R", "\(Self.nobody):\(Self.nobody)", folder.path]
-        try owned.run()
-        owned.waitUntilExit()
-        try #require(owned.terminationStatus == 0)
+        try #require(try owned.runToEnd() == 0)
 
         let emulator = try await EmulatorProcess(["--queue-seconds", "0", "--run-seconds", "0"])
         let run = try asNobody([

@@ -91,7 +91,8 @@ struct StatusStreamTests {
 
     @Test("a stream cut before COMPLETED throws, so the caller can fall back to polling")
     func cut() async throws {
-        try await EmulatorHarness.run(configure: { $0.runSeconds = 5; $0.faults = [FaultRule(kind: .streamCut, probability: 1)] }) { harness in
+        // Held in the queue, the request cannot finish before the stream is read, however late this test gets a thread.
+        try await EmulatorHarness.run(configure: { $0.holdRequests = true; $0.faults = [FaultRule(kind: .streamCut, probability: 1)] }) { harness in
             let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: input("cut"))
             var seen = 0
             await #expect(throws: FalClient.StreamEnded.self) {

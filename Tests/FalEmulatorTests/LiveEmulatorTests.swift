@@ -118,9 +118,9 @@ struct LiveEmulatorTests {
         process.arguments = ["-sS", "--max-time", "10"] + arguments
         let out = Pipe()
         process.standardOutput = out
-        try process.run()
+        let exit = try ProcessExit(running: process)
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        exit.waitBlocking()
         guard process.terminationStatus == 0 else { throw HarnessError("curl \(arguments) exited \(process.terminationStatus)") }
         return String(decoding: data, as: UTF8.self)
     }

@@ -12,11 +12,14 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     /// The two threads reading stdout and stderr, left at EOF: `waitForExit` waits for them, so output is complete.
     private let readers = DispatchGroup()
+    /// Told when the process has ended (not `waitUntilExit`: see `ProcessExit`).
+    private let exit: ProcessExit
     private var collectedStdout: [String] = []
     private var collectedStderr = Data()
     private var stdoutIterator: AsyncStream<String>.AsyncIterator
-    private var stderrWatchers: [(String, Int, CheckedContinuation<Void, Never>)] = []
-    private var predicateWatchers: [(@Sendable (String) -> Bool, CheckedContinuation<Void, Never>)] = []
+    /// Waits on stderr, each with its own number so that a cancelled wait can take itself out.
+    private var watchers: [(id: Int, condition: @Sendable (String) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private var nextWatcher = 0
     /// Set once the process closed stderr (it exited): waiting for more output is pointless.
     private var stderrClosed = false
 
@@ -56,7 +59,7 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         (stdoutLines, stdoutContinuation) = AsyncStream.makeStream(of: String.self)
         stdoutIterator = stdoutLines.makeAsyncIterator()
-        try process.run()
+        exit = try ProcessExit(running: process)
         let continuation = stdoutContinuation
         let readers = self.readers
         readers.enter()
@@ -95,11 +98,8 @@ public final class ChildProcess: @unchecked Sendable {
             }
             let all = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
                 stderrClosed = true
-                defer {
-                    stderrWatchers = []
-                    predicateWatchers = []
-                }
-                return stderrWatchers.map(\.2) + predicateWatchers.map(\.1)
+                defer { watchers = [] }
+                return watchers.map(\.continuation)
             }
             all.forEach { $0.resume() }
         }
@@ -118,27 +118,38 @@ public final class ChildProcess: @unchecked Sendable {
         throw HarnessError("\(process.executableURL?.lastPathComponent ?? "process") exited without printing '\(prefix)…'; stderr: \(stderr)")
     }
 
-    /// Waits until stderr holds `text` at least `count` times, or the process closed stderr.
+    /// Waits until stderr holds `text` at least `count` times, or the process closed it, or the test is cancelled
+    /// (at its time limit; what was awaited and the end of stderr are printed then, to say where it hung).
     public func waitForStderr(_ text: String, count: Int = 1) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = lock.withLock { () -> Bool in
-                if occurrences(of: text) >= count || stderrClosed { return true }
-                stderrWatchers.append((text, count, continuation))
-                return false
-            }
-            if ready { continuation.resume() }
-        }
+        await waitForStderr(describing: "'\(text)' ×\(count)") { $0.components(separatedBy: text).count - 1 >= count }
     }
 
-    /// Waits until stderr, as a whole, satisfies `condition` (checked on every new chunk), or the process closed it.
-    public func waitForStderr(where condition: @escaping @Sendable (String) -> Bool) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = lock.withLock { () -> Bool in
-                if condition(String(decoding: collectedStderr, as: UTF8.self)) || stderrClosed { return true }
-                predicateWatchers.append((condition, continuation))
-                return false
+    /// Waits until stderr, as a whole, satisfies `condition` (checked on every new chunk), or the process closed it,
+    /// or the test is cancelled.
+    public func waitForStderr(describing description: String = "a condition", where condition: @escaping @Sendable (String) -> Bool) async {
+        let id = lock.withLock { () -> Int in
+            nextWatcher += 1
+            return nextWatcher
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = lock.withLock { () -> Bool in
+                    // A cancellation that came first has set the flag before its handler found nothing to resume.
+                    if Task.isCancelled || stderrClosed || condition(String(decoding: collectedStderr, as: UTF8.self)) { return true }
+                    watchers.append((id, condition, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let waiting = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+                guard let index = watchers.firstIndex(where: { $0.id == id }) else { return nil }
+                return watchers.remove(at: index).continuation
+            }
+            waiting?.resume()
+        }
+        if Task.isCancelled {
+            print("[\(name) \(pid)] cancelled while waiting for \(description) on stderr; its last 6000 bytes:\n\(stderr.suffix(6000))")
         }
     }
 
@@ -149,24 +160,21 @@ public final class ChildProcess: @unchecked Sendable {
         String(decoding: collectedStderr, as: UTF8.self).components(separatedBy: text).count - 1
     }
 
-    /// Watchers whose text has appeared often enough; called with the lock held.
+    /// Watchers whose condition now holds; called with the lock held.
     private func takeSatisfiedWatchers() -> [CheckedContinuation<Void, Never>] {
+        guard !watchers.isEmpty else { return [] }
+        let text = String(decoding: collectedStderr, as: UTF8.self)
         var ready: [CheckedContinuation<Void, Never>] = []
-        stderrWatchers.removeAll { text, count, continuation in
-            guard occurrences(of: text) >= count else { return false }
-            ready.append(continuation)
+        watchers.removeAll { watcher in
+            guard watcher.condition(text) else { return false }
+            ready.append(watcher.continuation)
             return true
-        }
-        if !predicateWatchers.isEmpty {
-            let text = String(decoding: collectedStderr, as: UTF8.self)
-            predicateWatchers.removeAll { condition, continuation in
-                guard condition(text) else { return false }
-                ready.append(continuation)
-                return true
-            }
         }
         return ready
     }
+
+    /// The executable's name, for messages.
+    private var name: String { process.executableURL?.lastPathComponent ?? "process" }
 
     public var stdout: String { lock.withLock { collectedStdout.joined(separator: "\n") } }
     public var stderr: String { lock.withLock { String(decoding: collectedStderr, as: UTF8.self) } }
@@ -174,17 +182,22 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    /// Waits for the process to exit and returns its status, without blocking a cooperative thread.
+    /// Waits for the process to exit and returns its status, without blocking a cooperative thread. A cancelled test
+    /// (at its time limit) kills the process instead of waiting for ever.
     @discardableResult
     public func waitForExit() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { [process, readers] in
-                process.waitUntilExit()
-                // Everything the process wrote is read before its output is looked at (a grandchild that kept the
-                // pipes open could delay EOF: not for ever).
-                _ = readers.wait(timeout: .now() + 10)
-                continuation.resume()
+        await withTaskCancellationHandler {
+            await exit.wait()
+            // Everything the process wrote is read before its output is looked at (a grandchild that kept the pipes
+            // open could delay EOF: not for ever).
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread { [readers] in
+                    _ = readers.wait(timeout: .now() + 10)
+                    continuation.resume()
+                }
             }
+        } onCancel: { [process] in
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         return process.terminationStatus
     }

@@ -70,9 +70,7 @@ public final class Tmpfs: @unchecked Sendable {
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        guard try process.runToEnd() == 0 else {
             let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             throw HarnessError("\(arguments.joined(separator: " ")) failed: \(text)")
         }

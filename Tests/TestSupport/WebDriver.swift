@@ -54,9 +54,22 @@ public final class WebDriver: Sendable {
     }
 
     /// Waits in the page until `condition` (a JavaScript expression) is true, re-checking on every DOM change and
-    /// media event rather than on a timer; returns what `result` (an expression) is then.
+    /// media event rather than on a timer; returns what `result` (an expression) is then. A slow machine may take
+    /// longer than one script's timeout: the wait starts again until the test's time limit cancels it.
     @discardableResult
     public func wait(until condition: String, then result: String = "true") async throws -> JSONValue {
+        while true {
+            do {
+                return try await waitOnce(until: condition, then: result)
+            } catch let error as WebDriverError where error.code == "script timeout" {
+                try Task.checkCancellation()
+                print("WebDriver: still waiting for \(condition.prefix(120)) after a script timeout; waiting again")
+            }
+        }
+    }
+
+    /// One in-page wait, up to the session's script timeout.
+    private func waitOnce(until condition: String, then result: String) async throws -> JSONValue {
         let script = """
             const done = arguments[arguments.length - 1];
             const check = () => { try { return (\(condition)); } catch (e) { return false; } };
@@ -100,8 +113,17 @@ public final class WebDriver: Sendable {
         let data = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
         let answer = (try? JSONValue.parse(data)) ?? .null
         if response.status.code >= 400 {
-            throw HarnessError("WebDriver \(method.rawValue) \(path): \(answer["value"]?["message"]?.stringValue ?? String(decoding: data.prefix(500), as: UTF8.self))")
+            throw WebDriverError(
+                code: answer["value"]?["error"]?.stringValue ?? "",
+                description: "WebDriver \(method.rawValue) \(path): \(answer["value"]?["message"]?.stringValue ?? String(decoding: data.prefix(500), as: UTF8.self))")
         }
         return answer["value"] ?? .null
     }
+}
+
+/// A WebDriver command that failed: `code` is the protocol's error code ("script timeout", "no such element", …),
+/// so that a caller can tell a slow page from a broken one.
+public struct WebDriverError: Error, CustomStringConvertible {
+    public let code: String
+    public let description: String
 }
