@@ -131,7 +131,8 @@ struct DaemonTests {
         defer { folder.remove() }
         let specs = try stage(folder, count: 12)
         for spec in specs { try FileManager.default.moveItem(atPath: spec, toPath: folder.path + "/jobs/" + (spec as NSString).lastPathComponent) }
-        let emulator = try await EmulatorProcess(["--run-seconds", "1", "--queue-seconds", "0.1", "--capacity", "4"])
+        // Held at fal until the second daemon runs: the first is stopped in the middle however late the test acts.
+        let emulator = try await EmulatorProcess(["--run-seconds", "1", "--queue-seconds", "0.1", "--capacity", "4", "--hold"])
 
         let first = try daemon(emulator, folder: folder, settle: "100ms")
         await first.waitForStderr("submitted (attempt", count: 6)
@@ -141,6 +142,8 @@ struct DaemonTests {
         let doneBefore = first.stderr.components(separatedBy: "completed:").count - 1
         #expect(doneBefore < 12, "the run was meant to be stopped in the middle")
 
+        try await emulator.configure { $0.holdRequests = false }
+        #expect(try await emulator.releaseRequests() > 0)
         let second = try daemon(emulator, folder: folder, settle: "100ms")
         await second.waitForStderr("completed:", count: 12 - doneBefore)
         second.signal(SIGTERM)

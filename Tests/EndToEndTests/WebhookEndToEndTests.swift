@@ -57,11 +57,22 @@ struct WebhookEndToEndTests {
         }
     }
 
+    /// The emulator's counters once `condition` holds: its webhook sender shares the test's few threads, so it may
+    /// count a delivery well after the daemon has logged the job's end. No deadline: the time limit catches a hang.
+    static func counters(of emulator: FalEmulator, when condition: (EmulatorCounters) -> Bool) async throws -> EmulatorCounters {
+        while true {
+            let counters = await emulator.state.counters()
+            if condition(counters) || Task.isCancelled { return counters }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     @Test("each job is woken by its webhook instead of waiting out a 20 s poll schedule, and nothing is paid twice")
     func woken() async throws {
         try await withDaemon(jobs: 6) { setup in
             await setup.daemon.waitForStderr("completed:", count: 6)
-            let counters = await setup.emulator.state.counters()
+            await setup.daemon.waitForStderr("looking now", count: 6)
+            let counters = try await Self.counters(of: setup.emulator) { $0.webhooksDelivered >= 6 }
             // A webhook that beats the commit of its request id gets 404 and comes again; each is delivered once.
             #expect(counters.webhooksDelivered == 6 && counters.webhookAnswers.keys.allSatisfy { ["200", "404"].contains($0) }, "\(counters)")
             #expect(counters.submitHeaders["fal_webhook"] == 6)
@@ -78,7 +89,7 @@ struct WebhookEndToEndTests {
         try await withDaemon(jobs: 4, faults: [FaultRule(kind: .webhookDuplicate, probability: 1)]) { setup in
             await setup.daemon.waitForStderr("completed:", count: 4)
             await setup.daemon.waitForStderr("again; ignored", count: 4)
-            let counters = await setup.emulator.state.counters()
+            let counters = try await Self.counters(of: setup.emulator) { $0.webhooksDelivered >= 8 }
             #expect(counters.webhooksDelivered == 8, "\(counters)")
             #expect((4...8).contains(counters.statusPolls) && counters.resultFetches == 4 && counters.videoDownloads == 4, "\(counters)")
             #expect(counters.requestsCreated == 4 && counters.duplicateSubmissions == 0)
@@ -90,7 +101,10 @@ struct WebhookEndToEndTests {
         let faults = [FaultRule(kind: .webhookForged, probability: 1, limit: 2), FaultRule(kind: .webhookLost, probability: 1, limit: 2)]
         try await withDaemon(jobs: 4, faults: faults, polling: "500ms") { setup in
             await setup.daemon.waitForStderr("completed:", count: 4)
-            let counters = await setup.emulator.state.counters()
+            await setup.daemon.waitForStderr("webhook refused", count: 2)
+            let counters = try await Self.counters(of: setup.emulator) {
+                $0.faults(.webhookForged) >= 2 && $0.faults(.webhookLost) >= 2 && $0.webhookAnswers["401"] ?? 0 >= 2
+            }
             #expect(counters.faults(.webhookForged) == 2 && counters.faults(.webhookLost) == 2, "\(counters)")
             #expect(counters.webhookAnswers == ["401": 2], "\(counters)")
             #expect(setup.daemon.stderrCount("webhook refused: the signature does not verify with any of fal's published keys") == 2)

@@ -59,7 +59,7 @@ struct QueueCallTests {
 
     @Test("queue_position reflects the requests ahead when runners are busy")
     func queuePositions() async throws {
-        try await EmulatorHarness.run(configure: { $0.runnerCapacity = 1; $0.runSeconds = 60 }) { harness in
+        try await EmulatorHarness.run(configure: { $0.runnerCapacity = 1; $0.runSeconds = 3600 }) { harness in
             let first = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: input("first"))
             let second = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: input("second"))
             let third = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: input("third"))
@@ -80,7 +80,7 @@ struct QueueCallTests {
 
     @Test("status carries logs while IN_PROGRESS")
     func logsWhileRunning() async throws {
-        try await EmulatorHarness.run(configure: { $0.runSeconds = 60 }) { harness in
+        try await EmulatorHarness.run(configure: { $0.runSeconds = 3600 }) { harness in
             let receipt = try await harness.client.submit(endpoint: .klingO1ReferenceToVideo, input: sampleInput)
             let status = try await harness.client.status(receipt.handle)
             #expect(status.state == .inProgress)

@@ -7,7 +7,7 @@ import TestSupport
 
 /// The emulator's webhooks, checked the way a receiver checks fal's: signed with the key it publishes, retried
 /// until answered 2xx, and duplicated, forged or lost when a fault knob says so.
-@Suite("Emulator webhook deliveries", .timeLimit(.minutes(2)))
+@Suite("Emulator webhook deliveries", .timeLimit(.minutes(5)))
 struct WebhookDeliveryTests {
     /// Submits `count` requests asking for webhooks to `receiver`, with `configure` applied to the emulator.
     func deliver(

@@ -139,7 +139,8 @@ struct RunnerScenarioTests {
     func perKeyLimit() async throws {
         let scenario = try await runScenario(emulator: { knobs in
             knobs.perKeyConcurrencyLimit = 3
-            knobs.runSeconds = 0.3
+            // Long enough that a fourth submit comes while three run, however slowly this process gets its threads.
+            knobs.runSeconds = 1
         }, runner: { $0.concurrency = 6 }) { try SpecWriter.writeJobs(count: 24, in: $0, sharedImages: 2) }
         defer { scenario.folder.remove() }
         #expect(scenario.report.succeeded, "\(scenario.report.summary)")

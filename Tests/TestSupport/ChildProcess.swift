@@ -20,6 +20,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// Waits on stderr, each with its own number so that a cancelled wait can take itself out.
     private var watchers: [(id: Int, condition: @Sendable (String) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
     private var nextWatcher = 0
+    /// Actions to run on the stderr reader's thread once stderr holds their text (`onStderr`).
+    private var triggers: [(text: String, action: @Sendable () -> Void)] = []
     /// Set once the process closed stderr (it exited): waiting for more output is pointless.
     private var stderrClosed = false
 
@@ -90,10 +92,11 @@ public final class ChildProcess: @unchecked Sendable {
             while true {
                 let chunk = err.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
-                let ready = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+                let (ready, actions) = lock.withLock { () -> ([CheckedContinuation<Void, Never>], [@Sendable () -> Void]) in
                     collectedStderr.append(chunk)
-                    return takeSatisfiedWatchers()
+                    return (takeSatisfiedWatchers(), takeSatisfiedTriggers())
                 }
+                actions.forEach { $0() }
                 ready.forEach { $0.resume() }
             }
             let all = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
@@ -151,6 +154,29 @@ public final class ChildProcess: @unchecked Sendable {
         if Task.isCancelled {
             print("[\(name) \(pid)] cancelled while waiting for \(description) on stderr; its last 6000 bytes:\n\(stderr.suffix(6000))")
         }
+    }
+
+    /// Runs `action` on the stderr reader's own thread as soon as stderr holds `text`: for an answer the child needs
+    /// within a deadline of its own, which a test waiting for one of its few shared threads could miss.
+    public func onStderr(_ text: String, run action: @escaping @Sendable () -> Void) {
+        let now = lock.withLock { () -> Bool in
+            if occurrences(of: text) > 0 { return true }
+            triggers.append((text, action))
+            return false
+        }
+        if now { Thread.detachNewThread(action) }
+    }
+
+    /// Triggers whose text has appeared; called with the lock held.
+    private func takeSatisfiedTriggers() -> [@Sendable () -> Void] {
+        guard !triggers.isEmpty else { return [] }
+        var due: [@Sendable () -> Void] = []
+        triggers.removeAll { trigger in
+            guard occurrences(of: trigger.text) > 0 else { return false }
+            due.append(trigger.action)
+            return true
+        }
+        return due
     }
 
     /// How many times `text` occurs in stderr so far.

@@ -18,21 +18,17 @@ public final class EmulatorProcess: Sendable {
 
     /// The emulator's counters, from `GET /_emulator/counters`.
     public func counters() async throws -> EmulatorCounters {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { Task { try? await http.shutdown() } }
+        let http = HTTPClient.shared
         let response = try await http.execute(.init(url: url.absoluteString + "/_emulator/counters"), timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 16 << 20)
-        try await http.shutdown()
         return try JSONDecoder().decode(EmulatorCounters.self, from: Data(body.readableBytesView))
     }
 
     /// Every request fal made, in the order they were submitted (`GET /_emulator/requests`).
     public func requests() async throws -> [RequestSummary] {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { Task { try? await http.shutdown() } }
+        let http = HTTPClient.shared
         let response = try await http.execute(.init(url: url.absoluteString + "/_emulator/requests"), timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 64 << 20)
-        try await http.shutdown()
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
@@ -46,6 +42,16 @@ public final class EmulatorProcess: Sendable {
     @discardableResult
     public func releaseAnswers() async throws -> Int {
         try await post("release-answers")["released"]?.intValue.map { Int($0) } ?? 0
+    }
+
+    /// Sends the held submit answers from the calling thread, blocking it (through curl): for a thread of its own
+    /// (`ChildProcess.onStderr`) that must not wait for the test's shared threads.
+    public func releaseAnswersBlocking() {
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-sS", "--max-time", "10", "-X", "POST", url.absoluteString + "/_emulator/release-answers"]
+        curl.standardOutput = FileHandle.nullDevice
+        _ = try? curl.runToEnd()
     }
 
     /// Lets requests held IN_QUEUE (`--hold`) run.
@@ -69,8 +75,7 @@ public final class EmulatorProcess: Sendable {
 
     /// Changes the emulator's knobs while it runs (`PUT /_emulator/config`).
     public func configure(_ change: (inout EmulatorConfiguration) -> Void) async throws {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { Task { try? await http.shutdown() } }
+        let http = HTTPClient.shared
         let current = try await http.execute(HTTPClientRequest(url: url.absoluteString + "/_emulator/config"), timeout: .seconds(10))
         var configuration = try JSONDecoder().decode(EmulatorConfiguration.self, from: Data(try await current.body.collect(upTo: 1 << 20).readableBytesView))
         change(&configuration)
@@ -78,22 +83,14 @@ public final class EmulatorProcess: Sendable {
         request.method = .PUT
         request.body = .bytes(Array(try JSONEncoder().encode(configuration)))
         _ = try await http.execute(request, timeout: .seconds(10)).body.collect(upTo: 1 << 20)
-        try await http.shutdown()
     }
 
     private func post(_ path: String) async throws -> JSONValue {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         var request = HTTPClientRequest(url: url.absoluteString + "/_emulator/" + path)
         request.method = .POST
-        do {
-            let response = try await http.execute(request, timeout: .seconds(10))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            try await http.shutdown()
-            return try JSONValue.parse(Data(body.readableBytesView))
-        } catch {
-            try? await http.shutdown()
-            throw error
-        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return try JSONValue.parse(Data(body.readableBytesView))
     }
 
     public func stop() async {
