@@ -6,7 +6,7 @@ import TestSupport
 
 /// The runner as a separate process, killed with SIGKILL at chosen places and restarted, must still end with
 /// every job done once.
-@Suite("Killed and restarted", .serialized)
+@Suite("Killed and restarted", .serialized, .timeLimit(.minutes(10)))
 struct CrashRecoveryTests {
     /// `kling-batch run --once` against `emulator`, with settings that keep a 50-job run to seconds.
     func runner(_ emulator: EmulatorProcess, folder: TemporaryDirectory, crash: String? = nil) throws -> ChildProcess {

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// fal's status stream: the event-stream parser on its own, and the client against the emulator.
-@Suite("Status stream")
+@Suite("Status stream", .timeLimit(.minutes(3)))
 struct StatusStreamTests {
     static let text = ": a comment\r\nevent: status\r\ndata: {\"status\":\r\ndata:  \"IN_QUEUE\"}\r\nid: 1\r\n\r\ndata: second\n\ndata: é third\rretry: 5\r\rdata: unfinished"
 

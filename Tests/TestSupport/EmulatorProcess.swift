@@ -51,7 +51,12 @@ public final class EmulatorProcess: Sendable {
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         curl.arguments = ["-sS", "--max-time", "10", "-X", "POST", url.absoluteString + "/_emulator/release-answers"]
         curl.standardOutput = FileHandle.nullDevice
-        _ = try? curl.runToEnd()
+        do {
+            let status = try curl.runToEnd()
+            if status != 0 { print("releasing the held answers: curl exited \(status)") }
+        } catch {
+            print("releasing the held answers: curl did not start: \(error)")
+        }
     }
 
     /// Lets requests held IN_QUEUE (`--hold`) run.
