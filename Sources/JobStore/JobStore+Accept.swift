@@ -98,14 +98,14 @@ extension JobStore {
             arguments: [name, batch.sourcePath, batch.sourceSHA256, now, "\(batch.day)/\(name)", batch.onComplete]).map(BatchRecord.init(row:))!
         var jobs: [JobRecord] = []
         for job in batch.jobs {
-            let inserted = try Row.fetchOne(
+            let inserted = try ColumnReader.fetchOne(
                 db.cachedStatement(sql: """
                     INSERT INTO job (batch_id, name, state, spec_json, endpoint, duration_seconds, estimated_cost_micros,
                                      priority, created_at, updated_at)
                     VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?) RETURNING *
                     """),
-                arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, job.priority.rawValue, now, now])
-                .map(JobRecord.init(row:))!
+                arguments: [record.id, job.name, job.specJSON, job.endpoint, job.durationSeconds, job.estimatedCostMicros, job.priority.rawValue, now, now],
+                JobRecord.init)!
             try insertEvent(db, jobID: inserted.id, at: now, kind: .state, to: .queued, message: "accepted from \(batch.sourcePath)")
             jobs.append(inserted)
         }

@@ -148,7 +148,7 @@ public struct JobStore: Sendable {
     ) throws -> JobRecord {
         guard from.canMove(to: to) else { throw StoreError.illegalTransition(from: from, to: to) }
         let (statement, arguments) = try guardedUpdate(db, id, in: from, moveTo: to, set: fields, at: now)
-        guard let job = try Row.fetchOne(statement, arguments: arguments).map(JobRecord.init(row:)) else {
+        guard let job = try ColumnReader.fetchOne(statement, arguments: arguments, JobRecord.init) else {
             let actual = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [id])
             throw StoreError.stale(jobID: id, expected: [from], actual: actual.flatMap(JobState.init(rawValue:)))
         }

@@ -5,8 +5,9 @@ import Synchronization
 /// Decodes a job from a row by column name: the Codable path costs several times more, and jobs are read on
 /// every transition (a profile of a 2,000-job run put it at 7% of the runner's CPU).
 extension JobRecord {
-    init(row: Row) throws {
-        let row = ColumnReader(row)
+    init(row: Row) throws { try self.init(ColumnReader(row)) }
+
+    init(_ row: ColumnReader) throws {
         id = row["id"]
         batchId = row["batch_id"]
         name = row["name"]
@@ -79,6 +80,29 @@ struct ColumnReader {
         positions = Self.layout(of: row)
     }
 
+    init(_ row: Row, positions: [String: Int]) {
+        self.row = row
+        self.positions = positions
+    }
+
+    /// Each row of `statement`, decoded where it lies: `Row.fetchAll` copies every row with its column names (a
+    /// string allocation per column and row), and a copied row's layout must be checked name by name; the
+    /// statement's names are read once and kept with it.
+    static func fetchAll<Record>(_ statement: Statement, arguments: StatementArguments, _ decode: (ColumnReader) throws -> Record) throws -> [Record] {
+        let positions = layout(named: statement.columnNames)
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        var records: [Record] = []
+        while let row = try cursor.next() { records.append(try decode(ColumnReader(row, positions: positions))) }
+        return records
+    }
+
+    /// The first row of `statement` (all of an UPDATE … RETURNING runs at its first step), decoded where it lies.
+    static func fetchOne<Record>(_ statement: Statement, arguments: StatementArguments, _ decode: (ColumnReader) throws -> Record) throws -> Record? {
+        let positions = layout(named: statement.columnNames)
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        return try withExtendedLifetime(cursor) { try cursor.next().map { try decode(ColumnReader($0, positions: positions)) } }
+    }
+
     subscript<Value: DatabaseValueConvertible>(_ name: String) -> Value {
         positions[name].map { row[$0] } ?? row[name]
     }
@@ -91,9 +115,17 @@ struct ColumnReader {
         let known = layouts.withLock { layouts in
             layouts.first { $0.names.count == row.count && $0.names.elementsEqual(row.columnNames) }?.positions
         }
-        if let known { return known }
+        return known ?? remember(Array(row.columnNames))
+    }
+
+    /// The positions of `names` (a statement's: the same strings every time, so comparing them is cheap).
+    private static func layout(named names: [String]) -> [String: Int] {
+        let known = layouts.withLock { layouts in layouts.first { $0.names == names }?.positions }
+        return known ?? remember(names)
+    }
+
+    private static func remember(_ names: [String]) -> [String: Int] {
         var positions: [String: Int] = [:]
-        let names = Array(row.columnNames)
         for (index, name) in names.enumerated() where positions[name] == nil { positions[name] = index }
         layouts.withLock { layouts in
             if layouts.count >= 8 { layouts.removeFirst() }
@@ -180,11 +212,11 @@ extension SpendRecord: RowDecodable {}
 extension JobStore {
     /// One job by id, inside a transaction.
     static func fetchJob(_ db: Database, _ id: Int64) throws -> JobRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id]).map(JobRecord.init(row:))
+        try ColumnReader.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id], JobRecord.init)
     }
 
     /// Jobs by a query.
     static func fetchJobs(_ db: Database, _ sql: String, _ arguments: StatementArguments = []) throws -> [JobRecord] {
-        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(JobRecord.init(row:))
+        try ColumnReader.fetchAll(db.cachedStatement(sql: sql), arguments: arguments, JobRecord.init)
     }
 }
