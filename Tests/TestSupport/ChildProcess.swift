@@ -124,7 +124,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Waits until stderr holds `text` at least `count` times, or the process closed it, or the test is cancelled
     /// (at its time limit; what was awaited and the end of stderr are printed then, to say where it hung).
     public func waitForStderr(_ text: String, count: Int = 1) async {
-        await waitForStderr(describing: "'\(text)' ×\(count)") { $0.components(separatedBy: text).count - 1 >= count }
+        await waitForStderr(describing: "'\(text)' ×\(count)") { Self.occurrences(of: text, in: $0) >= count }
     }
 
     /// Waits until stderr, as a whole, satisfies `condition` (checked on every new chunk), or the process closed it,
@@ -151,7 +151,7 @@ public final class ChildProcess: @unchecked Sendable {
             }
             waiting?.resume()
         }
-        if Task.isCancelled {
+        if Task.isCancelled && !condition(stderr) {
             print("[\(name) \(pid)] cancelled while waiting for \(description) on stderr; its last 6000 bytes:\n\(stderr.suffix(6000))")
         }
     }
@@ -183,7 +183,11 @@ public final class ChildProcess: @unchecked Sendable {
     public func stderrCount(_ text: String) -> Int { lock.withLock { occurrences(of: text) } }
 
     private func occurrences(of text: String) -> Int {
-        String(decoding: collectedStderr, as: UTF8.self).components(separatedBy: text).count - 1
+        Self.occurrences(of: text, in: String(decoding: collectedStderr, as: UTF8.self))
+    }
+
+    private static func occurrences(of text: String, in output: String) -> Int {
+        output.components(separatedBy: text).count - 1
     }
 
     /// Watchers whose condition now holds; called with the lock held.
