@@ -7,20 +7,20 @@ extension SpecValidator {
     /// it was dropped into; anywhere else, the spec's own folder.
     public func imageBase(forSpecAt absolute: String) -> String {
         if let base = options.base { return Self.absolute(base) }
-        let folder = (absolute as NSString).deletingLastPathComponent
+        let folder = Self.parent(of: absolute)
         return Self.dropFolder(holding: folder) ?? folder
     }
 
     /// The drop folder an archive folder belongs to: `<jobs>` for `<jobs>/rejected` and `<jobs>/accepted/<day>`,
     /// when `<jobs>` has both archives (as every drop folder does); nil for any other folder.
     static func dropFolder(holding folder: String) -> String? {
-        let name = (folder as NSString).lastPathComponent
-        let parent = (folder as NSString).deletingLastPathComponent
+        let name = lastComponent(of: folder)
+        let parent = parent(of: folder)
         let candidate: String
         if name == "rejected" {
             candidate = parent
-        } else if (parent as NSString).lastPathComponent == "accepted", name.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil {
-            candidate = (parent as NSString).deletingLastPathComponent
+        } else if lastComponent(of: parent) == "accepted", name.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil {
+            candidate = Self.parent(of: parent)
         } else {
             return nil
         }
@@ -29,6 +29,20 @@ extension SpecValidator {
             FileManager.default.fileExists(atPath: candidate + "/" + $0, isDirectory: &isFolder) && isFolder.boolValue
         }
         return hasBoth ? candidate : nil
+    }
+
+    /// The folder holding `path`, an absolute, standardized path (`/` for `/` itself), as NSString's
+    /// `deletingLastPathComponent` gives it without bridging: every spec of an ingest asks, and bridging showed in profiles.
+    static func parent(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+        return slash == path.utf8.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The last component of an absolute, standardized path (`/` for `/` itself).
+    static func lastComponent(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        let name = String(path[path.utf8.index(after: slash)...])
+        return name.isEmpty ? "/" : name
     }
 
     /// Every spec the command line names, validated: folders expanded, refused links reported without reading.

@@ -98,7 +98,7 @@ public struct SpecValidator: Sendable {
         var context = JobContext(directory: base, options: options, imageCache: imageCache)
         if options.base != nil {
             context.baseName = "the --base folder \(base)"
-        } else if base != (absolute as NSString).deletingLastPathComponent {
+        } else if base != Self.parent(of: absolute) {
             context.baseName = "the drop folder \(base) (the spec was dropped there)"
         }
         let jobs = reader.readFile(root, stem: Self.stem(of: path), context: &context)
@@ -127,15 +127,38 @@ public struct SpecValidator: Sendable {
 
     /// The file name without its extension, made safe as a name: other characters become `-`.
     public static func stem(of path: String) -> String {
+        if let plain = plainStem(of: path) { return plain }
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         var safe = String(name.map { JobNameRule.isAllowed($0) ? $0 : "-" })
         while safe.hasPrefix(".") || safe.hasPrefix("-") { safe.removeFirst() }
         return safe.isEmpty ? "spec" : String(safe.prefix(JobNameRule.maxLength - 4))
     }
 
+    /// The stem of the common name, `take-12.yaml`, found from its bytes alone: the same as `stem(of:)`'s general
+    /// way, which bridges to NSString twice and showed in ingest profiles; nil for any other name.
+    static func plainStem(of path: String) -> String? {
+        guard !path.hasSuffix("/") else { return nil }
+        let name = lastComponent(of: path).utf8
+        guard let first = name.first, first != UInt8(ascii: "."), first != UInt8(ascii: "-"),
+            let dot = name.lastIndex(of: UInt8(ascii: ".")), name.index(after: dot) != name.endIndex,
+            name.allSatisfy(JobNameRule.isAllowed), name.distance(from: name.startIndex, to: dot) <= JobNameRule.maxLength - 4
+        else { return nil }
+        return String(Substring(name[..<dot]))
+    }
+
     static func absolute(_ path: String) -> String {
+        if isStandardAbsolute(path) { return path }
         let expanded = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         return URL(fileURLWithPath: expanded).standardizedFileURL.path
+    }
+
+    /// Whether `path` is already what `absolute` makes of it (absolute, no `.` or `..` segment, no empty one, no
+    /// trailing slash), so that the drop folder's paths skip Foundation's URL round trip.
+    static func isStandardAbsolute(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), path.count > 1 else { return false }
+        return path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().allSatisfy { segment in
+            !segment.isEmpty && !segment.elementsEqual([UInt8(ascii: ".")]) && !segment.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")])
+        }
     }
 
     static func megabytes(_ bytes: Int) -> String {
@@ -165,6 +188,15 @@ public enum JobNameRule {
 
     static func isAllowed(_ character: Character) -> Bool {
         character.isASCII && (character.isLetter || character.isNumber || "._-".contains(character))
+    }
+
+    /// `isAllowed` for one byte of UTF-8 (a byte of a longer character is never allowed).
+    static func isAllowed(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+        case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"): return true
+        default: return false
+        }
     }
 
     /// Nil when `name` is acceptable; otherwise why not.

@@ -72,25 +72,31 @@ public enum RunOnce {
             report.leftInPlace.append(root + "/" + name)
         }
         var accepted = Set<Int64>()
-        for taken in await DropFolderIntake(ingestor: ingestor, logger: logger).take(names, from: folder) {
-            let path = root + "/" + taken.name
-            guard let outcome = taken.outcome else {
-                report.notTaken.append("\(path): \(taken.storeError ?? "the store refused it")")
-                continue
-            }
-            switch outcome {
-            case .accepted(let batch, let jobs, _):
-                accepted.formUnion(jobs.map(\.id))
-                report.accepted.append(.init(file: path, batch: batch.name, jobs: jobs.count))
-            case .duplicate(let existing):
-                report.duplicates.append(.init(file: path, batch: existing.name, jobs: 0))
-            case .rejected(let spec):
-                report.rejected.append(spec)
-                report.movedAside[spec.file] = taken.movedTo
-            }
-            if taken.movedTo == nil { report.leftInPlace.append(path) }
+        await DropFolderIntake(ingestor: ingestor, logger: logger).take(names, from: folder) { chunk in
+            for taken in chunk { accepted.formUnion(note(taken, from: root, in: &report)) }
         }
         return accepted
+    }
+
+    /// Adds what became of one drop-folder file to the report; returns the ids of the jobs it brought.
+    private static func note(_ taken: DropFolderIntake.Taken, from root: String, in report: inout RunReport) -> [Int64] {
+        let path = root + "/" + taken.name
+        guard let outcome = taken.outcome else {
+            report.notTaken.append("\(path): \(taken.storeError ?? "the store refused it")")
+            return []
+        }
+        if taken.movedTo == nil { report.leftInPlace.append(path) }
+        switch outcome {
+        case .accepted(let batch, let jobs, _):
+            report.accepted.append(.init(file: path, batch: batch.name, jobs: jobs.count))
+            return jobs.map(\.id)
+        case .duplicate(let existing):
+            report.duplicates.append(.init(file: path, batch: existing.name, jobs: 0))
+        case .rejected(let spec):
+            report.rejected.append(spec)
+            report.movedAside[spec.file] = taken.movedTo
+        }
+        return []
     }
 
     /// The files that are not being written: those untouched for `settle`, and those written more recently that

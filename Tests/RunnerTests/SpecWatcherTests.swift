@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 @testable import JobStore
 import Logging
-import Runner
+@testable import Runner
 import Testing
 import TestSupport
 
@@ -49,5 +49,27 @@ struct SpecWatcherTests {
         let day = OutputLayout.day(of: Date())
         let archived = try FileManager.default.contentsOfDirectory(atPath: jobs.path + "/accepted/" + day).sorted()
         #expect(archived == specs.map { ($0 as NSString).lastPathComponent }.sorted())
+    }
+
+    @Test("a folder of many files is taken a chunk at a time: each chunk is in the store and handed on before the next is read")
+    func chunks() async throws {
+        let folder = try TemporaryDirectory("intake-chunks")
+        defer { folder.remove() }
+        let http = FalClient.makeHTTPClient()
+        let client = FalClient(http: http, endpoints: .init(baseURL: URL(string: "http://127.0.0.1:9")!), key: EmulatorHarness.key, logger: quietLogger())
+        let count = DropFolderIntake.chunkSize * 2 + 2
+        let fixture = try RunnerFixture(in: folder, specs: count, configuration: fastConfiguration(in: folder), client: client)
+        let drop = try DropFolder(root: fixture.jobs.path)
+        var handed: [(files: Int, accepted: Int, inStore: Int, stillDropped: Int)] = []
+        await DropFolderIntake(ingestor: fixture.ingestor, logger: quietLogger()).take(DropFolderIntake.names(in: drop), from: drop) { chunk in
+            let inStore = (try? fixture.store.batches().count) ?? -1
+            handed.append((chunk.count, chunk.filter(\.accepted).count, inStore, DropFolderIntake.names(in: drop).count))
+        }
+        try await http.shutdown()
+        let size = DropFolderIntake.chunkSize
+        #expect(handed.map(\.files) == [size, size, 2])
+        #expect(handed.map(\.accepted) == [size, size, 2])
+        #expect(handed.map(\.inStore) == [size, 2 * size, count], "each chunk is committed before it is handed on")
+        #expect(handed.map(\.stillDropped) == [size + 2, 2, 0], "the next chunk is not read before the handler returns")
     }
 }

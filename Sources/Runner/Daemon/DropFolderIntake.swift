@@ -31,16 +31,16 @@ struct DropFolderIntake: Sendable {
     /// each, small enough that the first jobs reach the dispatcher without waiting for the whole folder.
     static let chunkSize = 64
 
-    /// Validates, accepts and archives `names`; a store failure leaves them in place for the next look.
-    func take(_ names: [String], from folder: DropFolder) async -> [Taken] {
-        var taken: [Taken] = []
+    /// Validates, accepts and archives `names`; a store failure leaves them in place for the next look. Each
+    /// chunk goes to `handle` as soon as it is taken, so that its jobs can start before the rest is read and a folder
+    /// of 10,000 files never holds 10,000 reports in memory at once.
+    func take(_ names: [String], from folder: DropFolder, handle: ([Taken]) -> Void) async {
         var start = 0
         while start < names.count {
             let end = min(names.count, start + Self.chunkSize)
-            taken += await take(chunk: names[start..<end], from: folder)
+            handle(await take(chunk: names[start..<end], from: folder))
             start = end
         }
-        return taken
     }
 
     private func take(chunk names: ArraySlice<String>, from folder: DropFolder) async -> [Taken] {

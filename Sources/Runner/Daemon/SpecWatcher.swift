@@ -146,9 +146,11 @@ public final class SpecWatcher: Service, Sendable {
         return Observation(size: Int64(info.st_size), modified: modified, stableSince: instant)
     }
 
-    /// Validates, accepts and archives files, and rings the dispatcher when jobs came.
+    /// Validates, accepts and archives files, and rings the dispatcher after each chunk that brought jobs.
     private func take(_ names: [String], from folder: DropFolder) async {
-        let taken = await DropFolderIntake(ingestor: ingestor, logger: environment.logger).take(names, from: folder)
-        if taken.contains(where: \.accepted) { environment.doorbell.ring() }
+        let doorbell = environment.doorbell
+        await DropFolderIntake(ingestor: ingestor, logger: environment.logger).take(names, from: folder) { chunk in
+            if chunk.contains(where: \.accepted) { doorbell.ring() }
+        }
     }
 }
