@@ -10,6 +10,9 @@ import TestSupport
 struct ReviewBrowserTests {
     /// What a prompt may hold; the page must show it as text.
     static let hostile = "<img src=x onerror=alert(1)> a lighthouse at dawn"
+    /// Each card's state and its video's loading state, for a wait that gives up.
+    static let cards = "Array.from(document.querySelectorAll('.card')).map(c => { const v = c.querySelector('video'); "
+        + "return [c.id, c.dataset.state, v ? [v.readyState, v.networkState, v.error ? v.error.code : null, v.currentSrc] : null]; })"
 
     @Test("grid, live update, playable videos, cancel with the token, 403 without it")
     func browse() async throws {
@@ -38,7 +41,7 @@ struct ReviewBrowserTests {
         do {
             try await steps(browser, base: base, login: login.out.trimmingCharacters(in: .whitespacesAndNewlines), emulator: emulator, folder: folder.path)
         } catch {
-            Issue.record("\(error)")
+            Issue.record("\(error)\nthe daemon's log ends with:\n\(daemon.stderr.suffix(4000))")
         }
         await browser.quit()
         let counters = try await emulator.counters()
@@ -70,7 +73,8 @@ struct ReviewBrowserTests {
         #expect(try await emulator.releaseRequests() >= 2)
         let ready = try await browser.wait(
             until: "['job-2', 'job-3'].every(id => { const v = document.querySelector('#' + id + ' video'); return v && v.readyState >= 1; })",
-            then: "[window.stillTheSamePage === true, document.querySelector('#job-2').dataset.state, document.querySelector('#job-2 video').readyState]")
+            then: "[window.stillTheSamePage === true, document.querySelector('#job-2').dataset.state, document.querySelector('#job-2 video').readyState]",
+            within: .seconds(120), explain: Self.cards)
         #expect(ready[0] == .bool(true), "updated without a reload")
         #expect(ready[1] == .string("completed"))
         #expect((ready[2]?.doubleValue ?? 0) >= 1, "the video's metadata loaded: \(ready)")

@@ -56,13 +56,20 @@ public final class WebDriver: Sendable {
     /// Waits in the page until `condition` (a JavaScript expression) is true, re-checking on every DOM change and
     /// media event rather than on a timer; returns what `result` (an expression) is then. A slow machine may take
     /// longer than one script's timeout: the wait starts again until the test's time limit cancels it.
+    /// With `within`, it gives up after that long and throws, saying what `explain` (an expression) is then: the
+    /// page's state, for a failure that says why rather than a time limit that says nothing.
     @discardableResult
-    public func wait(until condition: String, then result: String = "true") async throws -> JSONValue {
+    public func wait(until condition: String, then result: String = "true", within limit: Duration? = nil, explain: String? = nil) async throws -> JSONValue {
+        let deadline = limit.map { ContinuousClock.now + $0 }
         while true {
             do {
                 return try await waitOnce(until: condition, then: result)
             } catch let error as WebDriverError where error.code == "script timeout" {
                 try Task.checkCancellation()
+                if let deadline, let limit, ContinuousClock.now >= deadline {
+                    let state = try? await run("return " + (explain ?? "document.body.innerHTML.slice(0, 4000)"))
+                    throw HarnessError("waited \(limit) for \(condition.prefix(200)); the page then: \(state ?? .null)")
+                }
                 print("WebDriver: still waiting for \(condition.prefix(120)) after a script timeout; waiting again")
             }
         }

@@ -36,17 +36,28 @@ enum ReviewAssets {
             var grid = document.getElementById("grid");
             if (grid) {
               hover(grid);
+              // Per job, the number of the latest card asked for and of the latest one shown: changes come faster
+              // than cards (downloading, then completed, a few ms apart), and their answers may come back in any
+              // order. Only the latest answer is shown, in place of the card on the page then; an older one would
+              // leave the card behind for good.
+              var asked = {}, shown = {};
               listen(grid.dataset.after, function (change) {
                 var card = document.getElementById("job-" + change.job);
-                if (!card || card.dataset.state === change.state) { return; }
+                if (!card) { return; }
+                if (card.dataset.state === change.state && (asked[change.job] || 0) === (shown[change.job] || 0)) { return; }
+                var turn = asked[change.job] = (asked[change.job] || 0) + 1;
                 fetch("/jobs/" + change.job + "/card", { credentials: "same-origin" })
                   .then(function (answer) { return answer.ok ? answer.text() : null; })
+                  .catch(function () { return null; })
                   .then(function (html) {
-                    if (html === null) { return; }
+                    if (asked[change.job] !== turn) { return; }
+                    shown[change.job] = turn;
+                    var current = document.getElementById("job-" + change.job);
+                    if (html === null || !current) { return; }
                     var holder = document.createElement("div");
                     holder.innerHTML = html;
                     var fresh = holder.firstElementChild;
-                    card.replaceWith(fresh);
+                    current.replaceWith(fresh);
                     hover(fresh.parentNode);
                   });
               });
