@@ -16,8 +16,8 @@ extension JobClaims {
 }
 
 extension JobLifecycle {
-    public func beginSubmit(_ id: Int64, input: String, origin: String?, options: String? = nil) async throws -> SubmitStart {
-        try await beginSubmit(id, input: input, origin: origin, options: options, at: Date())
+    public func beginSubmit(_ id: Int64, input: String, origin: String?, options: String? = nil, runner: String? = nil) async throws -> SubmitStart {
+        try await beginSubmit(id, input: input, origin: origin, options: options, runner: runner, at: Date())
     }
     public func recordAccepted(_ id: Int64, request: StoredRequest) async throws -> JobRecord { try await recordAccepted(id, request: request, at: Date()) }
     public func recordUnknown(_ id: Int64, error: StoredError) async throws -> JobRecord { try await recordUnknown(id, error: error, at: Date()) }

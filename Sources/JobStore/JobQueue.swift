@@ -62,8 +62,9 @@ public protocol JobClaims: Sendable {
 public protocol JobLifecycle: Sendable {
     /// uploading → submitting with the exact body and the origin it goes to, committed before anything leaves;
     /// when an operator asked to cancel, nothing moves and `.cancelRequested` says so.
-    /// `options` are the submit headers as they will be sent (JSON), recorded for the manifest and for a resend.
-    func beginSubmit(_ id: Int64, input: String, origin: String?, options: String?, at now: Date) async throws -> SubmitStart
+    /// `options` are the submit headers as they will be sent (JSON), recorded for the manifest and for a resend;
+    /// `runner` names who sends it, on the attempt (`attempted_by`).
+    func beginSubmit(_ id: Int64, input: String, origin: String?, options: String?, runner: String?, at now: Date) async throws -> SubmitStart
     /// submitting → in_queue: fal answered with a request id; the submit enters the spend ledger.
     func recordAccepted(_ id: Int64, request: StoredRequest, at now: Date) async throws -> JobRecord
     /// submitting → submit_unknown: the body left, no usable answer came back; counted as spend (it may be paid).

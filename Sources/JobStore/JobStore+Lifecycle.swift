@@ -45,7 +45,9 @@ extension JobStore {
     /// attempt, before anything leaves. An operator's cancel that came while the job was queued or uploading wins
     /// here, in the same transaction: nothing moves, and the caller cancels it (nothing is at fal yet).
     @discardableResult
-    public func beginSubmit(_ id: Int64, input: String, origin: String? = nil, options: String? = nil, at now: Date = Date()) throws -> SubmitStart {
+    public func beginSubmit(
+        _ id: Int64, input: String, origin: String? = nil, options: String? = nil, runner: String? = nil, at now: Date = Date()
+    ) throws -> SubmitStart {
         try write { db in
             if try Bool.fetchOne(db.cachedStatement(sql: "SELECT cancel_requested FROM job WHERE id = ? AND state = 'uploading'"), arguments: [id]) == true {
                 guard let job = try Self.fetchJob(db, id) else { throw StoreError.noSuchJob(id) }
@@ -57,8 +59,8 @@ extension JobStore {
                 set: [.submittedInput(input), .submitStartedAt(now), .requestID(nil), .statusURL(nil), .responseURL(nil), .cancelURL(nil),
                       .falOrigin(origin), .lastAttempt(number), .submitOptions(options)],
                 event: "submitting (attempt \(number))", at: now)
-            try db.cachedStatement(sql: "INSERT INTO attempt (job_id, number, started_at, outcome, counted) VALUES (?, ?, ?, 'submitting', 0)")
-                .execute(arguments: [id, number, now])
+            try db.cachedStatement(sql: "INSERT INTO attempt (job_id, number, started_at, outcome, counted, attempted_by) VALUES (?, ?, ?, 'submitting', 0, ?)")
+                .execute(arguments: [id, number, now, runner])
             return .submit(job)
         }
     }

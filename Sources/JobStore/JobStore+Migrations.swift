@@ -108,6 +108,10 @@ extension JobStore {
             try db.create(index: "job_on_state_priority", on: "job", columns: ["state", "priority"])
         }
         migrator.registerMigration("v7-outbox") { db in try migrateToOutbox(db) }
+        // v8: which runner sent each attempt (host name and a per-process suffix); unknown for earlier attempts.
+        migrator.registerMigration("v8-attempted-by") { db in
+            try db.alter(table: "attempt") { t in t.add(column: "attempted_by", .text) }
+        }
         return migrator
     }
 

@@ -165,6 +165,7 @@ extension AttemptRecord {
         errorReason = row["error_reason"]
         errorMessage = row["error_message"]
         httpStatus = row["http_status"]
+        attemptedBy = row["attempted_by"]
     }
 }
 

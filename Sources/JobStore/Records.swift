@@ -150,6 +150,8 @@ public struct AttemptRecord: Sendable, Codable, Hashable {
     public var errorReason: String?
     public var errorMessage: String?
     public var httpStatus: Int?
+    /// The runner that sent it (`host-xxxxxx`); nil for attempts from before v8.
+    public var attemptedBy: String?
 }
 
 /// How an attempt ended.

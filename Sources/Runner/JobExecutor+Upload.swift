@@ -31,7 +31,7 @@ extension JobExecutor {
         var submitOptions = configuration.submitOptions
         if let priority = spec.effectiveQueuePriority.flatMap(SubmitOptions.Priority.init(rawValue:)) { submitOptions.priority = priority }
         let options = submitOptions.recordJSON.canonicalString()
-        switch try await store.beginSubmit(job.id, input: input.canonicalString(), origin: environment.origin, options: options) {
+        switch try await store.beginSubmit(job.id, input: input.canonicalString(), origin: environment.origin, options: options, runner: environment.runner.id) {
         case .submit(let submitting):
             return submitting
         case .cancelRequested(let current):

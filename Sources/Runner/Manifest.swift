@@ -71,6 +71,7 @@ struct Manifest {
                 "request_id": attempt.requestId.map(JSONValue.string) ?? .null,
                 "outcome": .string(attempt.outcome.rawValue),
                 "counted": .bool(attempt.counted),
+                "attempted_by": attempt.attemptedBy.map(JSONValue.string) ?? .null,
                 "error": attempt.errorMessage.map { message in
                     ["reason": .string(attempt.errorReason ?? "error"), "message": .string(message),
                      "http_status": attempt.httpStatus.map { .int(Int64($0)) } ?? .null]

@@ -79,6 +79,9 @@ public final class RunnerEnvironment: Sendable {
     /// The origin this runner sends requests to; jobs whose request went elsewhere are not touched.
     public var origin: String { client.endpoints.queueOrigin }
 
+    /// Who this runner is, written on every attempt it sends.
+    public var runner: RunnerIdentity { .current }
+
     /// Whether the job needs the key at another origin than this runner's (see `RequestHandles.isForeign`).
     public func isForeign(_ job: JobRecord) -> Bool { RequestHandles.isForeign(job, origin: origin) }
 

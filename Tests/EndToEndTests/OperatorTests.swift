@@ -94,6 +94,8 @@ struct OperatorTests {
             #expect(show["state"] == .string("failed"))
             guard case .array(let attempts) = show["attempts"] else { Issue.record("no attempts in show: \(show)"); return }
             #expect(attempts.count == 1 && attempts[0]["outcome"] == .string("failed_at_fal"), "\(attempts)")
+            let runner = attempts.first?["attempted_by"]?.stringValue ?? ""
+            #expect(runner.wholeMatch(of: /.+-[0-9a-f]{6}/) != nil, "the attempt names its runner: \(attempts)")
             let shown = try await command(setup, ["show", "teasers/shot"])
             #expect(shown.status != 0 && shown.err.contains("matches 4 jobs"), "\(shown.err)")
             let unknown = try await command(setup, ["show", "teasers/nope"])
@@ -108,6 +110,7 @@ struct OperatorTests {
             let history = try await json(setup, ["show", failed[0]])
             guard case .array(let allAttempts) = history["attempts"] else { return }
             #expect(allAttempts.count == 2, "the first attempt is kept: \(allAttempts)")
+            #expect(allAttempts.map { $0["attempted_by"] } == [.string(runner), .string(runner)], "one daemon sent both")
 
             let purged = try await command(setup, ["purge", "--older-than", "0s"])
             #expect(purged.out.contains("forgot 4 finished jobs"), "\(purged.out + purged.err)")

@@ -224,4 +224,34 @@ struct StoreUpgradeTests {
         #expect(FileManager.default.fileExists(atPath: disk.path + "/kling-batch.store-id"))
         #expect(try JobStore.open(directory: disk.path).identity == store.identity)
     }
+
+    @Test("each attempt names the runner that sent it; a store from before v8 keeps its attempts, naming none")
+    func attemptedBy() throws {
+        let folder = try TemporaryDirectory("attempted-by")
+        defer { folder.remove() }
+        let noon = ISO8601DateFormatter().date(from: "2026-11-20T12:00:00Z")!
+        let request = { (id: String) in StoredRequest(id: id, statusURL: "https://queue.fal.run/x/requests/\(id)/status", responseURL: "r", cancelURL: "c") }
+        do {
+            let store = try JobStore.open(directory: folder.path)
+            let jobs = try acceptedJobs(store, newBatch("runners", jobs: 1))
+            _ = try store.claim(limit: 1, now: noon)
+            try store.beginSubmit(jobs[0].id, input: "{}", at: noon)
+            try store.recordAccepted(jobs[0].id, request: request("a1"), at: noon)
+            try store.recordFalFailure(jobs[0].id, from: .inQueue, failure: FalFailure(error: StoredError(reason: "runner", message: "x"), retryAt: noon), at: noon)
+        }
+        // Undo v8, as a store written by the version before it.
+        let queue = try DatabaseQueue(path: folder.path + "/" + JobStore.fileName)
+        try queue.write { db in
+            try db.execute(sql: "ALTER TABLE attempt DROP COLUMN attempted_by")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v8-attempted-by'")
+        }
+        try queue.close()
+        let store = try JobStore.open(directory: folder.path)
+        let job = try #require(try store.jobs(in: [.queued]).first)
+        _ = try store.claim(limit: 1, now: noon)
+        try store.beginSubmit(job.id, input: "{}", runner: "render-02-0a1b2c", at: noon)
+        try store.recordAccepted(job.id, request: request("a2"), at: noon)
+        #expect(try store.attempts(of: job.id).map(\.attemptedBy) == [nil, "render-02-0a1b2c"])
+    }
 }
+

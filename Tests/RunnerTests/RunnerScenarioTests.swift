@@ -166,6 +166,9 @@ struct RunnerScenarioTests {
         #expect(try scenario.store.attempts(of: job.id).map(\.outcome) == [.failedAtFal, .succeeded])
         let attempts = try #require(try scenario.outputs().first?.manifest["attempts"]?.arrayValue)
         #expect(attempts.first?["error"]?["reason"] == "runner_server_error")
+        // Both attempts name the runner that sent them: this process, host name and suffix.
+        #expect(attempts.map { $0["attempted_by"] } == Array(repeating: .string(RunnerIdentity.current.id), count: 2))
+        #expect(RunnerIdentity.current.id.wholeMatch(of: /.+-[0-9a-f]{6}/) != nil && RunnerIdentity.current.id.hasPrefix(RunnerIdentity.current.host + "-"))
         #expect(scenario.counters.requestsCreated == 2)
     }
 

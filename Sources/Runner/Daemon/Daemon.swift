@@ -60,7 +60,7 @@ public struct Daemon: Sendable {
         services.append(.init(service: StatusReporter(environment: environment, notifier: notifier)))
         var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = drainLimit
-        logger.notice("kling-batch daemon starting: jobs \(settings.jobsDirectory), output \(configuration.outputDirectory), state \(configuration.stateDirectory), fal \(client.endpoints), concurrency \(configuration.concurrency)")
+        logger.notice("kling-batch daemon starting as runner \(RunnerIdentity.current): jobs \(settings.jobsDirectory), output \(configuration.outputDirectory), state \(configuration.stateDirectory), fal \(client.endpoints), concurrency \(configuration.concurrency)")
         do {
             try await ServiceGroup(configuration: group).run()
         } catch let lost as StoreLost {

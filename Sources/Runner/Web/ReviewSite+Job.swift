@@ -60,9 +60,9 @@ extension ReviewSite {
     private func attemptTable(_ attempts: [AttemptRecord]) -> String {
         guard !attempts.isEmpty else { return "" }
         let rows = attempts.map { attempt in
-            "<tr><td>#\(attempt.number)</td><td>\(HTML.escape(attempt.startedAt.iso8601))</td><td>\(HTML.escape(attempt.outcome.rawValue))</td><td>\(HTML.escape(attempt.requestId ?? ""))</td><td>\(HTML.escape([attempt.errorReason, attempt.errorMessage].compactMap { $0 }.joined(separator: ": ")))</td></tr>"
+            "<tr><td>#\(attempt.number)</td><td>\(HTML.escape(attempt.startedAt.iso8601))</td><td>\(HTML.escape(attempt.outcome.rawValue))</td><td>\(HTML.escape(attempt.requestId ?? ""))</td><td>\(HTML.escape(attempt.attemptedBy ?? ""))</td><td>\(HTML.escape([attempt.errorReason, attempt.errorMessage].compactMap { $0 }.joined(separator: ": ")))</td></tr>"
         }.joined()
-        return "<h2>Attempts</h2><table><thead><tr><th></th><th>started</th><th>outcome</th><th>request</th><th>error</th></tr></thead><tbody>\(rows)</tbody></table>"
+        return "<h2>Attempts</h2><table><thead><tr><th></th><th>started</th><th>outcome</th><th>request</th><th>runner</th><th>error</th></tr></thead><tbody>\(rows)</tbody></table>"
     }
 
     /// State changes, errors, notes and fal's log lines, oldest first.

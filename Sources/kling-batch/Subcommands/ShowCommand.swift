@@ -65,6 +65,7 @@ struct ShowCommand: ParsableCommand {
             for attempt in attempts {
                 var line = "  #\(attempt.number) \(attempt.startedAt.iso8601) \(attempt.outcome.rawValue)\(attempt.counted ? "" : " (not counted)")"
                 if let request = attempt.requestId { line += " request \(request)" }
+                if let runner = attempt.attemptedBy { line += " by \(runner)" }
                 if let message = attempt.errorMessage { line += ": \(message)" }
                 Console.out(line)
             }
@@ -118,6 +119,7 @@ struct ShowCommand: ParsableCommand {
             entry["error_reason"] = text(attempt.errorReason)
             entry["error"] = text(attempt.errorMessage)
             entry["http_status"] = attempt.httpStatus.map { .int(Int64($0)) } ?? .null
+            entry["attempted_by"] = text(attempt.attemptedBy)
             return .object(entry)
         })
         object["events"] = .array(events.map { event in
