@@ -5,6 +5,7 @@ import KlingCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// A notification receiver for tests: a Hummingbird server on a free loopback port that keeps every POST and
 /// answers with the statuses it is given, in order (then 200), so retries can be scripted.
@@ -26,25 +27,44 @@ public final class WebhookReceiver: Sendable {
         }
     }
 
-    private actor Log {
-        var received: [Received] = []
-        var script: [Int]
-        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    /// Kept under a lock, not in an actor: the answer is given on the server's own thread, so a test process whose
+    /// cooperative pool is starved (in-process runners doing synchronous SQLite work) still answers within the
+    /// sender's timeout, and a delivery is never retried because the test was slow.
+    private final class Log: Sendable {
+        private struct State {
+            var received: [Received] = []
+            var script: [Int]
+            var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        }
 
-        init(script: [Int]) { self.script = script }
+        private let state: Mutex<State>
+
+        init(script: [Int]) { state = Mutex(State(script: script)) }
+
+        var received: [Received] { state.withLock { $0.received } }
 
         func answer(headers: [String: String], body: [UInt8]) -> Int {
-            let status = script.isEmpty ? 200 : script.removeFirst()
-            received.append(Received(headers: headers, body: body, status: status))
-            let ready = waiters.filter { $0.count <= received.count }
-            waiters.removeAll { $0.count <= received.count }
-            ready.forEach { $0.continuation.resume() }
+            let (status, ready) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
+                let status = state.script.isEmpty ? 200 : state.script.removeFirst()
+                state.received.append(Received(headers: headers, body: body, status: status))
+                let count = state.received.count
+                let ready = state.waiters.filter { $0.count <= count }.map(\.continuation)
+                state.waiters.removeAll { $0.count <= count }
+                return (status, ready)
+            }
+            ready.forEach { $0.resume() }
             return status
         }
 
         func wait(for count: Int) async {
-            if received.count >= count { return }
-            await withCheckedContinuation { waiters.append((count, $0)) }
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.received.count >= count { return true }
+                    state.waiters.append((count, continuation))
+                    return false
+                }
+                if now { continuation.resume() }
+            }
         }
     }
 
@@ -62,7 +82,7 @@ public final class WebhookReceiver: Sendable {
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
             let buffer = try await request.body.collect(upTo: 1 << 20)
-            let status = await log.answer(headers: headers, body: Array(buffer.readableBytesView))
+            let status = log.answer(headers: headers, body: Array(buffer.readableBytesView))
             return Response(status: .init(code: status))
         }
         let (listening, continuation) = AsyncStream.makeStream(of: Int.self)
@@ -83,7 +103,7 @@ public final class WebhookReceiver: Sendable {
     }
 
     /// Everything received so far.
-    public var received: [Received] { get async { await log.received } }
+    public var received: [Received] { get async { log.received } }
 
     /// Waits until `count` requests have arrived (the test's time limit bounds it).
     public func wait(for count: Int) async { await log.wait(for: count) }
