@@ -155,7 +155,7 @@ public struct SpecValidator: Sendable {
     /// Whether `path` is already what `absolute` makes of it (absolute, no `.` or `..` segment, no empty one, no
     /// trailing slash), so that the drop folder's paths skip Foundation's URL round trip.
     static func isStandardAbsolute(_ path: String) -> Bool {
-        guard path.hasPrefix("/"), path.count > 1 else { return false }
+        guard path.hasPrefix("/"), path.utf8.count > 1 else { return false }
         return path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().allSatisfy { segment in
             !segment.isEmpty && !segment.elementsEqual([UInt8(ascii: ".")]) && !segment.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")])
         }

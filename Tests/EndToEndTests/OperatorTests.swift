@@ -96,6 +96,8 @@ struct OperatorTests {
             #expect(attempts.count == 1 && attempts[0]["outcome"] == .string("failed_at_fal"), "\(attempts)")
             let runner = attempts.first?["attempted_by"]?.stringValue ?? ""
             #expect(runner.wholeMatch(of: /.+-[0-9a-f]{6}/) != nil, "the attempt names its runner: \(attempts)")
+            let shownText = try await command(setup, ["show", failed[0]])
+            #expect(shownText.out.contains("failed_at_fal") && shownText.out.contains(" by \(runner)"), "\(shownText.out)")
             let shown = try await command(setup, ["show", "teasers/shot"])
             #expect(shown.status != 0 && shown.err.contains("matches 4 jobs"), "\(shown.err)")
             let unknown = try await command(setup, ["show", "teasers/nope"])
