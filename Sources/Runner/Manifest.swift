@@ -17,6 +17,8 @@ struct Manifest {
     let price: PriceList.Price
     /// The job's ledger rows: every submission that may have cost money.
     let spend: [SpendRecord]
+    /// The runner that finished the job and wrote this file: with several hosts, where its video was downloaded.
+    let runner: RunnerIdentity
 
     var json: JSONValue {
         var body: [String: JSONValue] = [
@@ -44,6 +46,7 @@ struct Manifest {
                 "finished": Self.date(job.finishedAt ?? Date()),
             ],
             "attempts": attemptsJSON,
+            "finished_by": ["runner": .string(runner.id), "host": .string(runner.host)],
             "fal": [
                 "metrics": job.falMetrics.flatMap { try? JSONValue.parse($0) } ?? .null,
                 "logs": .array(logs.map { .string($0.message) }),

@@ -109,6 +109,6 @@ struct ManifestWriter: Sendable {
         let spend = try await store.spend(ofJob: job.id)
         return Manifest(
             batch: batch, job: ending, spec: spec, attempts: attempts, logs: logs, uploads: uploads, video: video,
-            price: Self.acceptedPrice(of: job, known: prices.price(for: job.endpoint).known), spend: spend)
+            price: Self.acceptedPrice(of: job, known: prices.price(for: job.endpoint).known), spend: spend, runner: .current)
     }
 }

@@ -168,6 +168,8 @@ struct RunnerScenarioTests {
         #expect(attempts.first?["error"]?["reason"] == "runner_server_error")
         // Both attempts name the runner that sent them: this process, host name and suffix.
         #expect(attempts.map { $0["attempted_by"] } == Array(repeating: .string(RunnerIdentity.current.id), count: 2))
+        let manifest = try #require(try scenario.outputs().first?.manifest)
+        #expect(manifest["finished_by"] == ["runner": .string(RunnerIdentity.current.id), "host": .string(RunnerIdentity.current.host)])
         #expect(RunnerIdentity.current.id.wholeMatch(of: /.+-[0-9a-f]{6}/) != nil && RunnerIdentity.current.id.hasPrefix(RunnerIdentity.current.host + "-"))
         #expect(scenario.counters.requestsCreated == 2)
     }
